@@ -1,0 +1,485 @@
+//! The HTTP client of the Jobworks API: bearer auth, typed routes, and errors that tell the
+//! user what to do (problem+json answers with every diagnostic, unreachable servers, bad
+//! tokens).
+
+use crate::settings::ClientSettings;
+use crate::sse::{SseEvent, SseParser};
+use anyhow::{Context as _, anyhow};
+use jobworks_protocol::{
+    ApplyRequest, ApplyResponse, CancelResponse, DiagnosticView, JobVersionView, JobView, LogPage,
+    Problem, RunDetailView, RunView, TriggerRequest, TriggerResponse,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+/// How long to wait for a TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an ordinary (non-streaming) request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A connection to one Jobworks server.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+/// Filters of `GET /runs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    /// Only runs of this job.
+    pub job: Option<String>,
+    /// Comma-separated states.
+    pub states: Option<String>,
+    /// Queued at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+impl ApiClient {
+    /// A client for the server in `settings`.
+    ///
+    /// Errors: the URL does not parse or is not `http://`.
+    pub fn new(settings: ClientSettings) -> anyhow::Result<ApiClient> {
+        let base = Url::parse(settings.server_url.trim())
+            .with_context(|| format!("invalid server URL `{}`", settings.server_url))?;
+        match base.scheme() {
+            "http" => {}
+            "https" => anyhow::bail!(
+                "invalid server URL `{}`: this build of jobworks speaks plain http only\n  hint: \
+                 put a TLS-terminating proxy in front of the server and use http:// to reach it \
+                 locally",
+                settings.server_url
+            ),
+            other => anyhow::bail!(
+                "invalid server URL `{}`: scheme `{other}` is not supported, use http://HOST:PORT",
+                settings.server_url
+            ),
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("jobworks-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(ApiClient {
+            http,
+            base,
+            token: settings.token.filter(|token| !token.is_empty()),
+        })
+    }
+
+    /// `GET /jobs`.
+    pub async fn list_jobs(&self) -> anyhow::Result<Vec<JobView>> {
+        self.get(&["jobs"], &[]).await
+    }
+
+    /// `GET /jobs/{name}`.
+    pub async fn get_job(&self, name: &str) -> anyhow::Result<JobView> {
+        self.get(&["jobs", name], &[]).await
+    }
+
+    /// `GET /jobs/{name}/versions`.
+    pub async fn job_versions(&self, name: &str) -> anyhow::Result<Vec<JobVersionView>> {
+        self.get(&["jobs", name, "versions"], &[]).await
+    }
+
+    /// `POST /jobs/apply`.
+    pub async fn apply(&self, request: &ApplyRequest) -> anyhow::Result<ApplyResponse> {
+        self.post(&["jobs", "apply"], request).await
+    }
+
+    /// `DELETE /jobs/{name}`.
+    pub async fn delete_job(&self, name: &str) -> anyhow::Result<()> {
+        self.send(self.request(Method::DELETE, &["jobs", name], &[]))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /jobs/{name}/pause` or `/resume`.
+    pub async fn set_paused(&self, name: &str, paused: bool) -> anyhow::Result<JobView> {
+        let action = if paused { "pause" } else { "resume" };
+        self.post(&["jobs", name, action], &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /jobs/{name}/runs`.
+    pub async fn trigger(
+        &self,
+        name: &str,
+        request: &TriggerRequest,
+    ) -> anyhow::Result<TriggerResponse> {
+        self.post(&["jobs", name, "runs"], request).await
+    }
+
+    /// `GET /runs` with filters.
+    pub async fn list_runs(&self, query: &RunQuery) -> anyhow::Result<Vec<RunView>> {
+        let mut pairs = Vec::new();
+        if let Some(job) = &query.job {
+            pairs.push(("job", job.clone()));
+        }
+        if let Some(states) = &query.states {
+            pairs.push(("state", states.clone()));
+        }
+        if let Some(since) = &query.since {
+            pairs.push(("since", since.clone()));
+        }
+        if let Some(limit) = query.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        self.get(&["runs"], &pairs).await
+    }
+
+    /// `GET /runs/{id}`.
+    pub async fn get_run(&self, id: i64) -> anyhow::Result<RunDetailView> {
+        self.get(&["runs", &id.to_string()], &[]).await
+    }
+
+    /// `POST /runs/{id}/cancel`.
+    pub async fn cancel(&self, id: i64) -> anyhow::Result<CancelResponse> {
+        self.post(&["runs", &id.to_string(), "cancel"], &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /runs/{id}/logs?after=`: one page of lines after sequence number `after`.
+    pub async fn log_page(&self, id: i64, after: i64) -> anyhow::Result<LogPage> {
+        self.get(
+            &["runs", &id.to_string(), "logs"],
+            &[("after", after.to_string())],
+        )
+        .await
+    }
+
+    /// `GET /runs/{id}/logs/follow?after=`: the live event stream of a run's log.
+    pub async fn follow_logs(&self, id: i64, after: i64) -> anyhow::Result<EventStream> {
+        let request = self
+            .request(
+                Method::GET,
+                &["runs", &id.to_string(), "logs", "follow"],
+                &[("after", after.to_string())],
+            )
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        let response = self.send_untimed(request).await?;
+        Ok(EventStream {
+            response,
+            parser: SseParser::default(),
+            ready: VecDeque::new(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<T> {
+        let response = self
+            .send(self.request(Method::GET, segments, query))
+            .await?;
+        decode(response).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let response = self
+            .send(self.request(Method::POST, segments, &[]).json(body))
+            .await?;
+        decode(response).await
+    }
+
+    /// `{base}/api/v1/{segments...}?{query}`, each segment percent-encoded.
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "v1"]).extend(segments);
+        }
+        url.set_query(None);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str], query: &[(&str, String)]) -> RequestBuilder {
+        let request = self.http.request(method, self.url(segments, query));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        self.send_untimed(request.timeout(REQUEST_TIMEOUT)).await
+    }
+
+    async fn send_untimed(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        let response = request.send().await.map_err(|error| self.transport_error(&error))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.status_error(response).await)
+    }
+
+    fn server(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> anyhow::Error {
+        let reason = transport_reason(error);
+        if error.is_connect() {
+            anyhow!(
+                "cannot reach the Jobworks server at {}: {reason}\n  hint: start it with \
+                 `jobworks server`, or pass --url / set JOBWORKS_URL",
+                self.server()
+            )
+        } else if error.is_timeout() {
+            anyhow!(
+                "the Jobworks server at {} did not answer in time: {reason}",
+                self.server()
+            )
+        } else {
+            anyhow!(
+                "request to the Jobworks server at {} failed: {reason}",
+                self.server()
+            )
+        }
+    }
+
+    async fn status_error(&self, response: Response) -> anyhow::Error {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let problem = serde_json::from_str::<Problem>(&body).ok();
+        let error = ApiError {
+            status,
+            problem,
+            body,
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            let hint = if self.token.is_some() {
+                "  hint: the token was rejected; pass a valid one with --token or JOBWORKS_TOKEN \
+                 (the server printed an admin token at first start and stored it in the CLI \
+                 config file)"
+            } else {
+                "  hint: no token was given; pass --token or set JOBWORKS_TOKEN (the server \
+                 printed an admin token at first start and stored it in the CLI config file)"
+            };
+            return anyhow!("{error}\n{hint}");
+        }
+        anyhow::Error::new(error)
+    }
+}
+
+/// A non-success answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The problem details, when the body was `application/problem+json`.
+    pub problem: Option<Problem>,
+    /// The raw body (shown when it was not a problem document).
+    body: String,
+}
+
+impl fmt::Display for ApiError {
+    /// The problem's `detail` (or the status and body), then every diagnostic as
+    /// `file:line:col: field: message` with an indented `hint:` line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(problem) = &self.problem else {
+            let body = self.body.trim();
+            return if body.is_empty() {
+                write!(f, "the server answered {}", self.status)
+            } else {
+                write!(f, "the server answered {}: {}", self.status, crate::human::truncate(body, 300))
+            };
+        };
+        f.write_str(if problem.detail.is_empty() {
+            &problem.title
+        } else {
+            &problem.detail
+        })?;
+        for diagnostic in &problem.errors {
+            write!(f, "\n{}", diagnostic_text(diagnostic))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// `file:line:col: field: message` (parts that are empty or zero left out), then
+/// `\n  hint: ...` when there is a hint.
+pub fn diagnostic_text(diagnostic: &DiagnosticView) -> String {
+    let mut text = String::new();
+    if !diagnostic.file.is_empty() {
+        text.push_str(&diagnostic.file);
+        if diagnostic.line > 0 {
+            text.push_str(&format!(":{}:{}", diagnostic.line, diagnostic.column));
+        }
+        text.push_str(": ");
+    }
+    if !diagnostic.field.is_empty() {
+        text.push_str(&diagnostic.field);
+        text.push_str(": ");
+    }
+    text.push_str(&diagnostic.message);
+    if let Some(hint) = &diagnostic.hint {
+        text.push_str("\n  hint: ");
+        text.push_str(hint);
+    }
+    text
+}
+
+/// The innermost useful cause of a transport failure, e.g. `connection refused`.
+fn transport_reason(error: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut innermost = error.to_string();
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+                std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+                _ => io.to_string(),
+            };
+        }
+        innermost = current.to_string();
+        source = current.source();
+    }
+    innermost
+}
+
+async fn decode<T: DeserializeOwned>(response: Response) -> anyhow::Result<T> {
+    let url = response.url().path().to_owned();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("cannot read the answer of {url}"))?;
+    serde_json::from_slice(&body).with_context(|| {
+        format!("unexpected answer from {url}; is the server the same version as this CLI?")
+    })
+}
+
+/// Server-Sent Events read from a streaming answer.
+#[derive(Debug)]
+pub struct EventStream {
+    response: Response,
+    parser: SseParser,
+    ready: VecDeque<SseEvent>,
+}
+
+impl EventStream {
+    /// The next event, or `None` when the server closed the stream. Cancel-safe: dropping
+    /// the future between events loses nothing.
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<SseEvent>> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .context("the log stream broke off")?;
+            match chunk {
+                Some(bytes) => self.ready.extend(self.parser.push(&bytes)),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(url: &str) -> ApiClient {
+        ApiClient::new(ClientSettings {
+            server_url: url.to_owned(),
+            token: None,
+        })
+        .expect("valid url")
+    }
+
+    #[test]
+    fn urls_encode_segments_and_keep_a_base_path() {
+        let plain = client("http://127.0.0.1:8080");
+        assert_eq!(
+            plain.url(&["jobs", "a b/c"], &[]).as_str(),
+            "http://127.0.0.1:8080/api/v1/jobs/a%20b%2Fc"
+        );
+        let prefixed = client("http://example.test/jobworks/");
+        assert_eq!(
+            prefixed
+                .url(&["runs"], &[("state", "failed,running".into())])
+                .as_str(),
+            "http://example.test/jobworks/api/v1/runs?state=failed%2Crunning"
+        );
+    }
+
+    #[test]
+    fn only_http_urls() {
+        let https = ApiClient::new(ClientSettings {
+            server_url: "https://example.test".into(),
+            token: None,
+        })
+        .expect_err("https is not supported");
+        assert!(https.to_string().contains("plain http only"), "{https}");
+        assert!(
+            ApiClient::new(ClientSettings {
+                server_url: "localhost:8080".into(),
+                token: None
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn problems_show_detail_and_every_diagnostic() {
+        let error = ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            problem: Some(Problem {
+                kind: "https://jobworks.dev/problems/validation".into(),
+                title: "Invalid input".into(),
+                status: 422,
+                detail: "2 errors in job files".into(),
+                errors: vec![
+                    DiagnosticView {
+                        file: "jobs/a.toml".into(),
+                        line: 3,
+                        column: 1,
+                        field: "job[1].shedule".into(),
+                        message: "unknown field `shedule`".into(),
+                        hint: Some("did you mean `schedule`?".into()),
+                    },
+                    DiagnosticView {
+                        file: String::new(),
+                        line: 0,
+                        column: 0,
+                        field: "params.threshold".into(),
+                        message: "expected an integer".into(),
+                        hint: None,
+                    },
+                ],
+            }),
+            body: String::new(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "2 errors in job files\njobs/a.toml:3:1: job[1].shedule: unknown field `shedule`\n  \
+             hint: did you mean `schedule`?\nparams.threshold: expected an integer"
+        );
+        let plain = ApiError {
+            status: StatusCode::BAD_GATEWAY,
+            problem: None,
+            body: "upstream down\n".into(),
+        };
+        assert_eq!(plain.to_string(), "the server answered 502 Bad Gateway: upstream down");
+    }
+}

@@ -1,0 +1,181 @@
+//! Harness for end-to-end tests: starts the real `jobworks` binary on a temporary directory
+//! and talks to it over HTTP.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `jobworks server`.
+pub struct TestServer {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+    /// Admin token.
+    pub token: String,
+    /// Directory holding the database and the data dir.
+    pub dir: PathBuf,
+    http: reqwest::Client,
+}
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_jobworks")
+}
+
+impl TestServer {
+    /// Starts a server whose database and data dir live in `dir`, with extra flags.
+    pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        let mut child = Command::new(bin())
+            .arg("server")
+            .arg("--db")
+            .arg(dir.join("jobworks.db"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen", "127.0.0.1:0", "--lease", "2s", "--kill-grace", "1s"])
+            .args(extra)
+            .env("JOBWORKS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start jobworks server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Jobworks ")
+                    && let Some(url) = rest.split(" listening on ").nth(1)
+                {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed its URL within 60 s");
+        let client = std::fs::read_to_string(dir.join("data").join("client.toml"))
+            .expect("client.toml written at start");
+        let token = client
+            .lines()
+            .find_map(|l| l.strip_prefix("token = "))
+            .map(|t| t.trim_matches('"').to_string())
+            .expect("token in client.toml");
+        TestServer {
+            child,
+            url,
+            token,
+            dir: dir.to_path_buf(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends SIGKILL to the server and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (bounded).
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+
+    /// GET a JSON document; panics on a non-2xx status.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.request(reqwest::Method::GET, path, None).await;
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    /// POST JSON; returns status and body.
+    pub async fn post(&self, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Any request with the admin token.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request reaches the server");
+        let status = resp.status();
+        let text = resp.text().await.expect("response body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Applies one TOML job file; panics unless accepted.
+    pub async fn apply(&self, name: &str, toml: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/jobs/apply",
+                json!({ "files": [{ "name": name, "content": toml }] }),
+            )
+            .await;
+        assert!(status.is_success(), "apply {name}: {status} {body}");
+        body
+    }
+
+    /// Triggers a job; returns the first run id.
+    pub async fn trigger(&self, job: &str, params: Value) -> i64 {
+        let (status, body) = self
+            .post(&format!("/api/v1/jobs/{job}/runs"), json!({ "params": params }))
+            .await;
+        assert_eq!(status.as_u16(), 201, "trigger {job}: {body}");
+        body["runs"][0]["run_id"].as_i64().expect("run id")
+    }
+
+    /// Polls a run until it reaches a terminal state (bounded by `timeout`).
+    pub async fn wait_run(&self, id: i64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let detail = self.get(&format!("/api/v1/runs/{id}")).await;
+            let state = detail["run"]["state"].as_str().unwrap_or_default().to_string();
+            if !matches!(state.as_str(), "queued" | "running") {
+                return detail;
+            }
+            assert!(Instant::now() < deadline, "run {id} still {state} after {timeout:?}: {detail}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// All log text of a run, one line per log line.
+    pub async fn log_text(&self, id: i64) -> String {
+        let page = self.get(&format!("/api/v1/runs/{id}/logs?limit=10000")).await;
+        page["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| l["text"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -1,0 +1,371 @@
+//! End-to-end tests: the real `jobworks` binary, a real SQLite file, real processes, real
+//! HTTP. Every wait is bounded.
+
+mod common;
+
+use common::TestServer;
+use serde_json::json;
+use std::time::Duration;
+
+const PARAMS_JOB: &str = r#"
+[[job]]
+name = "greet"
+description = "echo a parameter"
+
+[job.task]
+type = "shell"
+script = '''
+echo "hello $JOBWORKS_PARAM_WHO"
+printf '%s\n' "$JOBWORKS_PARAM_WHO" > "$JOBWORKS_DATA_DIR/who.txt"
+echo "to stderr" >&2
+'''
+
+[job.params.who]
+type = "string"
+default = "world"
+
+[job.params.times]
+type = "int"
+default = 1
+min = 1
+max = 5
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_trigger_with_params_and_read_logs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let applied = server.apply("greet.toml", PARAMS_JOB).await;
+    assert_eq!(applied["jobs"][0]["change"], "created");
+    let again = server.apply("greet.toml", PARAMS_JOB).await;
+    assert_eq!(again["jobs"][0]["change"], "unchanged", "applying an unchanged file changes nothing");
+
+    let id = server.trigger("greet", json!({ "who": "Jobworks", "times": "2" })).await;
+    let detail = server.wait_run(id, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    assert_eq!(detail["run"]["job_version"], 1);
+    assert_eq!(detail["run"]["params"]["times"], 2, "string coerced to int");
+    let attempt = &detail["attempts"][0];
+    assert_eq!(attempt["exit_code"], 0);
+    assert!(attempt["max_rss_bytes"].as_i64().expect("rss") > 0);
+    let logs = server.get(&format!("/api/v1/runs/{id}/logs")).await;
+    let lines = logs["lines"].as_array().expect("lines");
+    assert!(lines.iter().any(|l| l["stream"] == "stdout" && l["text"] == "hello Jobworks"), "{logs}");
+    assert!(lines.iter().any(|l| l["stream"] == "stderr" && l["text"] == "to stderr"), "{logs}");
+
+    // a bad parameter is refused before any run exists
+    let (status, problem) = server
+        .post("/api/v1/jobs/greet/runs", json!({ "params": { "times": 9 } }))
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+    assert!(problem["detail"].as_str().expect("detail").contains("times"), "{problem}");
+    let (status, problem) = server
+        .post("/api/v1/jobs/greet/runs", json!({ "params": { "whom": "x" } }))
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+
+    // a changed definition becomes version 2; the old run keeps version 1
+    let changed = PARAMS_JOB.replace("echo a parameter", "echo a parameter, v2");
+    let applied = server.apply("greet.toml", &changed).await;
+    assert_eq!(applied["jobs"][0]["change"], "updated");
+    assert_eq!(applied["jobs"][0]["version"], 2);
+    let versions = server.get("/api/v1/jobs/greet/versions").await;
+    assert_eq!(versions.as_array().expect("versions").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_problems_and_openapi() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    let no_token = http
+        .get(format!("{}/api/v1/jobs", server.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(no_token.status().as_u16(), 401);
+    assert_eq!(
+        no_token.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bad = http
+        .get(format!("{}/metrics", server.url))
+        .bearer_auth("jw_wrong")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status().as_u16(), 401);
+
+    let (status, problem) = server
+        .post(
+            "/api/v1/jobs/apply",
+            json!({ "files": [{ "name": "bad.toml", "content": "[[job]]\nname = \"x\"\nshedule = \"* * * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n" }] }),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422, "{problem}");
+    let first = &problem["errors"][0];
+    assert_eq!(first["file"], "bad.toml");
+    assert_eq!(first["line"], 3);
+    assert!(first["hint"].as_str().unwrap_or_default().contains("schedule"), "{problem}");
+
+    let openapi = server.get("/api/v1/openapi.json").await;
+    assert!(openapi["paths"]["/api/v1/jobs/{name}/runs"].is_object(), "{openapi}");
+    let readyz = server.get("/readyz").await;
+    assert_eq!(readyz["ready"], true, "{readyz}");
+    let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
+    let metrics = metrics.as_str().expect("text").to_string();
+    assert!(metrics.contains("jobworks_queue_depth"), "{metrics}");
+    assert!(metrics.contains("jobworks_runs{state=\"succeeded\"}"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_reach_scripts_as_inert_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server.apply("greet.toml", PARAMS_JOB).await;
+    let marker = dir.path().join("pwned");
+    let evil = format!("$(touch {}); rm -rf ~ `touch {}` \"; touch {} #", marker.display(), marker.display(), marker.display());
+    let id = server.trigger("greet", json!({ "who": evil })).await;
+    let detail = server.wait_run(id, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    assert!(!marker.exists(), "the parameter was executed");
+    let written = std::fs::read_to_string(dir.path().join("data").join("who.txt")).expect("who.txt");
+    assert_eq!(written.trim_end_matches('\n'), evil, "the value arrives byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_kills_grandchildren() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let pidfile = dir.path().join("grandchild.pid");
+    let job = format!(
+        r#"
+[[job]]
+name = "hang"
+timeout = "1s"
+[job.task]
+type = "shell"
+script = '''
+sh -c 'sleep 300 & echo $! > {pid}; wait' &
+wait
+'''
+"#,
+        pid = pidfile.display()
+    );
+    server.apply("hang.toml", &job).await;
+    let id = server.trigger("hang", json!({})).await;
+    let detail = server.wait_run(id, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "timed_out", "{detail}");
+    assert_eq!(detail["attempts"][0]["state"], "timed_out");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("grandchild wrote its pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+    });
+    assert!(gone, "grandchild {pid} survived the timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seconds_cron_fires_on_time_without_duplicates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server
+        .apply(
+            "tick.toml",
+            "[[job]]\nname = \"tick\"\nschedule = \"* * * * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    server
+        .request(reqwest::Method::POST, "/api/v1/jobs/tick/pause", None)
+        .await;
+    let runs = server.get("/api/v1/runs?job=tick&limit=1000").await;
+    let runs = runs.as_array().expect("runs");
+    assert!(runs.len() >= 3, "a per-second job fired {} times in 4.5 s", runs.len());
+    let mut ticks: Vec<&str> = runs
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().expect("scheduled"))
+        .collect();
+    let n = ticks.len();
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), n, "a tick fired twice");
+    for run in runs {
+        let scheduled: chrono::DateTime<chrono::Utc> =
+            run["scheduled_at"].as_str().expect("s").parse().expect("time");
+        assert_eq!(scheduled.timestamp_subsec_nanos(), 0, "ticks fall on whole seconds");
+        if let Some(started) = run["started_at"].as_str() {
+            let started: chrono::DateTime<chrono::Utc> = started.parse().expect("time");
+            let lag = started - scheduled;
+            assert!(lag >= chrono::Duration::zero(), "started before its tick: {run}");
+            assert!(lag < chrono::Duration::seconds(1), "started {lag} after its tick: {run}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_mid_run_then_restart_retries_and_never_refires_a_tick() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("attempts.log");
+    let job = format!(
+        r#"
+[[job]]
+name = "slow"
+[job.retries]
+max_attempts = 2
+initial_delay = "100ms"
+[job.task]
+type = "shell"
+script = '''
+echo "$JOBWORKS_ATTEMPT" >> {marker}
+if [ "$JOBWORKS_ATTEMPT" = 1 ]; then sleep 300; fi
+'''
+
+[[job]]
+name = "every-second"
+schedule = "* * * * * *"
+[job.task]
+type = "shell"
+script = "true"
+"#,
+        marker = marker.display()
+    );
+    let mut server = TestServer::start(dir.path(), &[]);
+    server.apply("slow.toml", &job).await;
+    let id = server.trigger("slow", json!({})).await;
+    // wait until the first attempt is really running
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&marker).unwrap_or_default().contains('1') {
+        assert!(std::time::Instant::now() < deadline, "attempt 1 never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = server.get(&format!("/api/v1/runs/{id}")).await;
+    let pid = detail["attempts"][0]["pid"].as_i64();
+    server.kill9();
+
+    let server = TestServer::start(dir.path(), &[]);
+    let detail = server.wait_run(id, Duration::from_secs(40)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    let attempts = detail["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert_eq!(attempts[0]["state"], "lost", "{detail}");
+    assert_eq!(attempts[1]["state"], "succeeded");
+    if let Some(pid) = pid {
+        // the orphaned `sleep 300` group of the lost attempt was killed on restart
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        assert!(gone, "orphan process group {pid} of the lost attempt still runs");
+    }
+    server
+        .request(reqwest::Method::POST, "/api/v1/jobs/every-second/pause", None)
+        .await;
+    let runs = server.get("/api/v1/runs?job=every-second&limit=1000").await;
+    let mut ticks: Vec<String> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().expect("scheduled").to_string())
+        .collect();
+    let n = ticks.len();
+    assert!(n >= 2, "ticks fired before and after the crash");
+    ticks.sort();
+    ticks.dedup();
+    assert_eq!(ticks.len(), n, "a tick fired twice across the crash");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_queued_runs_all_complete() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server
+        .apply(
+            "noop.toml",
+            "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n",
+        )
+        .await;
+    let (status, body) = server
+        .post("/api/v1/jobs/noop/runs", json!({ "count": 1000 }))
+        .await;
+    assert_eq!(status.as_u16(), 201, "{body}");
+    let ids: Vec<i64> = body["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["run_id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = server
+            .get("/api/v1/runs?job=noop&state=succeeded&limit=1000")
+            .await;
+        if done.as_array().expect("runs").len() == 1000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "1000 runs did not finish in 120 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let runs = server.get("/api/v1/runs?job=noop&limit=1000").await;
+    let mut seen: Vec<i64> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["id"].as_i64().expect("id"))
+        .collect();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want, "every queued run has its own row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &["--demo"]);
+    let jobs = server.get("/api/v1/jobs").await;
+    let names: Vec<&str> = jobs
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["name"].as_str().expect("name"))
+        .collect();
+    for want in ["backup", "disk-usage", "dpkg-summary", "flaky", "heartbeat", "runs-report"] {
+        assert!(names.contains(&want), "demo job {want} missing from {names:?}");
+    }
+    let id = server.trigger("flaky", json!({})).await;
+    let detail = server.wait_run(id, Duration::from_secs(60)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    let attempts = detail["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 3);
+    let end = |i: usize| -> chrono::DateTime<chrono::Utc> {
+        attempts[i]["ended_at"].as_str().expect("ended").parse().expect("time")
+    };
+    let start = |i: usize| -> chrono::DateTime<chrono::Utc> {
+        attempts[i]["started_at"].as_str().expect("started").parse().expect("time")
+    };
+    // exponential backoff: 1 s before attempt 2, 2 s before attempt 3
+    assert!(start(1) - end(0) >= chrono::Duration::milliseconds(1_000), "{detail}");
+    assert!(start(2) - end(1) >= chrono::Duration::milliseconds(2_000), "{detail}");
+
+    for job in ["backup", "dpkg-summary", "runs-report", "disk-usage"] {
+        let id = server.trigger(job, json!({})).await;
+        let detail = server.wait_run(id, Duration::from_secs(60)).await;
+        let logs = server.log_text(id).await;
+        assert_eq!(detail["run"]["state"], "succeeded", "{job}: {detail}\n{logs}");
+    }
+}

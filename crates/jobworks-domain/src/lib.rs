@@ -1,0 +1,18 @@
+//! Jobworks domain model: ids, job specs, parameters, and the run state machine.
+//!
+//! This crate does no I/O. It knows nothing about the store, HTTP or processes; every other
+//! crate speaks in its types. Decisions (which state a run moves to, whether a new run may
+//! start) are plain functions of their inputs, so they are unit-tested with tables.
+
+pub mod concurrency;
+pub mod file;
+pub mod ids;
+pub mod params;
+pub mod spec;
+pub mod state;
+
+pub use concurrency::{Admission, ConcurrencyPolicy, admit};
+pub use ids::{AttemptId, JobId, RunId, TaskInstanceId};
+pub use params::{ParamFormat, ParamSpec, ParamType, ParamValue};
+pub use spec::{JobSpec, ShellKind, TaskSpec, TriggerSpec};
+pub use state::{AttemptState, RunState, TriggerKind};

@@ -1,0 +1,17 @@
+//! Why a task stopped: on its own, by timeout, or by cancellation.
+
+use serde::{Deserialize, Serialize};
+
+/// How an attempt ended. A non-zero exit or a failing query is still [`EndReason::Exited`];
+/// look at the exit code, signal or error for success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The process exited (or was killed by a signal nobody in the executor sent), or the SQL
+    /// statement finished (successfully or with an error).
+    Exited,
+    /// The task's timeout elapsed and the executor stopped it.
+    TimedOut,
+    /// The cancellation token fired and the executor stopped it.
+    Cancelled,
+}

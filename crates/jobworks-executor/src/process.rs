@@ -1,0 +1,578 @@
+//! Running one process attempt: its own process group, live output, timeout, cancellation,
+//! resource usage and outputs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::end::EndReason;
+use crate::error::ExecError;
+use crate::log::{LogLine, LogSink, LogStream};
+use crate::orphans::{ATTEMPT_ID_ENV, sweep_orphans};
+use crate::output::{LineSplitter, MAX_LINE_BYTES, OutputLimiter, RawLine};
+use crate::outputs::{OUTPUT_FILE_ENV, parse_set_output, read_outputs_file};
+use crate::unix::{ExitInfo, ProcessGroup};
+
+/// Default [`ProcessTask::kill_grace`]: 5 s between `SIGTERM` and `SIGKILL`.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// Default [`ProcessTask::output_cap_bytes`]: 10 MiB.
+pub const DEFAULT_OUTPUT_CAP_BYTES: u64 = 10 * 1024 * 1024;
+
+/// After the task's process group is gone, how long to wait for the output pipes to reach end
+/// of file before assuming a process that left the group holds them open.
+const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Capacity of the channel between the pipe readers and the line collector, in lines.
+const CAPTURE_CHANNEL_LINES: usize = 256;
+
+/// One attempt of a process task.
+#[derive(Clone)]
+pub struct ProcessTask {
+    /// Program to run: a path, or a name looked up in `PATH`.
+    pub program: String,
+    /// Arguments, passed as-is (no shell parsing).
+    pub args: Vec<String>,
+    /// Bytes written to the child's stdin, which is then closed; `None` connects stdin to
+    /// `/dev/null`. A child that exits without reading it all is not an error.
+    pub stdin: Option<Vec<u8>>,
+    /// Variables added to the inherited environment (later entries win). They cannot override
+    /// `JOBWORKS_ATTEMPT_ID` or `JOBWORKS_OUTPUT`, which the executor sets.
+    pub env: Vec<(String, String)>,
+    /// Working directory; `None` inherits the server's. Must exist.
+    pub working_dir: Option<PathBuf>,
+    /// Limit for this attempt, measured from spawn; `None` means no limit.
+    pub timeout: Option<Duration>,
+    /// On timeout or cancel the group gets `SIGTERM`, then `SIGKILL` after this long.
+    pub kill_grace: Duration,
+    /// Total stdout + stderr bytes kept: the first half is forwarded live, then only a rolling
+    /// tail of the last half is kept and emitted at the end.
+    pub output_cap_bytes: u64,
+    /// Identifies the attempt; exported as `JOBWORKS_ATTEMPT_ID=<tag>` so
+    /// [`sweep_orphans`](crate::sweep_orphans) can find leftovers, and names the outputs file.
+    /// Non-empty, without `/` or NUL, not `.` or `..`.
+    pub attempt_tag: String,
+    /// When set, exported as `JOBWORKS_OUTPUT=<dir>/<attempt_tag>.json`; the directory is
+    /// created if missing, a stale file is removed before the start, and the file the task wrote
+    /// is read and removed at the end.
+    pub outputs_dir: Option<PathBuf>,
+}
+
+impl ProcessTask {
+    /// A task with no stdin, no extra environment, no timeout, the default kill grace and
+    /// output cap, and no outputs directory.
+    pub fn new(
+        program: impl Into<String>,
+        args: Vec<String>,
+        attempt_tag: impl Into<String>,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            stdin: None,
+            env: Vec::new(),
+            working_dir: None,
+            timeout: None,
+            kill_grace: DEFAULT_KILL_GRACE,
+            output_cap_bytes: DEFAULT_OUTPUT_CAP_BYTES,
+            attempt_tag: attempt_tag.into(),
+            outputs_dir: None,
+        }
+    }
+}
+
+/// Hides environment values and stdin content, which may hold secrets.
+impl fmt::Debug for ProcessTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessTask")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("stdin_bytes", &self.stdin.as_ref().map(Vec::len))
+            .field(
+                "env_names",
+                &self.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .field("working_dir", &self.working_dir)
+            .field("timeout", &self.timeout)
+            .field("kill_grace", &self.kill_grace)
+            .field("output_cap_bytes", &self.output_cap_bytes)
+            .field("attempt_tag", &self.attempt_tag)
+            .field("outputs_dir", &self.outputs_dir)
+            .finish()
+    }
+}
+
+/// What happened to a process attempt that started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessOutcome {
+    /// The child's pid, which is also its process group id.
+    pub pid: u32,
+    /// Just before spawning (UTC).
+    pub started_at: DateTime<Utc>,
+    /// When the child was reaped and its output collected (UTC).
+    pub ended_at: DateTime<Utc>,
+    /// Exit status when the child exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number when the child was killed by a signal (e.g. 15 after a timeout's
+    /// `SIGTERM`, 9 after `SIGKILL`).
+    pub signal: Option<i32>,
+    /// Whether it ended by itself, by timeout or by cancellation.
+    pub end: EndReason,
+    /// User-mode CPU time of the child and the descendants it waited for, in milliseconds.
+    pub user_cpu_ms: u64,
+    /// Kernel CPU time of the child and the descendants it waited for, in milliseconds.
+    pub system_cpu_ms: u64,
+    /// Peak resident set size of the largest of those processes, in bytes.
+    pub max_rss_bytes: u64,
+    /// Output bytes (pipe bytes, newlines included) neither forwarded nor kept due to the cap.
+    pub bytes_dropped: u64,
+    /// Outputs from `::set-output name=value` stdout lines, overridden by the entries of the
+    /// `$JOBWORKS_OUTPUT` file when both name the same output.
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl ProcessOutcome {
+    /// True when the process exited by itself with status 0.
+    pub fn succeeded(&self) -> bool {
+        self.end == EndReason::Exited && self.exit_code == Some(0)
+    }
+}
+
+/// Runs one process attempt to its end.
+///
+/// The child leads its own process group (pgid = pid) and `started` is called with its pid right
+/// after the spawn. Stdout and stderr are read concurrently, split into lines (at most 64 KiB,
+/// invalid UTF-8 replaced) and sent to `logs` as they arrive; a full `logs` channel slows the
+/// child down rather than losing lines, and a dropped receiver is ignored.
+///
+/// On timeout or when `cancel` fires, the whole group gets `SIGTERM`, then `SIGKILL` after
+/// `kill_grace`. When the child exits by itself, whatever is left of its group is killed: a
+/// finished task's background processes do not outlive it. A process that moved to another
+/// group or session and keeps the pipes open is found by its attempt tag and killed after a short
+/// wait. If this future is dropped before it completes, the group is sent `SIGKILL`.
+///
+/// A task that is already cancelled is still started, then stopped at once.
+///
+/// # Errors
+/// [`ExecError`] only when the attempt could not start: invalid task, missing program, unusable
+/// working or outputs directory, pipe setup failure, or a failure to wait for the child. A
+/// non-zero exit, a signal, a timeout or a cancellation is an `Ok` outcome.
+pub async fn run_process(
+    task: ProcessTask,
+    cancel: CancellationToken,
+    logs: mpsc::Sender<LogLine>,
+    started: impl FnOnce(u32) + Send,
+) -> Result<ProcessOutcome, ExecError> {
+    validate(&task)?;
+    let sink = LogSink::new(logs);
+    if let Some(dir) = &task.working_dir {
+        check_working_dir(dir).await?;
+    }
+    let outputs_file = match &task.outputs_dir {
+        Some(dir) => Some(prepare_outputs_file(dir, &task.attempt_tag).await?),
+        None => None,
+    };
+
+    let mut command = std::process::Command::new(&task.program);
+    command
+        .args(&task.args)
+        .envs(task.env.iter().map(|(name, value)| (name, value)))
+        .env(ATTEMPT_ID_ENV, &task.attempt_tag)
+        .process_group(0)
+        .stdin(if task.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match &outputs_file {
+        Some(path) => command.env(OUTPUT_FILE_ENV, path),
+        None => command.env_remove(OUTPUT_FILE_ENV),
+    };
+    if let Some(dir) = &task.working_dir {
+        command.current_dir(dir);
+    }
+
+    let started_at = Utc::now();
+    let mut child = command
+        .spawn()
+        .map_err(|source| spawn_error(&task.program, source))?;
+    let pid = child.id();
+    let group = ProcessGroup::new(pid);
+    // From here on, leaving early (error or a dropped future) kills the group; the waiter
+    // thread below reaps the child in every case.
+    let _kill_on_drop = KillGroupOnDrop(group.clone());
+    let waiter = tokio::task::spawn_blocking({
+        let group = group.clone();
+        move || group.wait_blocking()
+    });
+    started(pid);
+    tracing::debug!(pid, program = %task.program, tag = %task.attempt_tag, "process started");
+
+    let (stdout, stderr, stdin) = (child.stdout.take(), child.stderr.take(), child.stdin.take());
+    let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+        return Err(ExecError::Pipes(std::io::Error::other(
+            "output pipe missing",
+        )));
+    };
+    let stdout = tokio::process::ChildStdout::from_std(stdout).map_err(ExecError::Pipes)?;
+    let stderr = tokio::process::ChildStderr::from_std(stderr).map_err(ExecError::Pipes)?;
+    let _stdin_writer = match (stdin, task.stdin.clone()) {
+        (Some(stdin), Some(bytes)) => {
+            let mut stdin =
+                tokio::process::ChildStdin::from_std(stdin).map_err(ExecError::Pipes)?;
+            Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                // EPIPE when the child does not read everything is fine.
+                let _ = stdin.write_all(&bytes).await;
+                let _ = stdin.shutdown().await;
+            })))
+        }
+        _ => None,
+    };
+
+    let (capture_tx, capture_rx) = mpsc::channel(CAPTURE_CHANNEL_LINES);
+    let stop_reading = CancellationToken::new();
+    let readers = Readers {
+        stdout: AbortOnDropHandle::new(tokio::spawn(read_stream(
+            stdout,
+            LogStream::Stdout,
+            capture_tx.clone(),
+            stop_reading.clone(),
+        ))),
+        stderr: AbortOnDropHandle::new(tokio::spawn(read_stream(
+            stderr,
+            LogStream::Stderr,
+            capture_tx,
+            stop_reading.clone(),
+        ))),
+        stop_reading,
+    };
+
+    let control = Control {
+        group: &group,
+        task: &task,
+        sink: &sink,
+        cancel: &cancel,
+    };
+    let (collected, finished) = tokio::join!(
+        collect(capture_rx, &sink, task.output_cap_bytes),
+        control.run(waiter, readers),
+    );
+    let (end, exit) = finished.map_err(|source| ExecError::Wait { pid, source })?;
+
+    let mut outputs = collected.outputs;
+    let limiter_end = collected.limiter.finish();
+    for line in limiter_end.lines {
+        sink.send(line).await;
+    }
+    if let Some(path) = &outputs_file {
+        match read_outputs_file(path).await {
+            Ok(Some(from_file)) => outputs.extend(from_file),
+            Ok(None) => {}
+            Err(message) => sink.system(message).await,
+        }
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    sink.system(describe_exit(&exit)).await;
+
+    Ok(ProcessOutcome {
+        pid,
+        started_at,
+        ended_at: Utc::now(),
+        exit_code: exit.exit_code,
+        signal: exit.signal,
+        end,
+        user_cpu_ms: exit.usage.user_cpu_ms,
+        system_cpu_ms: exit.usage.system_cpu_ms,
+        max_rss_bytes: exit.usage.max_rss_bytes,
+        bytes_dropped: limiter_end.bytes_dropped,
+        outputs,
+    })
+}
+
+fn validate(task: &ProcessTask) -> Result<(), ExecError> {
+    let invalid = |reason: &str| {
+        Err(ExecError::InvalidTask {
+            reason: reason.to_owned(),
+        })
+    };
+    let tag = task.attempt_tag.as_str();
+    if task.program.is_empty() {
+        return invalid("program is empty");
+    }
+    if tag.is_empty() || tag == "." || tag == ".." || tag.contains(['/', '\0']) {
+        return invalid("attempt tag must be non-empty, not `.` or `..`, without `/` or NUL");
+    }
+    Ok(())
+}
+
+async fn check_working_dir(dir: &std::path::Path) -> Result<(), ExecError> {
+    let error = |source| ExecError::WorkingDir {
+        path: dir.to_owned(),
+        source,
+    };
+    let metadata = tokio::fs::metadata(dir).await.map_err(error)?;
+    if !metadata.is_dir() {
+        return Err(error(std::io::Error::from(
+            std::io::ErrorKind::NotADirectory,
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the outputs directory and removes a stale `<tag>.json`; returns that file's path.
+async fn prepare_outputs_file(dir: &std::path::Path, tag: &str) -> Result<PathBuf, ExecError> {
+    let error = |source| ExecError::OutputsDir {
+        path: dir.to_owned(),
+        source,
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(error)?;
+    let path = dir.join(format!("{tag}.json"));
+    match tokio::fs::remove_file(&path).await {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(error(source)),
+        _ => Ok(path),
+    }
+}
+
+fn spawn_error(program: &str, source: std::io::Error) -> ExecError {
+    let program = program.to_owned();
+    match source.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            ExecError::ProgramNotFound { program, source }
+        }
+        _ => ExecError::Spawn { program, source },
+    }
+}
+
+fn describe_exit(exit: &ExitInfo) -> String {
+    match (exit.exit_code, exit.signal) {
+        (Some(code), _) => format!("process exited with code {code}"),
+        (None, Some(signal)) => format!("process killed by signal {}", signal_name(signal)),
+        (None, None) => "process ended with an unknown status".to_owned(),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(known) => format!("{signal} ({})", known.as_str()),
+        Err(_) => signal.to_string(),
+    }
+}
+
+/// Sends `SIGKILL` to the group when dropped; a no-op once the leader has been reaped.
+struct KillGroupOnDrop(ProcessGroup);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        self.0.signal(Signal::SIGKILL);
+    }
+}
+
+/// A captured line on its way from a pipe reader to the collector.
+struct Captured {
+    line: LogLine,
+    raw_len: u64,
+}
+
+/// Reads one pipe to its end (or until told to stop while no data is ready), sending lines.
+async fn read_stream(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: LogStream,
+    lines: mpsc::Sender<Captured>,
+    stop: CancellationToken,
+) {
+    let mut buffer = vec![0_u8; MAX_LINE_BYTES];
+    let mut splitter = LineSplitter::new(MAX_LINE_BYTES);
+    let mut cut = Vec::new();
+    loop {
+        let read = tokio::select! {
+            biased;
+            read = pipe.read(&mut buffer) => read,
+            () = stop.cancelled() => break,
+        };
+        match read {
+            Ok(0) => break,
+            Ok(count) => splitter.push(&buffer[..count], &mut cut),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                tracing::warn!(?stream, %error, "reading task output failed");
+                break;
+            }
+        }
+        for raw in cut.drain(..) {
+            if lines.send(captured(raw, stream)).await.is_err() {
+                return;
+            }
+        }
+    }
+    if let Some(raw) = splitter.finish() {
+        let _ = lines.send(captured(raw, stream)).await;
+    }
+}
+
+fn captured(raw: RawLine, stream: LogStream) -> Captured {
+    Captured {
+        line: LogLine::now(stream, String::from_utf8_lossy(&raw.bytes)),
+        raw_len: raw.raw_len,
+    }
+}
+
+struct Collected {
+    limiter: OutputLimiter,
+    outputs: BTreeMap<String, String>,
+}
+
+/// Records outputs and forwards lines within the cap until both readers are done.
+async fn collect(mut lines: mpsc::Receiver<Captured>, sink: &LogSink, cap_bytes: u64) -> Collected {
+    let mut collected = Collected {
+        limiter: OutputLimiter::new(cap_bytes),
+        outputs: BTreeMap::new(),
+    };
+    while let Some(Captured { line, raw_len }) = lines.recv().await {
+        if line.stream == LogStream::Stdout
+            && let Some((name, value)) = parse_set_output(&line.text)
+        {
+            collected.outputs.insert(name, value);
+        }
+        if let Some(line) = collected.limiter.admit(line, raw_len) {
+            sink.send(line).await;
+        }
+    }
+    collected
+}
+
+struct Readers {
+    stdout: AbortOnDropHandle<()>,
+    stderr: AbortOnDropHandle<()>,
+    stop_reading: CancellationToken,
+}
+
+impl Readers {
+    async fn join(&mut self) {
+        // A reader never panics; a join error can only be a cancellation by `abort`.
+        let _ = tokio::join!(&mut self.stdout, &mut self.stderr);
+    }
+
+    fn abort(&self) {
+        self.stdout.abort();
+        self.stderr.abort();
+    }
+}
+
+/// The timeout, cancellation and termination logic of one attempt.
+struct Control<'a> {
+    group: &'a ProcessGroup,
+    task: &'a ProcessTask,
+    sink: &'a LogSink,
+    cancel: &'a CancellationToken,
+}
+
+impl Control<'_> {
+    /// Waits for the child (stopping it on timeout or cancel), then for the pipes to drain.
+    async fn run(
+        self,
+        mut waiter: JoinHandle<std::io::Result<ExitInfo>>,
+        mut readers: Readers,
+    ) -> std::io::Result<(EndReason, ExitInfo)> {
+        let deadline = self.task.timeout.map(|timeout| Instant::now() + timeout);
+        let timed_out = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let (end, waited) = tokio::select! {
+            biased;
+            waited = &mut waiter => (EndReason::Exited, waited),
+            () = timed_out => {
+                let timeout = self.task.timeout.unwrap_or_default();
+                self.sink
+                    .system(format!("timed out after {} ms: sending SIGTERM to the process group", timeout.as_millis()))
+                    .await;
+                (EndReason::TimedOut, self.terminate(&mut waiter).await)
+            }
+            () = self.cancel.cancelled() => {
+                self.sink.system("cancelled: sending SIGTERM to the process group").await;
+                (EndReason::Cancelled, self.terminate(&mut waiter).await)
+            }
+        };
+        let exit = match waited {
+            Ok(Ok(exit)) => exit,
+            Ok(Err(error)) => {
+                readers.abort();
+                return Err(error);
+            }
+            Err(join_error) => {
+                readers.abort();
+                return Err(std::io::Error::other(join_error));
+            }
+        };
+        self.drain(&mut readers).await;
+        Ok((end, exit))
+    }
+
+    /// `SIGTERM` to the group, then `SIGKILL` after the grace period; waits for the leader.
+    async fn terminate(
+        &self,
+        waiter: &mut JoinHandle<std::io::Result<ExitInfo>>,
+    ) -> Result<std::io::Result<ExitInfo>, tokio::task::JoinError> {
+        self.group.signal(Signal::SIGTERM);
+        if let Ok(waited) = tokio::time::timeout(self.task.kill_grace, &mut *waiter).await {
+            return waited;
+        }
+        self.sink
+            .system(format!(
+                "still running {} ms after SIGTERM: sending SIGKILL to the process group",
+                self.task.kill_grace.as_millis()
+            ))
+            .await;
+        self.group.signal(Signal::SIGKILL);
+        waiter.await
+    }
+
+    /// Waits for both pipes to reach end of file. If a process outside the group still holds
+    /// them, stops reading, kills leftovers carrying this attempt's tag, and gives up after a
+    /// second wait.
+    async fn drain(&self, readers: &mut Readers) {
+        if tokio::time::timeout(PIPE_DRAIN_TIMEOUT, readers.join())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        readers.stop_reading.cancel();
+        self.sink
+            .system("output pipes still open after the process group ended: stopped reading")
+            .await;
+        let tags = vec![self.task.attempt_tag.clone()];
+        if let Ok(killed) = tokio::task::spawn_blocking(move || sweep_orphans(&tags)).await
+            && !killed.is_empty()
+        {
+            self.sink
+                .system(format!(
+                    "killed processes that left the task's process group: {killed:?}"
+                ))
+                .await;
+        }
+        if tokio::time::timeout(PIPE_DRAIN_TIMEOUT, readers.join())
+            .await
+            .is_err()
+        {
+            readers.abort();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `ApiError`: every failure of a handler, mapped to an HTTP status and an RFC 9457
+//! `application/problem+json` body in exactly one place.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jobworks_protocol::{DiagnosticView, Problem};
+use jobworks_store::StoreError;
+
+/// A handler failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or unknown bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but its content is invalid; `errors` says where.
+    #[error("{detail}")]
+    Invalid {
+        /// Summary.
+        detail: String,
+        /// Findings with locations.
+        errors: Vec<DiagnosticView>,
+    },
+    /// The request itself is malformed (bad query parameter, bad JSON).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store is busy; the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::JobNotFound(name) => ApiError::NotFound(format!(
+                "job `{name}` not found; `jobworks jobs list` shows the jobs that exist"
+            )),
+            StoreError::RunNotFound(id) => ApiError::NotFound(format!("run {id} not found")),
+            StoreError::Busy(m) => ApiError::Unavailable(format!("database busy, retry: {m}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Invalid { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid input",
+            ),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let errors = match &self {
+            ApiError::Invalid { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            kind: format!("https://jobworks.dev/problems/{kind}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"jobworks\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,272 @@
+//! Job routes: list, get, versions, apply, delete, pause, resume, trigger.
+
+use super::convert::{job_view, version_view};
+use super::{ApiError, AppState};
+use crate::scheduler::first_fire;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use jobworks_domain::file::{FileContext, parse_job_file};
+use jobworks_domain::params::validate_params;
+use jobworks_domain::{JobSpec, TriggerKind};
+use jobworks_protocol::*;
+use jobworks_store::{ApplyChange, EnqueueOutcome, NewRun};
+use std::collections::BTreeMap;
+
+/// Lists jobs by name.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    responses((status = 200, body = Vec<JobView>)), security(("bearer" = [])))]
+pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<Vec<JobView>>, ApiError> {
+    let jobs = state.store.list_jobs().await?;
+    Ok(Json(jobs.iter().map(job_view).collect()))
+}
+
+/// One job with its current definition.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(job_view(&state.store.get_job(&name).await?)))
+}
+
+/// Every version of a job, oldest first.
+#[utoipa::path(get, path = "/api/v1/jobs/{name}/versions", tag = "jobs",
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 200, body = Vec<JobVersionView>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn job_versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<JobVersionView>>, ApiError> {
+    let versions = state.store.job_versions(&name).await?;
+    Ok(Json(versions.iter().map(version_view).collect()))
+}
+
+/// Validates job files and applies them (or only validates, with `dry_run`).
+#[utoipa::path(post, path = "/api/v1/jobs/apply", tag = "jobs", request_body = ApplyRequest,
+    responses((status = 200, body = ApplyResponse), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn apply(
+    State(state): State<AppState>,
+    Json(request): Json<ApplyRequest>,
+) -> Result<Json<ApplyResponse>, ApiError> {
+    Ok(Json(apply_files(&state, &request.files, request.dry_run).await?))
+}
+
+/// Validates `files` (every error at once) and applies their jobs, or only validates with
+/// `dry_run`. Errors: `ApiError::Invalid` with every finding; store errors.
+pub async fn apply_files(
+    state: &AppState,
+    files: &[SourceFile],
+    dry_run: bool,
+) -> Result<ApplyResponse, ApiError> {
+    let specs = validate_sources(state, files)?;
+    let now = Utc::now();
+    let mut jobs = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        if dry_run {
+            jobs.push(AppliedJob {
+                name: spec.name.clone(),
+                version: 0,
+                change: "valid".into(),
+            });
+            continue;
+        }
+        let next = first_fire(spec, state.config.default_timezone, now);
+        let out = state.store.apply_job(spec, next, now).await?;
+        jobs.push(AppliedJob {
+            name: out.name,
+            version: out.version,
+            change: match out.change {
+                ApplyChange::Created => "created",
+                ApplyChange::Updated => "updated",
+                ApplyChange::Unchanged => "unchanged",
+            }
+            .into(),
+        });
+    }
+    state.schedule_wake.notify_one();
+    Ok(ApplyResponse { jobs })
+}
+
+/// Parses and validates every file, collecting all findings; names must be unique across
+/// files.
+pub fn validate_sources(state: &AppState, files: &[SourceFile]) -> Result<Vec<JobSpec>, ApiError> {
+    let mut known: Vec<String> = state.config.datasources.iter().map(|d| d.name.clone()).collect();
+    known.push("jobworks".into());
+    let ctx = FileContext {
+        known_datasources: Some(known),
+        base_dir: None,
+    };
+    let mut errors = Vec::new();
+    let mut specs: Vec<JobSpec> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        match parse_job_file(&file.name, &file.content, &ctx) {
+            Ok(parsed) => {
+                for spec in parsed {
+                    if let Some(first) = seen.get(&spec.name) {
+                        errors.push(DiagnosticView {
+                            file: file.name.clone(),
+                            line: 1,
+                            column: 1,
+                            field: "job.name".into(),
+                            message: format!("job `{}` is also defined in {first}", spec.name),
+                            hint: Some("job names must be unique across all applied files".into()),
+                        });
+                        continue;
+                    }
+                    seen.insert(spec.name.clone(), file.name.clone());
+                    specs.push(spec);
+                }
+            }
+            Err(diagnostics) => errors.extend(diagnostics.into_iter().map(|d| DiagnosticView {
+                file: d.file,
+                line: d.line,
+                column: d.column,
+                field: d.field,
+                message: d.message,
+                hint: d.hint,
+            })),
+        }
+    }
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(ApiError::Invalid {
+            detail: format!(
+                "{} error{} in job files",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            ),
+            errors,
+        })
+    }
+}
+
+/// Deletes a job (its runs stay; its queued runs are cancelled).
+#[utoipa::path(delete, path = "/api/v1/jobs/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_job(&name, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pauses a job's schedule.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/pause", tag = "jobs",
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn pause_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let job = state.store.set_paused(&name, true, None, Utc::now()).await?;
+    Ok(Json(job_view(&job)))
+}
+
+/// Resumes a paused job; ticks missed during the pause are not caught up.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/resume", tag = "jobs",
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 200, body = JobView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn resume_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let now = Utc::now();
+    let job = state.store.get_job(&name).await?;
+    let next = first_fire(&job.spec, state.config.default_timezone, now);
+    let job = state.store.set_paused(&name, false, next, now).await?;
+    state.schedule_wake.notify_one();
+    Ok(Json(job_view(&job)))
+}
+
+/// Triggers a run with parameters; they are validated before the run is accepted.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/runs", tag = "runs", request_body = TriggerRequest,
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 201, body = TriggerResponse), (status = 404, body = Problem),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<TriggerRequest>,
+) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
+    let job = state.store.get_job(&name).await?;
+    let count = request.count.unwrap_or(1);
+    if !(1..=10_000).contains(&count) {
+        return Err(ApiError::BadRequest(format!(
+            "count must be between 1 and 10000, got {count}"
+        )));
+    }
+    let values = validate_params(&job.spec.params, &request.params).map_err(|errors| {
+        ApiError::Invalid {
+            detail: errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors: errors
+                .iter()
+                .map(|e| DiagnosticView {
+                    file: String::new(),
+                    line: 0,
+                    column: 0,
+                    field: format!("params.{}", e.param),
+                    message: e.message.clone(),
+                    hint: None,
+                })
+                .collect(),
+        }
+    })?;
+    let mut params = serde_json::Map::new();
+    for (k, v) in values {
+        params.insert(k, serde_json::to_value(v).unwrap_or_default());
+    }
+    let run = NewRun {
+        job_id: job.id,
+        job_version: job.version,
+        trigger: TriggerKind::Manual,
+        scheduled_at: None,
+        params: serde_json::Value::Object(params),
+        triggered_by: "api".into(),
+        skip_reason: None,
+    };
+    let outcomes = state
+        .store
+        .enqueue_runs(vec![run; count as usize], Utc::now())
+        .await?;
+    state.dispatch_wake.notify_one();
+    let runs = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            EnqueueOutcome::Queued { run_id, replaced } => {
+                for old in replaced {
+                    state.running.cancel_run(old);
+                }
+                Some(TriggeredRun {
+                    run_id: run_id.0,
+                    state: "queued".into(),
+                    reason: None,
+                })
+            }
+            EnqueueOutcome::Skipped { run_id, reason } => Some(TriggeredRun {
+                run_id: run_id.0,
+                state: "skipped".into(),
+                reason: Some(reason),
+            }),
+            EnqueueOutcome::Duplicate => None,
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(TriggerResponse { runs })))
+}

@@ -1,0 +1,18 @@
+//! The HTTP API: axum router, bearer-token auth, problem+json errors, OpenAPI document.
+
+mod auth;
+mod convert;
+mod error;
+mod health;
+pub mod jobs;
+mod logs;
+mod openapi;
+mod router;
+mod runs;
+mod state;
+
+pub use error::ApiError;
+pub use jobs::apply_files;
+pub use openapi::openapi_json;
+pub use router::router;
+pub use state::AppState;

@@ -1,0 +1,43 @@
+//! The route table.
+
+use super::{AppState, auth, health, jobs, logs, runs};
+use axum::Router;
+use axum::http::header;
+use axum::middleware;
+use axum::routing::{get, post};
+
+/// All routes: `/healthz` and `/readyz` are open; everything else needs a bearer token.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/jobs", get(jobs::list_jobs))
+        .route("/api/v1/jobs/apply", post(jobs::apply))
+        .route("/api/v1/jobs/{name}", get(jobs::get_job).delete(jobs::delete_job))
+        .route("/api/v1/jobs/{name}/versions", get(jobs::job_versions))
+        .route("/api/v1/jobs/{name}/pause", post(jobs::pause_job))
+        .route("/api/v1/jobs/{name}/resume", post(jobs::resume_job))
+        .route("/api/v1/jobs/{name}/runs", post(jobs::trigger))
+        .route("/api/v1/runs", get(runs::list_runs))
+        .route("/api/v1/runs/{id}", get(runs::get_run))
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
+        .route("/api/v1/runs/{id}/logs", get(logs::get_logs))
+        .route("/api/v1/runs/{id}/logs/follow", get(logs::follow_logs))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    super::openapi_json(),
+                )
+            }),
+        )
+        .route("/metrics", get(health::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(api)
+        .with_state(state)
+}

@@ -1,0 +1,160 @@
+//! The dispatcher: claims ready runs from the store while workers are free and starts one
+//! attempt task per claim. It wakes on every enqueue and finish, and at least every poll
+//! interval (for retries whose backoff ended and runs queued by other servers).
+
+use crate::finisher::FinishRequest;
+use crate::task::{TaskContext, run_attempt};
+use chrono::Utc;
+use jobworks_domain::{AttemptId, RunId};
+use jobworks_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Attempts running on this server: their cancel tokens, by attempt.
+#[derive(Default, Debug)]
+pub struct Running {
+    inner: Mutex<HashMap<AttemptId, (RunId, CancellationToken)>>,
+}
+
+impl Running {
+    fn insert(&self, attempt: AttemptId, run: RunId, token: CancellationToken) {
+        self.lock().insert(attempt, (run, token));
+    }
+
+    fn remove(&self, attempt: AttemptId) {
+        self.lock().remove(&attempt);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AttemptId, (RunId, CancellationToken)>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ids of attempts running here.
+    pub fn attempts(&self) -> Vec<AttemptId> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Cancels the attempt, if it runs here.
+    pub fn cancel_attempt(&self, attempt: AttemptId) {
+        if let Some((_, token)) = self.lock().get(&attempt) {
+            token.cancel();
+        }
+    }
+
+    /// Cancels every attempt of `run` that runs here; returns whether any did.
+    pub fn cancel_run(&self, run: RunId) -> bool {
+        let guard = self.lock();
+        let mut found = false;
+        for (r, token) in guard.values() {
+            if *r == run {
+                token.cancel();
+                found = true;
+            }
+        }
+        found
+    }
+}
+
+/// What the dispatcher shares with the rest of the server.
+pub struct Dispatcher {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) ctx: Arc<TaskContext>,
+    pub(crate) running: Arc<Running>,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) finishes: mpsc::UnboundedSender<FinishRequest>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Dispatcher {
+    /// Runs until `shutdown`; attempt tasks are spawned on `tracker` so shutdown can wait for
+    /// them.
+    pub async fn run(self: Arc<Self>, tracker: TaskTracker, shutdown: CancellationToken) {
+        let workers = self.ctx.config.workers.max(1);
+        let permits = Arc::new(Semaphore::new(workers));
+        let lease_ms = self.ctx.config.lease.as_millis() as u64;
+        let poll = self.ctx.config.poll_interval;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let free = permits.available_permits();
+            if free > 0 {
+                let want = free.min(256) as u32;
+                match self
+                    .store
+                    .claim(&self.ctx.config.worker_id, want, lease_ms, Utc::now())
+                    .await
+                {
+                    Ok(claims) => {
+                        backoff = Duration::from_millis(50);
+                        let full = claims.len() as u32 == want;
+                        for claim in claims {
+                            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                                break;
+                            };
+                            let token = shutdown.child_token();
+                            self.running.insert(claim.attempt_id, claim.run_id, token.clone());
+                            let me = self.clone();
+                            let stopping = shutdown.clone();
+                            tracker.spawn(async move {
+                                let store = me.store.clone();
+                                let attempt = claim.attempt_id;
+                                let scheduled = claim.scheduled_at.filter(|_| claim.attempt_no == 1);
+                                let metrics = me.metrics.clone();
+                                let started = move |pid: u32| {
+                                    let now = Utc::now();
+                                    if let Some(tick) = scheduled {
+                                        let lag = (now - tick).num_microseconds().unwrap_or(0);
+                                        metrics.schedule_lag(lag as f64 / 1e6);
+                                    }
+                                    tokio::spawn(async move {
+                                        let _ = store.mark_started(attempt, Some(i64::from(pid)), now).await;
+                                    });
+                                };
+                                let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
+                                if stopping.is_cancelled()
+                                    && finish.state == jobworks_domain::AttemptState::Cancelled
+                                {
+                                    // killed because the server is stopping, not by a user:
+                                    // requeue the run so the next start runs it again
+                                    finish.state = jobworks_domain::AttemptState::Lost;
+                                    finish.error = Some("server shut down while the attempt was running".into());
+                                    finish.retry_at = Some(Utc::now());
+                                }
+                                me.running.remove(claim.attempt_id);
+                                drop(permit);
+                                let _ = me.finishes.send(FinishRequest {
+                                    finish,
+                                    job: claim.spec.name.clone(),
+                                });
+                                me.wake.notify_one();
+                            });
+                        }
+                        if full && permits.available_permits() > 0 {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming runs failed; backing off");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}

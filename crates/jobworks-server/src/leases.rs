@@ -1,0 +1,74 @@
+//! The lease keeper: renews the leases of attempts running here, stops those whose lease was
+//! lost or whose run was cancelled, and reaps expired leases of any worker (marking those
+//! attempts `lost`, retrying per policy, and killing orphaned process groups).
+
+use crate::dispatch::Running;
+use crate::retry::retry_at;
+use chrono::Utc;
+use jobworks_store::Store;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Runs until `shutdown`.
+pub async fn run_lease_keeper(
+    store: Arc<dyn Store>,
+    running: Arc<Running>,
+    worker: String,
+    lease: std::time::Duration,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let lease_ms = lease.as_millis() as u64;
+    let mut renew = tokio::time::interval(lease / 3);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reap = tokio::time::interval((lease / 2).max(std::time::Duration::from_millis(100)));
+    reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = renew.tick() => {
+                let attempts = running.attempts();
+                if attempts.is_empty() {
+                    continue;
+                }
+                match store.renew_leases(&worker, &attempts, lease_ms, Utc::now()).await {
+                    Ok(statuses) => {
+                        for status in statuses {
+                            if !status.held {
+                                tracing::warn!(attempt = %status.attempt_id, "lease lost; stopping the task");
+                                running.cancel_attempt(status.attempt_id);
+                            } else if status.cancel_requested {
+                                running.cancel_attempt(status.attempt_id);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                }
+            }
+            _ = reap.tick() => {
+                let now = Utc::now();
+                let decide = move |spec: &jobworks_domain::JobSpec, attempt: i64| {
+                    retry_at(spec, attempt, now, rand::random())
+                };
+                match store.expire_leases(now, &decide).await {
+                    Ok(lost) if !lost.is_empty() => {
+                        let tags: Vec<String> = lost.iter().map(|l| l.attempt_id.to_string()).collect();
+                        for l in &lost {
+                            tracing::warn!(attempt = %l.attempt_id, run = %l.run_id, next = %l.run_state, "attempt lost: lease expired");
+                        }
+                        let killed = tokio::task::spawn_blocking(move || jobworks_executor::sweep_orphans(&tags))
+                            .await
+                            .unwrap_or_default();
+                        if !killed.is_empty() {
+                            tracing::warn!(pids = ?killed, "killed orphaned process groups of lost attempts");
+                        }
+                        wake.notify_one();
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+                }
+            }
+        }
+    }
+}

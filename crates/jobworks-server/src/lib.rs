@@ -1,0 +1,24 @@
+//! The Jobworks server: the control loops (scheduler, dispatcher, lease keeper, finisher, log
+//! writer) and the HTTP API, wired around one [`jobworks_store::Store`].
+//!
+//! Each loop is an actor: one task owns its state, waits on a closed set of events, and stops
+//! on the shared cancellation token. Decisions (what to fire, when to retry) are plain
+//! functions in `plan` modules; the loops only do the I/O.
+
+pub mod api;
+pub mod config;
+mod dispatch;
+mod finisher;
+mod health;
+mod leases;
+mod logs;
+mod metrics;
+mod retry;
+mod scheduler;
+mod server;
+mod task;
+pub mod tokens;
+
+pub use config::{Datasource, ServerConfig};
+pub use health::Health;
+pub use server::{RunningServer, Server, ServerError};

@@ -1,0 +1,98 @@
+//! Prometheus metrics: a recorder owned by the server (not installed globally, so several
+//! servers can live in one test process), rendered by `/metrics`.
+
+use metrics::{Counter, Histogram, Key, Label, Recorder, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Bucket bounds in seconds for run durations and schedule lag.
+const BUCKETS_S: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0, 900.0, 3600.0,
+];
+
+static META: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The server's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A fresh recorder with histogram buckets for durations and lag.
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS_S)
+            .expect("bucket list is non-empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        recorder.describe_histogram(
+            "jobworks_run_duration_seconds".into(),
+            Some(Unit::Seconds),
+            "Wall time of finished attempts, by job and outcome".into(),
+        );
+        recorder.describe_histogram(
+            "jobworks_schedule_lag_seconds".into(),
+            Some(Unit::Seconds),
+            "Actual process start minus scheduled tick time".into(),
+        );
+        recorder.describe_counter(
+            "jobworks_attempts_finished_total".into(),
+            None,
+            "Attempts finished, by outcome".into(),
+        );
+        Metrics { recorder, handle }
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &META)
+    }
+
+    /// Records a finished attempt: its outcome and duration in seconds.
+    pub fn attempt_finished(&self, job: &str, outcome: &str, seconds: f64) {
+        self.counter(
+            "jobworks_attempts_finished_total",
+            vec![Label::new("outcome", outcome.to_string())],
+        )
+        .increment(1);
+        self.histogram(
+            "jobworks_run_duration_seconds",
+            vec![
+                Label::new("job", job.to_string()),
+                Label::new("outcome", outcome.to_string()),
+            ],
+        )
+        .record(seconds);
+    }
+
+    /// Records schedule lag (process start minus tick time), seconds.
+    pub fn schedule_lag(&self, seconds: f64) {
+        self.histogram("jobworks_schedule_lag_seconds", Vec::new())
+            .record(seconds.max(0.0));
+    }
+
+    /// Renders the text exposition format of everything recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

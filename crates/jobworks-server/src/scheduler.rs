@@ -1,0 +1,211 @@
+//! The scheduler: fires due cron and interval ticks into the durable queue.
+//!
+//! Each tick moves a job's `next_fire_at` and inserts its runs in one transaction
+//! (`Store::fire_ticks`), so a tick is recorded before anything runs, fires at most once, and
+//! a crash at any point loses nothing: the next start finds `next_fire_at` still due. Store
+//! errors are retried with backoff and published to `/readyz`; the loop never stops silently.
+
+use crate::health::Health;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use jobworks_domain::{JobSpec, TriggerKind, TriggerSpec};
+use jobworks_schedule::{CronExpr, Schedule, TickPlan, parse_timezone, plan_ticks};
+use jobworks_store::{DueSchedule, EnqueueOutcome, NewRun, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Longest sleep between checks, so schedules applied by other servers are seen.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Schedules handled per store read.
+const DUE_BATCH: u32 = 500;
+
+/// The schedule of a job spec, or `None` for manual-only and disabled jobs.
+///
+/// Errors: a message when the stored expression or time zone no longer parses (for example
+/// a time zone removed from the tz database).
+pub fn schedule_of(
+    spec: &JobSpec,
+    default_tz: Tz,
+    anchor: DateTime<Utc>,
+) -> Result<Option<Schedule>, String> {
+    if !spec.enabled {
+        return Ok(None);
+    }
+    match &spec.trigger {
+        None => Ok(None),
+        Some(TriggerSpec::Cron { expr }) => {
+            let tz = match &spec.timezone {
+                Some(name) => parse_timezone(name).map_err(|e| e.to_string())?,
+                None => default_tz,
+            };
+            let expr = CronExpr::parse(expr).map_err(|e| e.to_string())?;
+            Ok(Some(Schedule::Cron { expr, tz }))
+        }
+        Some(TriggerSpec::Every { interval_ms }) => Ok(Some(Schedule::Interval {
+            every: Duration::from_millis((*interval_ms).max(1)),
+            anchor,
+        })),
+    }
+}
+
+/// The first fire time after `now` of a spec's schedule (for apply and resume).
+pub fn first_fire(spec: &JobSpec, default_tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule_of(spec, default_tz, now)
+        .ok()
+        .flatten()
+        .and_then(|s| s.next_after(now))
+}
+
+/// The runs to insert for one due schedule, and its new `next_fire_at`: on-time ticks and
+/// catch-up ticks become queued runs; ticks the misfire policy drops become skipped runs with
+/// the reason, so none is silently absent.
+pub fn plan_due(
+    due: &DueSchedule,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+    misfire_threshold: Duration,
+) -> (Vec<NewRun>, Option<DateTime<Utc>>) {
+    let plan: TickPlan = plan_ticks(
+        schedule,
+        due.next_fire_at,
+        now,
+        due.spec.misfire,
+        due.spec.max_catchup,
+        misfire_threshold,
+    );
+    let defaults = default_params(&due.spec);
+    let mut runs: Vec<NewRun> = Vec::with_capacity(plan.fire.len() + plan.skipped.len());
+    let policy = serde_json::to_value(due.spec.misfire)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    for at in &plan.skipped {
+        runs.push(NewRun {
+            job_id: due.job_id,
+            job_version: due.version,
+            trigger: TriggerKind::Schedule,
+            scheduled_at: Some(*at),
+            params: defaults.clone(),
+            triggered_by: "scheduler".into(),
+            skip_reason: Some(format!(
+                "misfire policy {policy}: tick missed while the server was down or overloaded"
+            )),
+        });
+    }
+    if plan.skipped_overflow > 0 {
+        tracing::warn!(
+            job = %due.spec.name,
+            ticks = plan.skipped_overflow,
+            "more missed ticks than are recorded individually"
+        );
+    }
+    for at in &plan.fire {
+        runs.push(NewRun {
+            job_id: due.job_id,
+            job_version: due.version,
+            trigger: TriggerKind::Schedule,
+            scheduled_at: Some(*at),
+            params: defaults.clone(),
+            triggered_by: "scheduler".into(),
+            skip_reason: None,
+        });
+    }
+    runs.sort_by_key(|r| r.scheduled_at);
+    (runs, plan.next_fire_at)
+}
+
+/// Parameter defaults as a JSON object (scheduled runs take every parameter's default).
+pub fn default_params(spec: &JobSpec) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for p in &spec.params {
+        if let Some(v) = &p.default {
+            map.insert(p.name.clone(), serde_json::to_value(v).unwrap_or_default());
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// Runs the scheduler until `shutdown`. `wake` is notified when schedules change (apply,
+/// resume); `dispatch` is notified when runs were queued.
+pub async fn run_scheduler(
+    store: Arc<dyn Store>,
+    health: Arc<Health>,
+    default_tz: Tz,
+    misfire_threshold: Duration,
+    wake: Arc<Notify>,
+    dispatch: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let now = Utc::now();
+        let sleep = match tick(&*store, default_tz, misfire_threshold, now, &dispatch).await {
+            Ok(next) => {
+                health.tick_ok(now);
+                backoff = Duration::from_millis(100);
+                match next {
+                    Some(at) if at <= Utc::now() => Duration::ZERO,
+                    Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(MAX_SLEEP),
+                    None => MAX_SLEEP,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler tick failed");
+                health.tick_failed(e.to_string());
+                let wait = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                wait
+            }
+        };
+        if sleep.is_zero() {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Fires everything due at `now`; returns the next due time.
+async fn tick(
+    store: &dyn Store,
+    default_tz: Tz,
+    misfire_threshold: Duration,
+    now: DateTime<Utc>,
+    dispatch: &Notify,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    loop {
+        let due = store.due_schedules(now, DUE_BATCH).await?;
+        let full = due.len() as u32 == DUE_BATCH;
+        for d in &due {
+            let schedule = match schedule_of(&d.spec, default_tz, d.schedule_anchor_at) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    store.fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now).await?;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(job = %d.spec.name, error = %e, "schedule no longer valid; job will not fire");
+                    store.fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now).await?;
+                    continue;
+                }
+            };
+            let (runs, next) = plan_due(d, &schedule, now, misfire_threshold);
+            let fired = store.fire_ticks(d.job_id, d.next_fire_at, next, runs, now).await?;
+            if let Some(outcomes) = fired
+                && outcomes.iter().any(|o| matches!(o, EnqueueOutcome::Queued { .. }))
+            {
+                dispatch.notify_one();
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    store.next_due_at().await
+}

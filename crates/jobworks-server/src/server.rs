@@ -1,0 +1,208 @@
+//! Wiring: builds the actors around a store, binds the HTTP listener, and shuts everything
+//! down in order.
+
+use crate::api::{AppState, router};
+use crate::config::ServerConfig;
+use crate::dispatch::{Dispatcher, Running};
+use crate::finisher::run_finisher;
+use crate::health::Health;
+use crate::leases::run_lease_keeper;
+use crate::logs::{LOG_QUEUE, run_log_writer};
+use crate::metrics::Metrics;
+use crate::scheduler::run_scheduler;
+use crate::task::TaskContext;
+use crate::tokens::{hash_token, new_token};
+use jobworks_store::{Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Failures to start the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A server ready to start.
+pub struct Server {
+    config: ServerConfig,
+    store: Arc<dyn Store>,
+}
+
+/// A started server: its address, and the handle to stop it.
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// Shared state, for in-process callers (demo loading, tests).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Server {
+    /// A server over `store` with `config`.
+    pub fn new(config: ServerConfig, store: Arc<dyn Store>) -> Server {
+        Server { config, store }
+    }
+
+    /// Creates the first admin token if the store has none; returns the secret, which is
+    /// shown once and stored only as a hash.
+    pub async fn ensure_admin_token(&self) -> Result<Option<String>, StoreError> {
+        if self.store.count_tokens().await? > 0 {
+            return Ok(None);
+        }
+        let token = new_token();
+        self.store
+            .insert_token("admin", &hash_token(&token), chrono::Utc::now())
+            .await?;
+        Ok(Some(token))
+    }
+
+    /// Binds the listener and starts the scheduler, dispatcher, lease keeper, finisher and
+    /// log writer.
+    pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let config = self.config;
+        std::fs::create_dir_all(config.data_dir.join("outputs")).map_err(|source| {
+            ServerError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let store = self.store;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let health = Arc::new(Health::default());
+        let metrics = Arc::new(Metrics::new());
+        let running = Arc::new(Running::default());
+        let schedule_wake = Arc::new(Notify::new());
+        let dispatch_wake = Arc::new(Notify::new());
+        let (log_tx, log_rx) = mpsc::channel(LOG_QUEUE);
+        let (finish_tx, finish_rx) = mpsc::unbounded_channel();
+
+        // writers stop last: they drain what the attempts send while shutting down
+        let writers = CancellationToken::new();
+        tracker.spawn(run_log_writer(store.clone(), log_rx, writers.clone()));
+        tracker.spawn(run_finisher(
+            store.clone(),
+            finish_rx,
+            metrics.clone(),
+            dispatch_wake.clone(),
+            writers.clone(),
+        ));
+        let dispatcher = Arc::new(Dispatcher {
+            store: store.clone(),
+            ctx: Arc::new(TaskContext {
+                config: config.clone(),
+                logs: log_tx,
+            }),
+            running: running.clone(),
+            wake: dispatch_wake.clone(),
+            finishes: finish_tx,
+            metrics: metrics.clone(),
+        });
+        let attempts = TaskTracker::new();
+        tracker.spawn(dispatcher.run(attempts.clone(), shutdown.clone()));
+        tracker.spawn(run_scheduler(
+            store.clone(),
+            health.clone(),
+            config.default_timezone,
+            config.misfire_threshold,
+            schedule_wake.clone(),
+            dispatch_wake.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(run_lease_keeper(
+            store.clone(),
+            running.clone(),
+            config.worker_id.clone(),
+            config.lease,
+            dispatch_wake.clone(),
+            shutdown.clone(),
+        ));
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            health,
+            metrics,
+            running,
+            schedule_wake,
+            dispatch_wake,
+        };
+        let app = router(state.clone());
+        let http_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        // when the control loops stop, wait for running attempts, then let the writers drain
+        let closer = shutdown.clone();
+        tracker.spawn(async move {
+            closer.cancelled().await;
+            attempts.close();
+            attempts.wait().await;
+            writers.cancel();
+        });
+        tracker.close();
+        Ok(RunningServer {
+            addr,
+            state,
+            shutdown,
+            tracker,
+        })
+    }
+}
+
+impl RunningServer {
+    /// Stops accepting work, cancels running attempts (SIGTERM, then SIGKILL after the
+    /// grace), records their outcomes and flushes logs, then returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.wait().await;
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped (after `shutdown_token().cancel()`).
+    pub async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+}

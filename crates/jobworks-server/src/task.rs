@@ -1,0 +1,321 @@
+//! Runs one claimed attempt: turns the job spec and parameters into an executor request,
+//! forwards its log lines, and reports how it ended as an `AttemptFinish`.
+
+use crate::config::ServerConfig;
+use crate::retry::retry_at;
+use chrono::Utc;
+use jobworks_domain::params::env_var_name;
+use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
+use jobworks_executor::{
+    EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask, SqlValue,
+    python_command, run_process, run_sql, shell_command,
+};
+use jobworks_store::{AttemptFinish, Claim, LogStream, NewLogLine};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::logs::LogSender;
+
+/// What an attempt needs from the server.
+pub struct TaskContext {
+    /// Server configuration (data dir, datasources, kill grace).
+    pub config: ServerConfig,
+    /// Where log lines go.
+    pub logs: LogSender,
+}
+
+/// Runs the attempt to its end and returns the finish to record (never fails: a task that
+/// cannot even start is a failed attempt with the reason in `error`).
+pub async fn run_attempt(
+    ctx: &TaskContext,
+    claim: &Claim,
+    cancel: CancellationToken,
+    started: impl FnOnce(u32) + Send,
+) -> AttemptFinish {
+    let (tx, rx) = mpsc::channel::<LogLine>(1024);
+    let forward = tokio::spawn(forward_logs(
+        rx,
+        ctx.logs.clone(),
+        claim.attempt_id,
+        claim.run_id,
+    ));
+    let mut finish = AttemptFinish {
+        attempt_id: claim.attempt_id,
+        worker: ctx.config.worker_id.clone(),
+        state: AttemptState::Failed,
+        pid: None,
+        started_at: None,
+        ended_at: Utc::now(),
+        exit_code: None,
+        signal: None,
+        user_cpu_ms: None,
+        system_cpu_ms: None,
+        max_rss_bytes: None,
+        bytes_dropped: 0,
+        error: None,
+        outputs: serde_json::json!({}),
+        retry_at: None,
+    };
+    let params = param_values(&claim.spec, &claim.params);
+    match &claim.spec.task {
+        TaskSpec::Sql {
+            datasource,
+            query,
+            bind,
+        } => match datasource_url(&ctx.config, datasource) {
+            None => {
+                finish.error = Some(format!(
+                    "unknown datasource `{datasource}`: define it in the server config"
+                ))
+            }
+            Some(url) => {
+                let task = SqlTask {
+                    url,
+                    query: query.clone(),
+                    params: bind
+                        .iter()
+                        .map(|name| sql_value(params.iter().find(|(n, _)| n == name).map(|(_, v)| v)))
+                        .collect(),
+                    timeout: claim.spec.timeout_ms.map(Duration::from_millis),
+                    max_rows: 10_000,
+                };
+                let _ = tx
+                    .send(LogLine::now(
+                        ExecStream::System,
+                        format!("attempt {} started: sql on `{datasource}`", claim.attempt_no),
+                    ))
+                    .await;
+                finish.started_at = Some(Utc::now());
+                match run_sql(task, cancel, tx.clone()).await {
+                    Ok(out) => {
+                        finish.started_at = Some(out.started_at);
+                        finish.ended_at = out.ended_at;
+                        finish.state = match (out.end, &out.error) {
+                            (EndReason::TimedOut, _) => AttemptState::TimedOut,
+                            (EndReason::Cancelled, _) => AttemptState::Cancelled,
+                            (EndReason::Exited, None) => AttemptState::Succeeded,
+                            (EndReason::Exited, Some(_)) => AttemptState::Failed,
+                        };
+                        finish.error = out.error.clone();
+                        finish.outputs = serde_json::json!({
+                            "columns": out.columns,
+                            "rows": out.rows,
+                            "rows_affected": out.rows_affected,
+                            "truncated": out.truncated,
+                        });
+                    }
+                    Err(e) => finish.error = Some(error_chain(&e)),
+                }
+            }
+        },
+        _ => {
+            let task = process_task(&ctx.config, claim, &params);
+            let _ = tx
+                .send(LogLine::now(
+                    ExecStream::System,
+                    format!(
+                        "attempt {} started: {} (job {} v{})",
+                        claim.attempt_no,
+                        claim.spec.task.kind(),
+                        claim.spec.name,
+                        claim.job_version
+                    ),
+                ))
+                .await;
+            match run_process(task, cancel, tx.clone(), started).await {
+                Ok(out) => {
+                    finish.pid = Some(i64::from(out.pid));
+                    finish.started_at = Some(out.started_at);
+                    finish.ended_at = out.ended_at;
+                    finish.exit_code = out.exit_code;
+                    finish.signal = out.signal;
+                    finish.user_cpu_ms = Some(out.user_cpu_ms as i64);
+                    finish.system_cpu_ms = Some(out.system_cpu_ms as i64);
+                    finish.max_rss_bytes = Some(out.max_rss_bytes as i64);
+                    finish.bytes_dropped = out.bytes_dropped as i64;
+                    finish.outputs = serde_json::to_value(&out.outputs).unwrap_or_default();
+                    finish.state = match out.end {
+                        EndReason::TimedOut => AttemptState::TimedOut,
+                        EndReason::Cancelled => AttemptState::Cancelled,
+                        EndReason::Exited if out.succeeded() => AttemptState::Succeeded,
+                        EndReason::Exited => AttemptState::Failed,
+                    };
+                    if finish.state == AttemptState::TimedOut {
+                        finish.error = claim
+                            .spec
+                            .timeout_ms
+                            .map(|ms| format!("timed out after {}", jobworks_schedule::format_duration(Duration::from_millis(ms))));
+                    }
+                }
+                Err(e) => finish.error = Some(error_chain(&e)),
+            }
+        }
+    }
+    finish.ended_at = finish.ended_at.max(finish.started_at.unwrap_or(finish.ended_at));
+    let took_ms = finish
+        .started_at
+        .map(|s| (finish.ended_at - s).num_milliseconds())
+        .unwrap_or(0);
+    let summary = match (finish.state, finish.exit_code, finish.signal, &finish.error) {
+        (_, _, _, Some(err)) => format!("attempt {} {}: {err}", claim.attempt_no, finish.state),
+        (_, Some(code), _, None) => {
+            format!("attempt {} {} with exit code {code} in {took_ms} ms", claim.attempt_no, finish.state)
+        }
+        (_, None, Some(sig), None) => {
+            format!("attempt {} {} by signal {sig} after {took_ms} ms", claim.attempt_no, finish.state)
+        }
+        _ => format!("attempt {} {} in {took_ms} ms", claim.attempt_no, finish.state),
+    };
+    let _ = tx.send(LogLine::now(ExecStream::System, summary)).await;
+    drop(tx);
+    let _ = forward.await;
+    if finish.state.is_retryable() {
+        finish.retry_at = retry_at(&claim.spec, claim.attempt_no, finish.ended_at, rand::random());
+    }
+    finish
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Parameter values of the run in declaration order (the run's params are already validated).
+fn param_values(spec: &JobSpec, params: &serde_json::Value) -> Vec<(String, ParamValue)> {
+    spec.params
+        .iter()
+        .filter_map(|p| {
+            let v = params.get(&p.name)?;
+            let value: ParamValue = serde_json::from_value(v.clone()).ok()?;
+            Some((p.name.clone(), value))
+        })
+        .collect()
+}
+
+fn sql_value(value: Option<&ParamValue>) -> SqlValue {
+    match value {
+        None => SqlValue::Null,
+        Some(ParamValue::Bool(b)) => SqlValue::Bool(*b),
+        Some(ParamValue::Int(i)) => SqlValue::Int(*i),
+        Some(ParamValue::Float(f)) => SqlValue::Float(*f),
+        Some(ParamValue::String(s)) => SqlValue::Text(s.clone()),
+    }
+}
+
+fn datasource_url(config: &ServerConfig, name: &str) -> Option<String> {
+    if name == "jobworks" {
+        return config.store_url.clone();
+    }
+    config
+        .datasources
+        .iter()
+        .find(|d| d.name == name)
+        .map(|d| d.url.clone())
+}
+
+fn process_task(config: &ServerConfig, claim: &Claim, params: &[(String, ParamValue)]) -> ProcessTask {
+    let spec = &claim.spec;
+    let (program, args, stdin) = match &spec.task {
+        TaskSpec::Shell {
+            script,
+            command,
+            shell,
+            stdin,
+        } => {
+            let (program, args) = match (script, command) {
+                (_, Some(argv)) if !argv.is_empty() => (argv[0].clone(), argv[1..].to_vec()),
+                (Some(script), _) => shell_command(
+                    script,
+                    match shell {
+                        ShellKind::Sh => jobworks_executor::ShellKind::Sh,
+                        ShellKind::Bash => jobworks_executor::ShellKind::Bash,
+                    },
+                ),
+                _ => ("true".to_string(), Vec::new()),
+            };
+            (program, args, stdin.as_ref().map(|s| s.clone().into_bytes()))
+        }
+        TaskSpec::Python { script, file } => {
+            let source = match (script, file) {
+                (Some(s), _) => ScriptOrFile::Script(s.clone()),
+                (None, Some(f)) => ScriptOrFile::File(PathBuf::from(f)),
+                (None, None) => ScriptOrFile::Script(String::new()),
+            };
+            let (program, args) = python_command(&source);
+            (program, args, None)
+        }
+        TaskSpec::Sql { .. } => unreachable_sql(),
+    };
+    let mut env: Vec<(String, String)> = config.task_env.clone();
+    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (name, value) in params {
+        env.push((env_var_name(name), value.to_env_string()));
+    }
+    env.push(("JOBWORKS_JOB".into(), spec.name.clone()));
+    env.push(("JOBWORKS_JOB_VERSION".into(), claim.job_version.to_string()));
+    env.push(("JOBWORKS_RUN_ID".into(), claim.run_id.to_string()));
+    env.push(("JOBWORKS_ATTEMPT".into(), claim.attempt_no.to_string()));
+    env.push(("JOBWORKS_DATA_DIR".into(), config.data_dir.display().to_string()));
+    if let Some(at) = claim.scheduled_at {
+        env.push(("JOBWORKS_SCHEDULED_AT".into(), at.to_rfc3339()));
+        env.push(("JOBWORKS_LOGICAL_TIME".into(), at.to_rfc3339()));
+    }
+    ProcessTask {
+        program,
+        args,
+        stdin,
+        env,
+        working_dir: Some(
+            spec.working_dir
+                .as_ref()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| config.data_dir.clone()),
+        ),
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        kill_grace: config.kill_grace,
+        output_cap_bytes: spec.output_cap_bytes,
+        attempt_tag: claim.attempt_id.to_string(),
+        outputs_dir: Some(config.data_dir.join("outputs")),
+    }
+}
+
+/// SQL tasks never reach the process path (`run_attempt` branches first); if one did, it
+/// runs `false` so the attempt fails visibly rather than panicking.
+fn unreachable_sql() -> (String, Vec<String>, Option<Vec<u8>>) {
+    ("false".into(), Vec::new(), None)
+}
+
+async fn forward_logs(
+    mut rx: mpsc::Receiver<LogLine>,
+    out: LogSender,
+    attempt_id: jobworks_domain::AttemptId,
+    run_id: jobworks_domain::RunId,
+) {
+    while let Some(line) = rx.recv().await {
+        let stream = match line.stream {
+            ExecStream::Stdout => LogStream::Stdout,
+            ExecStream::Stderr => LogStream::Stderr,
+            _ => LogStream::System,
+        };
+        let sent = out
+            .send(NewLogLine {
+                attempt_id,
+                run_id,
+                at: line.at,
+                stream,
+                text: line.text,
+            })
+            .await;
+        if sent.is_err() {
+            return;
+        }
+    }
+}

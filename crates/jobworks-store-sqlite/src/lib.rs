@@ -1,0 +1,14 @@
+//! The Jobworks store on embedded SQLite: one file, WAL mode, foreign keys on, migrations
+//! embedded and applied at open.
+//!
+//! Writes go through a pool of one connection (SQLite has one writer; a single connection
+//! avoids `SQLITE_BUSY` storms), reads through a separate pool. `synchronous = NORMAL` in WAL
+//! mode keeps every committed transaction across a process crash (`kill -9`); only a power
+//! loss can drop the last commits, and `Durability::Full` closes that too at the cost of an
+//! fsync per commit.
+
+mod codec;
+mod open;
+mod store;
+
+pub use open::{Durability, SqliteStore, SqliteStoreOptions};

@@ -1,0 +1,116 @@
+//! Opening the database: connection options, pools, migrations.
+
+use jobworks_store::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::codec::db_err;
+
+/// How hard a commit waits for the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: safe against process crashes; a power loss may drop the last
+    /// commits. The default.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is on disk before it returns.
+    Full,
+}
+
+/// Options for [`SqliteStore::open`].
+#[derive(Clone, Debug)]
+pub struct SqliteStoreOptions {
+    /// Database file; created if missing.
+    pub path: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Read connections (default 4).
+    pub read_connections: u32,
+    /// How long a statement waits on a locked database before failing with `Busy` (default
+    /// 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl SqliteStoreOptions {
+    /// Defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteStoreOptions {
+            path: path.into(),
+            durability: Durability::Normal,
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone (pools are shared).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+    path: PathBuf,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    ///
+    /// Errors: `Database` if the file cannot be opened or created (missing directory,
+    /// permissions, not a database) or a migration fails.
+    pub async fn open(options: SqliteStoreOptions) -> Result<SqliteStore, StoreError> {
+        let connect = SqliteConnectOptions::new()
+            .filename(&options.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.busy_timeout * 2)
+            .connect_with(connect.clone())
+            .await
+            .map_err(|e| open_err(&options.path, e))?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Database(Box::new(e)))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .acquire_timeout(options.busy_timeout * 2)
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(|e| open_err(&options.path, e))?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            path: options.path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes both pools, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn open_err(path: &Path, e: sqlx::Error) -> StoreError {
+    let inner = db_err(e);
+    StoreError::Database(format!("cannot open database {}: {inner}", path.display()).into())
+}

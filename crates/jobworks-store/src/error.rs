@@ -1,0 +1,33 @@
+//! Errors every store backend reports.
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named job does not exist (or was deleted).
+    #[error("job `{0}` not found")]
+    JobNotFound(String),
+    /// The run does not exist.
+    #[error("run {0} not found")]
+    RunNotFound(i64),
+    /// A result came from an attempt whose lease was lost or that was already finished; it
+    /// is refused so that a fenced-off holder cannot overwrite the outcome.
+    #[error("attempt {0} no longer holds its lease")]
+    Fenced(i64),
+    /// The database is busy or locked; retrying later may succeed.
+    #[error("database busy: {0}")]
+    Busy(String),
+    /// Stored data could not be decoded (a bug or a manual edit of the database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// True when the same operation may succeed if retried (busy or locked database, I/O
+    /// hiccup); the scheduler backs off and retries these.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy(_) | StoreError::Database(_))
+    }
+}

@@ -1,0 +1,15 @@
+//! The Jobworks store interface: every durable fact (jobs, versions, runs, attempts, leases,
+//! logs, tokens) goes through the [`Store`] trait.
+//!
+//! Backends (SQLite today, PostgreSQL next) implement the trait and must pass the
+//! conformance suite in [`conformance`] through the [`store_conformance_tests!`] macro, so the
+//! scheduler and executor never learn which database they run on.
+
+pub mod conformance;
+pub mod error;
+pub mod records;
+pub mod store;
+
+pub use error::StoreError;
+pub use records::*;
+pub use store::{RetryDecider, Store};

@@ -1,0 +1,434 @@
+//! Rows as the store hands them out and takes them in. All times are UTC; durations are ms;
+//! sizes are bytes.
+
+use chrono::{DateTime, Utc};
+use jobworks_domain::{
+    AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId, TriggerKind,
+};
+use serde::{Deserialize, Serialize};
+
+/// A job with its current version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: JobId,
+    /// Unique name.
+    pub name: String,
+    /// Current version number, starting at 1.
+    pub version: i64,
+    /// The current version's definition.
+    pub spec: JobSpec,
+    /// Paused jobs do not fire by schedule (manual triggers still work).
+    pub paused: bool,
+    /// When the schedule fires next; `None` for manual-only, disabled or paused jobs.
+    pub next_fire_at: Option<DateTime<Utc>>,
+    /// When the job was first applied.
+    pub created_at: DateTime<Utc>,
+    /// When the current version was applied.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One stored version of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobVersionRecord {
+    /// Job id.
+    pub job_id: JobId,
+    /// Version number, 1-based.
+    pub version: i64,
+    /// The definition of this version.
+    pub spec: JobSpec,
+    /// When it was applied.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `apply_job` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyChange {
+    /// A new job, version 1.
+    Created,
+    /// A changed definition: a new version.
+    Updated,
+    /// Identical definition: nothing written.
+    Unchanged,
+}
+
+/// Result of `apply_job`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyOutcome {
+    /// Job id.
+    pub job_id: JobId,
+    /// Job name.
+    pub name: String,
+    /// Version after the apply.
+    pub version: i64,
+    /// What happened.
+    pub change: ApplyChange,
+}
+
+/// A job whose schedule is due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueSchedule {
+    /// Job id.
+    pub job_id: JobId,
+    /// Current version.
+    pub version: i64,
+    /// Current definition.
+    pub spec: JobSpec,
+    /// The persisted next fire time (≤ now).
+    pub next_fire_at: DateTime<Utc>,
+    /// When the current schedule was applied (anchor of interval schedules).
+    pub schedule_anchor_at: DateTime<Utc>,
+}
+
+/// A run to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    /// Job to run.
+    pub job_id: JobId,
+    /// Version to run.
+    pub job_version: i64,
+    /// What created it.
+    pub trigger: TriggerKind,
+    /// The tick's time for schedule and backfill runs: `(job_id, scheduled_at)` is unique, so
+    /// a tick fires at most once, ever.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Validated parameter values, as a JSON object in declaration order.
+    pub params: serde_json::Value,
+    /// Who or what asked for it (`scheduler`, `token:admin`).
+    pub triggered_by: String,
+    /// When a run is skipped by policy before it is queued (misfire `skip`), the reason.
+    pub skip_reason: Option<String>,
+}
+
+/// What happened to one `NewRun`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum EnqueueOutcome {
+    /// Durable and queued.
+    Queued {
+        /// The new run.
+        run_id: RunId,
+        /// Runs cancelled because the policy is `replace`.
+        replaced: Vec<RunId>,
+    },
+    /// Recorded as skipped, with the reason.
+    Skipped {
+        /// The new run.
+        run_id: RunId,
+        /// Why.
+        reason: String,
+    },
+    /// A run for this `(job, scheduled_at)` exists already; nothing written.
+    Duplicate,
+}
+
+/// A run as listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: RunId,
+    /// Job id.
+    pub job_id: JobId,
+    /// Job name.
+    pub job_name: String,
+    /// Version of the job this run executes.
+    pub job_version: i64,
+    /// Current state.
+    pub state: RunState,
+    /// What created it.
+    pub trigger: TriggerKind,
+    /// Who asked for it.
+    pub triggered_by: String,
+    /// Tick time for scheduled runs.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// When it became durable.
+    pub queued_at: DateTime<Utc>,
+    /// When its first attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal state.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Earliest time the next attempt may start (retry backoff).
+    pub not_before: Option<DateTime<Utc>>,
+    /// Parameter values (JSON object).
+    pub params: serde_json::Value,
+    /// Priority copied from the job (higher first).
+    pub priority: i32,
+    /// Number of attempts so far.
+    pub attempts: i64,
+    /// Reason of the latest transition (skip reason, failure summary, who cancelled).
+    pub reason: Option<String>,
+    /// Set when a cancel was asked while running.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// The single task instance of a job run.
+    pub task_instance_id: TaskInstanceId,
+}
+
+/// One attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Attempt id (also the lease's fencing token).
+    pub id: AttemptId,
+    /// Run id.
+    pub run_id: RunId,
+    /// 1-based attempt number within the run.
+    pub attempt_no: i64,
+    /// State.
+    pub state: AttemptState,
+    /// Worker that claimed it.
+    pub worker: String,
+    /// Process id (= process group id) of the task, when it was a process.
+    pub pid: Option<i64>,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
+    /// When the process started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Lease expiry while running.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Exit code, if the process exited.
+    pub exit_code: Option<i32>,
+    /// Signal that killed the process, if any.
+    pub signal: Option<i32>,
+    /// User CPU time, ms.
+    pub user_cpu_ms: Option<i64>,
+    /// System CPU time, ms.
+    pub system_cpu_ms: Option<i64>,
+    /// Peak resident set size, bytes.
+    pub max_rss_bytes: Option<i64>,
+    /// Output bytes dropped by the output cap.
+    pub bytes_dropped: i64,
+    /// Why it failed, when not a plain exit code (spawn error, lost lease, timeout).
+    pub error: Option<String>,
+    /// Task outputs (JSON object of strings).
+    pub outputs: serde_json::Value,
+}
+
+/// One recorded state transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The attempt concerned, if any.
+    pub attempt_id: Option<AttemptId>,
+    /// Previous state (`None` when the run was created).
+    pub from_state: Option<String>,
+    /// New state.
+    pub to_state: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A run with its attempts and transitions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    /// The run.
+    pub run: RunRecord,
+    /// Its attempts, oldest first.
+    pub attempts: Vec<AttemptRecord>,
+    /// Its transitions, oldest first.
+    pub events: Vec<RunEvent>,
+}
+
+/// Filter for listing runs; `None` fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFilter {
+    /// Only this job (by name).
+    pub job: Option<String>,
+    /// Only these states.
+    pub states: Vec<RunState>,
+    /// Queued at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Queued before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only ids below this (pagination, newest first).
+    pub before_id: Option<RunId>,
+    /// At most this many (the backend caps it at 1000).
+    pub limit: u32,
+}
+
+/// A claimed attempt, handed to a worker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    /// The new attempt (and fencing token).
+    pub attempt_id: AttemptId,
+    /// Its run.
+    pub run_id: RunId,
+    /// Its task instance.
+    pub task_instance_id: TaskInstanceId,
+    /// 1-based attempt number.
+    pub attempt_no: i64,
+    /// Job id.
+    pub job_id: JobId,
+    /// Job version the run executes.
+    pub job_version: i64,
+    /// That version's definition.
+    pub spec: JobSpec,
+    /// Validated parameter values (JSON object).
+    pub params: serde_json::Value,
+    /// Tick time for scheduled runs.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// When the lease expires unless renewed.
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// The end of an attempt, reported by the worker that holds its lease.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptFinish {
+    /// The attempt (fencing token).
+    pub attempt_id: AttemptId,
+    /// The worker that claimed it; a different worker is refused.
+    pub worker: String,
+    /// Outcome state (not `running` or `lost`).
+    pub state: AttemptState,
+    /// Process id, if a process ran.
+    pub pid: Option<i64>,
+    /// When the process (or query) started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Killing signal.
+    pub signal: Option<i32>,
+    /// User CPU, ms.
+    pub user_cpu_ms: Option<i64>,
+    /// System CPU, ms.
+    pub system_cpu_ms: Option<i64>,
+    /// Peak RSS, bytes.
+    pub max_rss_bytes: Option<i64>,
+    /// Output bytes dropped by the cap.
+    pub bytes_dropped: i64,
+    /// Failure summary.
+    pub error: Option<String>,
+    /// Task outputs (JSON object).
+    pub outputs: serde_json::Value,
+    /// When a retry follows, the earliest time of the next attempt; `None` = the run ends.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// What a finish did to the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishOutcome {
+    /// The run.
+    pub run_id: RunId,
+    /// The run's state after the finish (`queued` when a retry follows).
+    pub run_state: RunState,
+}
+
+/// An attempt whose lease expired and that the reaper marked `lost`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostAttempt {
+    /// The attempt.
+    pub attempt_id: AttemptId,
+    /// Its run.
+    pub run_id: RunId,
+    /// Its process id, if it had started.
+    pub pid: Option<i64>,
+    /// The run's state after the reaper's decision.
+    pub run_state: RunState,
+}
+
+/// Lease status returned by a renewal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseStatus {
+    /// The attempt.
+    pub attempt_id: AttemptId,
+    /// False when the lease was lost (expired and reaped): the worker must stop the task.
+    pub held: bool,
+    /// True when a user asked to cancel the run.
+    pub cancel_requested: bool,
+}
+
+/// Result of a cancel request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelOutcome {
+    /// State before the request.
+    pub previous: RunState,
+    /// State after it (`cancelled` for a queued run; `running` with a cancel pending for a
+    /// running one).
+    pub current: RunState,
+}
+
+/// Output stream of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// Lines Jobworks itself adds (start, exit, dropped bytes, SQL tables).
+    System,
+}
+
+impl LogStream {
+    /// `stdout`, `stderr` or `system`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+            LogStream::System => "system",
+        }
+    }
+
+    /// Parses the name; unknown names read as `system`.
+    pub fn parse(s: &str) -> LogStream {
+        match s {
+            "stdout" => LogStream::Stdout,
+            "stderr" => LogStream::Stderr,
+            _ => LogStream::System,
+        }
+    }
+}
+
+/// A log line to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLogLine {
+    /// Attempt that produced it.
+    pub attempt_id: AttemptId,
+    /// Its run.
+    pub run_id: RunId,
+    /// When it was read.
+    pub at: DateTime<Utc>,
+    /// Stream.
+    pub stream: LogStream,
+    /// The line, without its newline.
+    pub text: String,
+}
+
+/// A stored log line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Monotonic sequence number across the store; use it to resume (`after_seq`).
+    pub seq: i64,
+    /// Attempt.
+    pub attempt_id: AttemptId,
+    /// When it was read.
+    pub at: DateTime<Utc>,
+    /// Stream.
+    pub stream: LogStream,
+    /// Text.
+    pub text: String,
+}
+
+/// An API token as stored: only a SHA-256 hash of the secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Token id.
+    pub id: i64,
+    /// Human name (`admin`).
+    pub name: String,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Counts for `/metrics` and the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    /// Runs per state (every state present, zero if none).
+    pub by_state: Vec<(RunState, i64)>,
+    /// Queued runs whose not-before time has passed.
+    pub ready: i64,
+}

@@ -1,0 +1,174 @@
+//! The [`Store`] trait: one interface, one implementation per database.
+//!
+//! Every method is one transaction: it commits all of its writes or none. Methods that take
+//! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
+//! can group many small writes into one commit (group commit) for throughput.
+
+use crate::error::StoreError;
+use crate::records::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jobworks_domain::{AttemptId, JobId, JobSpec, RunId};
+
+/// Decides, for an attempt that ended as retryable (failed, timed out, lost), when the next
+/// attempt may start: `(spec, attempt_no that ended)` → `Some(not_before)` or `None` (the run
+/// ends). The server builds it from the job's retry policy and the clock.
+pub type RetryDecider<'a> = &'a (dyn Fn(&JobSpec, i64) -> Option<DateTime<Utc>> + Send + Sync);
+
+/// The durable state of Jobworks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or updates a job. An identical definition (same canonical JSON) writes nothing;
+    /// a changed one becomes a new version. `next_fire_at` is used when the job is new or its
+    /// trigger, time zone or `enabled` changed; otherwise the stored one is kept. A deleted job
+    /// of the same name is revived with a new version.
+    async fn apply_job(
+        &self,
+        spec: &JobSpec,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError>;
+
+    /// Jobs that are not deleted, by name.
+    async fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// One job by name. Errors: `JobNotFound`.
+    async fn get_job(&self, name: &str) -> Result<JobRecord, StoreError>;
+
+    /// All versions of a job, oldest first. Errors: `JobNotFound`.
+    async fn job_versions(&self, name: &str) -> Result<Vec<JobVersionRecord>, StoreError>;
+
+    /// Deletes a job: it stops firing and disappears from listings; its runs stay. Queued
+    /// runs of it are cancelled. Errors: `JobNotFound`.
+    async fn delete_job(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Pauses or resumes a job's schedule. On resume, `next_fire_at` replaces the stored
+    /// value (ticks during the pause are not caught up). Errors: `JobNotFound`.
+    async fn set_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<JobRecord, StoreError>;
+
+    /// Jobs whose `next_fire_at` ≤ `now` (enabled, not paused, not deleted), at most `limit`,
+    /// earliest first.
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueSchedule>, StoreError>;
+
+    /// The earliest `next_fire_at` of any active schedule, for the scheduler's sleep.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Fires ticks of one schedule atomically: moves `next_fire_at` from `expected` to `new`
+    /// (compare-and-set: if another scheduler moved it first, nothing is written and `None` is
+    /// returned) and enqueues `runs` (schedule or skipped runs, unique per `(job, scheduled_at)`).
+    async fn fire_ticks(
+        &self,
+        job_id: JobId,
+        expected_next_fire_at: DateTime<Utc>,
+        new_next_fire_at: Option<DateTime<Utc>>,
+        runs: Vec<NewRun>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<EnqueueOutcome>>, StoreError>;
+
+    /// Creates runs (manual triggers, backfills), each admitted by its job's concurrency
+    /// policy, in one transaction.
+    async fn enqueue_runs(
+        &self,
+        runs: Vec<NewRun>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EnqueueOutcome>, StoreError>;
+
+    /// Claims up to `limit` ready runs (queued, not-before passed, serial jobs only when no
+    /// other run of the job is running), highest priority first, then oldest; creates a running
+    /// attempt for each under a lease of `lease_ms` held by `worker`.
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>, StoreError>;
+
+    /// Records the process id and start time of a claimed attempt.
+    async fn mark_started(
+        &self,
+        attempt_id: AttemptId,
+        pid: Option<i64>,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Extends the leases of `attempts` held by `worker` to `now + lease_ms`; reports which
+    /// are no longer held and which runs have a cancel pending.
+    async fn renew_leases(
+        &self,
+        worker: &str,
+        attempts: &[AttemptId],
+        lease_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LeaseStatus>, StoreError>;
+
+    /// Records the ends of attempts, each fenced: an attempt that is no longer running under
+    /// `worker` yields `Err(StoreError::Fenced)` in its slot and changes nothing.
+    async fn finish_attempts(
+        &self,
+        finishes: Vec<AttemptFinish>,
+    ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError>;
+
+    /// Marks attempts whose lease expired before `now` as `lost` and moves their runs on:
+    /// requeued if `retry` gives a time, else `failed`; a run with a cancel pending becomes
+    /// `cancelled`.
+    async fn expire_leases(
+        &self,
+        now: DateTime<Utc>,
+        retry: RetryDecider<'_>,
+    ) -> Result<Vec<LostAttempt>, StoreError>;
+
+    /// Cancels a run: a queued run becomes `cancelled` at once; a running one gets a pending
+    /// cancel that its worker acts on. Terminal runs are left as they are. Errors:
+    /// `RunNotFound`.
+    async fn request_cancel(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CancelOutcome, StoreError>;
+
+    /// Runs matching `filter`, newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// One run with attempts and transitions. Errors: `RunNotFound`.
+    async fn get_run(&self, run_id: RunId) -> Result<RunDetail, StoreError>;
+
+    /// Appends log lines (any runs) in one transaction.
+    async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<(), StoreError>;
+
+    /// Log lines of a run with `seq > after_seq`, at most `limit`, oldest first.
+    async fn read_logs(
+        &self,
+        run_id: RunId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<LogRecord>, StoreError>;
+
+    /// Counts of runs by state, and ready queue depth at `now`.
+    async fn run_counts(&self, now: DateTime<Utc>) -> Result<RunCounts, StoreError>;
+
+    /// Stores a new API token's SHA-256 hash (hex). Returns its id.
+    async fn insert_token(
+        &self,
+        name: &str,
+        sha256_hex: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// The token whose hash matches, if any.
+    async fn find_token(&self, sha256_hex: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Number of stored tokens (0 on first start).
+    async fn count_tokens(&self) -> Result<i64, StoreError>;
+}
