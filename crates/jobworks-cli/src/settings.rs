@@ -1,25 +1,92 @@
-//! STUB written by the CLI engineer so the crate compiles; the lead replaces this file.
-//!
-//! Client settings: flags, then `JOBWORKS_URL` / `JOBWORKS_TOKEN`, then (in the real version)
-//! the config file written at first server start.
+//! Where the CLI finds the server and its token: flags, then environment variables
+//! (`JOBWORKS_URL`, `JOBWORKS_TOKEN`), then the client config file the server writes at first
+//! start (`$JOBWORKS_CONFIG`, else `./jobworks-data/client.toml`).
 
-/// Where the API is and how to authenticate.
-#[derive(Clone, Debug)]
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Default server URL.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// Resolved client settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientSettings {
-    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of the server, e.g. `http://127.0.0.1:8080` (no trailing slash).
     pub server_url: String,
-    /// Bearer token.
+    /// API token, if any was found.
     pub token: Option<String>,
 }
 
-/// Resolves client settings: flags > env `JOBWORKS_URL` / `JOBWORKS_TOKEN` > defaults.
+/// The client config file: `url` and `token`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    /// Server URL.
+    pub url: Option<String>,
+    /// API token.
+    pub token: Option<String>,
+}
+
+/// Path of the client config file: `$JOBWORKS_CONFIG`, else `./jobworks-data/client.toml`.
+pub fn client_file_path() -> PathBuf {
+    std::env::var_os("JOBWORKS_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("jobworks-data").join("client.toml"))
+}
+
+/// Reads a client config file; a missing file is an empty config.
+///
+/// Errors: the file exists but cannot be read or is not valid TOML of the expected shape.
+pub fn read_client_file(path: &Path) -> anyhow::Result<ClientFile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("invalid client config file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientFile::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the client config file with mode 0600 (it holds a secret).
+///
+/// Errors: the directory or file cannot be written.
+pub fn write_client_file(path: &Path, file: &ClientFile) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = toml::to_string(file).context("cannot encode the client config")?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    out.write_all(
+        format!("# Written by `jobworks server` at first start. Keep it secret.\n{text}").as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Flags win over environment variables, which win over the config file.
+///
+/// Errors: the config file exists but is unreadable or malformed.
 pub fn resolve_client(
     url_flag: Option<String>,
     token_flag: Option<String>,
 ) -> anyhow::Result<ClientSettings> {
+    let file = read_client_file(&client_file_path())?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let server_url = url_flag
-        .or_else(|| std::env::var("JOBWORKS_URL").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
-    let token = token_flag.or_else(|| std::env::var("JOBWORKS_TOKEN").ok());
-    Ok(ClientSettings { server_url, token })
+        .or_else(|| env("JOBWORKS_URL"))
+        .or(file.url)
+        .unwrap_or_else(|| DEFAULT_URL.to_string());
+    let token = token_flag.or_else(|| env("JOBWORKS_TOKEN")).or(file.token);
+    Ok(ClientSettings {
+        server_url: server_url.trim_end_matches('/').to_string(),
+        token,
+    })
 }
