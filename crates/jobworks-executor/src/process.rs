@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -32,9 +31,16 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 /// Default [`ProcessTask::output_cap_bytes`]: 10 MiB.
 pub const DEFAULT_OUTPUT_CAP_BYTES: u64 = 10 * 1024 * 1024;
 
-/// After the task's process group is gone, how long to wait for the output pipes to reach end
-/// of file before assuming a process that left the group holds them open.
-const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Once the task's process group is gone, a pipe read that waits this long for data means a
+/// process that left the group holds the pipe open: reading stops.
+const PIPE_IDLE_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Once the task's process group is gone, reading stops after this long in any case (a process
+/// outside the group that keeps writing, or a `logs` receiver that does not keep up).
+const MAX_READ_AFTER_EXIT: Duration = Duration::from_secs(30);
+
+/// Stack size of the thread that waits for one child: it only makes a few system calls.
+const WAITER_STACK_BYTES: usize = 64 * 1024;
 
 /// Capacity of the channel between the pipe readers and the line collector, in lines.
 const CAPTURE_CHANNEL_LINES: usize = 256;
@@ -62,7 +68,7 @@ pub struct ProcessTask {
     /// tail of the last half is kept and emitted at the end.
     pub output_cap_bytes: u64,
     /// Identifies the attempt; exported as `JOBWORKS_ATTEMPT_ID=<tag>` so
-    /// [`sweep_orphans`](crate::sweep_orphans) can find leftovers, and names the outputs file.
+    /// [`sweep_orphans`] can find leftovers, and names the outputs file.
     /// Non-empty, without `/` or NUL, not `.` or `..`.
     pub attempt_tag: String,
     /// When set, exported as `JOBWORKS_OUTPUT=<dir>/<attempt_tag>.json`; the directory is
@@ -171,7 +177,7 @@ impl ProcessOutcome {
 /// working or outputs directory, pipe setup failure, or a failure to wait for the child. A
 /// non-zero exit, a signal, a timeout or a cancellation is an `Ok` outcome.
 pub async fn run_process(
-    task: ProcessTask,
+    mut task: ProcessTask,
     cancel: CancellationToken,
     logs: mpsc::Sender<LogLine>,
     started: impl FnOnce(u32) + Send,
@@ -214,12 +220,9 @@ pub async fn run_process(
     let pid = child.id();
     let group = ProcessGroup::new(pid);
     // From here on, leaving early (error or a dropped future) kills the group; the waiter
-    // thread below reaps the child in every case.
+    // thread reaps the child in every case.
     let _kill_on_drop = KillGroupOnDrop(group.clone());
-    let waiter = tokio::task::spawn_blocking({
-        let group = group.clone();
-        move || group.wait_blocking()
-    });
+    let waiter = spawn_waiter(&group);
     started(pid);
     tracing::debug!(pid, program = %task.program, tag = %task.attempt_tag, "process started");
 
@@ -231,7 +234,7 @@ pub async fn run_process(
     };
     let stdout = tokio::process::ChildStdout::from_std(stdout).map_err(ExecError::Pipes)?;
     let stderr = tokio::process::ChildStderr::from_std(stderr).map_err(ExecError::Pipes)?;
-    let _stdin_writer = match (stdin, task.stdin.clone()) {
+    let _stdin_writer = match (stdin, task.stdin.take()) {
         (Some(stdin), Some(bytes)) => {
             let mut stdin =
                 tokio::process::ChildStdin::from_std(stdin).map_err(ExecError::Pipes)?;
@@ -245,21 +248,21 @@ pub async fn run_process(
     };
 
     let (capture_tx, capture_rx) = mpsc::channel(CAPTURE_CHANNEL_LINES);
-    let stop_reading = CancellationToken::new();
+    let group_gone = CancellationToken::new();
     let readers = Readers {
         stdout: AbortOnDropHandle::new(tokio::spawn(read_stream(
             stdout,
             LogStream::Stdout,
             capture_tx.clone(),
-            stop_reading.clone(),
+            group_gone.clone(),
         ))),
         stderr: AbortOnDropHandle::new(tokio::spawn(read_stream(
             stderr,
             LogStream::Stderr,
             capture_tx,
-            stop_reading.clone(),
+            group_gone.clone(),
         ))),
-        stop_reading,
+        group_gone,
     };
 
     let control = Control {
@@ -373,6 +376,33 @@ fn signal_name(signal: i32) -> String {
     }
 }
 
+/// The waiter's result: the leader's exit, or why waiting failed.
+type Waited = std::io::Result<ExitInfo>;
+
+/// Waits for the leader on a dedicated thread (not tokio's blocking pool, which long tasks
+/// would exhaust and which `tokio::fs` needs), falling back to the pool if no thread can be made.
+fn spawn_waiter(group: &ProcessGroup) -> oneshot::Receiver<Waited> {
+    let wait = |group: ProcessGroup, sender: oneshot::Sender<Waited>| {
+        move || {
+            // The receiver is gone only when `run_process` was dropped; reaping still matters.
+            let _ = sender.send(group.wait_blocking());
+        }
+    };
+    let (sender, receiver) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("jobworks-wait-{}", group.pgid()))
+        .stack_size(WAITER_STACK_BYTES)
+        .spawn(wait(group.clone(), sender));
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start a waiter thread; using the blocking pool");
+        // The failed spawn dropped the first sender with its closure.
+        let (sender, receiver) = oneshot::channel();
+        tokio::task::spawn_blocking(wait(group.clone(), sender));
+        return receiver;
+    }
+    receiver
+}
+
 /// Sends `SIGKILL` to the group when dropped; a no-op once the leader has been reaped.
 struct KillGroupOnDrop(ProcessGroup);
 
@@ -388,21 +418,40 @@ struct Captured {
     raw_len: u64,
 }
 
-/// Reads one pipe to its end (or until told to stop while no data is ready), sending lines.
+/// How a pipe reader ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// End of file, or the collector is gone.
+    Done,
+    /// The group was gone and no data came for [`PIPE_IDLE_AFTER_EXIT`]: someone outside the
+    /// group holds the pipe open.
+    HeldOpen,
+}
+
+/// Reads one pipe to its end, sending lines. Once `group_gone` fires, a read that waits longer
+/// than [`PIPE_IDLE_AFTER_EXIT`] ends it; time spent waiting on a full channel does not count.
 async fn read_stream(
     mut pipe: impl AsyncRead + Unpin,
     stream: LogStream,
     lines: mpsc::Sender<Captured>,
-    stop: CancellationToken,
-) {
+    group_gone: CancellationToken,
+) -> ReadEnd {
     let mut buffer = vec![0_u8; MAX_LINE_BYTES];
     let mut splitter = LineSplitter::new(MAX_LINE_BYTES);
     let mut cut = Vec::new();
+    let mut end = ReadEnd::Done;
     loop {
+        let idle_after_exit = async {
+            group_gone.cancelled().await;
+            tokio::time::sleep(PIPE_IDLE_AFTER_EXIT).await;
+        };
         let read = tokio::select! {
             biased;
             read = pipe.read(&mut buffer) => read,
-            () = stop.cancelled() => break,
+            () = idle_after_exit => {
+                end = ReadEnd::HeldOpen;
+                break;
+            }
         };
         match read {
             Ok(0) => break,
@@ -415,13 +464,14 @@ async fn read_stream(
         }
         for raw in cut.drain(..) {
             if lines.send(captured(raw, stream)).await.is_err() {
-                return;
+                return ReadEnd::Done;
             }
         }
     }
     if let Some(raw) = splitter.finish() {
         let _ = lines.send(captured(raw, stream)).await;
     }
+    end
 }
 
 fn captured(raw: RawLine, stream: LogStream) -> Captured {
@@ -456,15 +506,20 @@ async fn collect(mut lines: mpsc::Receiver<Captured>, sink: &LogSink, cap_bytes:
 }
 
 struct Readers {
-    stdout: AbortOnDropHandle<()>,
-    stderr: AbortOnDropHandle<()>,
-    stop_reading: CancellationToken,
+    stdout: AbortOnDropHandle<ReadEnd>,
+    stderr: AbortOnDropHandle<ReadEnd>,
+    /// Fired once the leader is reaped and the rest of its group killed.
+    group_gone: CancellationToken,
 }
 
 impl Readers {
-    async fn join(&mut self) {
-        // A reader never panics; a join error can only be a cancellation by `abort`.
-        let _ = tokio::join!(&mut self.stdout, &mut self.stderr);
+    /// Whether either pipe was held open by a process outside the group.
+    async fn join(&mut self) -> bool {
+        let (stdout, stderr) = tokio::join!(&mut self.stdout, &mut self.stderr);
+        // A join error can only be a cancellation by `abort`.
+        [stdout, stderr]
+            .into_iter()
+            .any(|end| matches!(end, Ok(ReadEnd::HeldOpen)))
     }
 
     fn abort(&self) {
@@ -485,7 +540,7 @@ impl Control<'_> {
     /// Waits for the child (stopping it on timeout or cancel), then for the pipes to drain.
     async fn run(
         self,
-        mut waiter: JoinHandle<std::io::Result<ExitInfo>>,
+        mut waiter: oneshot::Receiver<Waited>,
         mut readers: Readers,
     ) -> std::io::Result<(EndReason, ExitInfo)> {
         let deadline = self.task.timeout.map(|timeout| Instant::now() + timeout);
@@ -516,9 +571,9 @@ impl Control<'_> {
                 readers.abort();
                 return Err(error);
             }
-            Err(join_error) => {
+            Err(_) => {
                 readers.abort();
-                return Err(std::io::Error::other(join_error));
+                return Err(std::io::Error::other("the waiter thread died"));
             }
         };
         self.drain(&mut readers).await;
@@ -528,8 +583,8 @@ impl Control<'_> {
     /// `SIGTERM` to the group, then `SIGKILL` after the grace period; waits for the leader.
     async fn terminate(
         &self,
-        waiter: &mut JoinHandle<std::io::Result<ExitInfo>>,
-    ) -> Result<std::io::Result<ExitInfo>, tokio::task::JoinError> {
+        waiter: &mut oneshot::Receiver<Waited>,
+    ) -> Result<Waited, oneshot::error::RecvError> {
         self.group.signal(Signal::SIGTERM);
         if let Ok(waited) = tokio::time::timeout(self.task.kill_grace, &mut *waiter).await {
             return waited;
@@ -544,20 +599,28 @@ impl Control<'_> {
         waiter.await
     }
 
-    /// Waits for both pipes to reach end of file. If a process outside the group still holds
-    /// them, stops reading, kills leftovers carrying this attempt's tag, and gives up after a
-    /// second wait.
+    /// Waits for both pipes to reach end of file (the group is gone by now). When a process that
+    /// left the group holds them open, or they are still busy after [`MAX_READ_AFTER_EXIT`],
+    /// reading stops and leftovers carrying this attempt's tag are killed.
     async fn drain(&self, readers: &mut Readers) {
-        if tokio::time::timeout(PIPE_DRAIN_TIMEOUT, readers.join())
-            .await
-            .is_ok()
-        {
-            return;
+        readers.group_gone.cancel();
+        match tokio::time::timeout(MAX_READ_AFTER_EXIT, readers.join()).await {
+            Ok(false) => return,
+            Ok(true) => {
+                self.sink
+                    .system("output pipes held open by a process outside the task's process group: stopped reading")
+                    .await;
+            }
+            Err(_) => {
+                readers.abort();
+                self.sink
+                    .system(format!(
+                        "output still flowing {} s after the process group ended: stopped reading",
+                        MAX_READ_AFTER_EXIT.as_secs()
+                    ))
+                    .await;
+            }
         }
-        readers.stop_reading.cancel();
-        self.sink
-            .system("output pipes still open after the process group ended: stopped reading")
-            .await;
         let tags = vec![self.task.attempt_tag.clone()];
         if let Ok(killed) = tokio::task::spawn_blocking(move || sweep_orphans(&tags)).await
             && !killed.is_empty()
@@ -567,12 +630,6 @@ impl Control<'_> {
                     "killed processes that left the task's process group: {killed:?}"
                 ))
                 .await;
-        }
-        if tokio::time::timeout(PIPE_DRAIN_TIMEOUT, readers.join())
-            .await
-            .is_err()
-        {
-            readers.abort();
         }
     }
 }

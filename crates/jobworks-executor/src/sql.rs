@@ -115,8 +115,22 @@ pub struct SqlOutcome {
     /// Result column names in order; a repeated name gets a `_2`, `_3`… suffix so it can key
     /// the row maps. Empty for statements that return no rows.
     pub columns: Vec<String>,
-    /// At most `max_rows` rows, each keyed by [`SqlOutcome::columns`]; see the crate docs of
-    /// the type mapping in `sql_driver` (blobs are hex, decimals and dates are strings).
+    /// At most `max_rows` rows, each keyed by [`SqlOutcome::columns`].
+    ///
+    /// Cells map to JSON alike for every driver: NULL → `null`; booleans → `true`/`false`
+    /// (SQLite: integer columns declared `BOOLEAN`); integers → numbers; floats → numbers (NaN
+    /// and infinities → strings); text and enums → strings; decimals/`NUMERIC` → exact decimal
+    /// strings (`"12.340"`); dates → `"2024-05-01"`; times → `"12:34:56[.f]"` (MySQL: may be
+    /// negative or above 24 h); timestamps with a time zone (PostgreSQL `TIMESTAMPTZ`, MySQL
+    /// `TIMESTAMP`) → RFC 3339 in UTC (`"2024-05-01T10:00:00Z"`); timestamps without one →
+    /// `"2024-05-01T12:00:00[.f]"` (no offset: none is known); blobs and `BYTEA` → lowercase
+    /// hex (MySQL/MariaDB binary strings and blobs: text when valid UTF-8, since the protocol
+    /// does not tell them apart from binary-collated text); JSON → JSON values; PostgreSQL
+    /// `UUID` → hyphenated lowercase, `INTERVAL` → ISO 8601 duration (`"P1DT2H"`),
+    /// one-dimensional arrays of booleans, integers, floats and text → arrays. Other types
+    /// become their raw value as text when it is UTF-8, else hex (cast them to text in the query
+    /// for a stable form); a value the driver cannot decode becomes
+    /// `"<cannot decode TYPE: why>"`.
     pub rows: Vec<Map<String, Value>>,
     /// Rows changed, as the driver reports it (for a `SELECT`, PostgreSQL reports the rows
     /// returned while SQLite and MySQL report 0). 0 when the result was truncated.
@@ -138,6 +152,9 @@ impl SqlOutcome {
 }
 
 /// Runs one SQL statement with the driver that `task.url` selects.
+///
+/// Opens one connection for the statement and closes it afterwards (no pooling); the driver's
+/// own statement logging is off, since user SQL belongs in the task log, not the server's.
 ///
 /// Logs (to `logs`) a System line on connect, then the result as an ASCII table of at most
 /// 100 rows and a line `N rows` (or `N rows affected` for statements without a result), all on
@@ -255,7 +272,8 @@ struct SqlRun {
 impl SqlRun {
     async fn sqlite(self) -> Result<SqlOutcome, ExecError> {
         let options = SqliteConnectOptions::from_str(&self.task.url)
-            .map_err(|source| self.connect_error(source))?;
+            .map_err(|source| self.connect_error(source))?
+            .disable_statement_logging();
         let interrupt = Arc::new(AtomicBool::new(false));
         let connect = async {
             let mut connection = options.connect().await?;
@@ -279,7 +297,8 @@ impl SqlRun {
 
     async fn postgres(self) -> Result<SqlOutcome, ExecError> {
         let options = PgConnectOptions::from_str(&self.task.url)
-            .map_err(|source| self.connect_error(source))?;
+            .map_err(|source| self.connect_error(source))?
+            .disable_statement_logging();
         let connect = async {
             let mut connection = options.connect().await?;
             let backend_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
@@ -304,7 +323,8 @@ impl SqlRun {
 
     async fn mysql(self) -> Result<SqlOutcome, ExecError> {
         let options = MySqlConnectOptions::from_str(&self.task.url)
-            .map_err(|source| self.connect_error(source))?;
+            .map_err(|source| self.connect_error(source))?
+            .disable_statement_logging();
         let connect = async {
             let mut connection = options.connect().await?;
             let connection_id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")

@@ -1,14 +1,6 @@
 //! Per-driver parts of SQL tasks: binding parameters and turning result cells into JSON.
 //!
-//! Cells map to JSON as follows, for every driver: NULL → `null`; booleans → `true`/`false`;
-//! integers → numbers; floats → numbers (NaN and infinities → strings); text, enums → strings;
-//! decimals/`NUMERIC` → exact decimal strings; dates → `"YYYY-MM-DD"`; times → `"HH:MM:SS[.f]"`;
-//! timestamps with a time zone → RFC 3339 strings in UTC (`"2024-05-01T12:00:00Z"`); timestamps
-//! without one → `"YYYY-MM-DDTHH:MM:SS[.f]"` (no offset: none is known); blobs/`BYTEA` →
-//! lowercase hex strings (MySQL/MariaDB binary strings and blobs: text when valid UTF-8, see
-//! `mysql_cell`); JSON → JSON values; PostgreSQL `INTERVAL` → ISO 8601 durations; PostgreSQL
-//! one-dimensional arrays of booleans, integers, floats and text → JSON arrays. A type not listed becomes its raw value as text if
-//! that is UTF-8, else hex; a value the driver cannot decode becomes `"<cannot decode TYPE: why>"`.
+//! The JSON mapping is documented on `SqlOutcome::rows`.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
 use serde_json::Value;

@@ -44,6 +44,11 @@ impl ProcessGroup {
         }
     }
 
+    /// The group id (= the leader's pid).
+    pub(crate) fn pgid(&self) -> i32 {
+        self.pgid.as_raw()
+    }
+
     /// Sends `signal` to every process in the group; false when the leader is already reaped or
     /// no process is left.
     pub(crate) fn signal(&self, signal: Signal) -> bool {

@@ -39,7 +39,7 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// How the delay grows; exponential by default.
     pub backoff: Backoff,
-    /// Delay before the first retry, in milliseconds (default 10 000 = 10 s).
+    /// Delay before the first retry, in milliseconds (default 1 000 = 1 s, as in job files).
     pub initial_delay_ms: u64,
     /// Upper bound on any delay, in milliseconds, applied before and after jitter
     /// (default 3 600 000 = 1 h).
@@ -54,7 +54,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             max_attempts: 1,
             backoff: Backoff::Exponential,
-            initial_delay_ms: 10_000,
+            initial_delay_ms: 1_000,
             max_delay_ms: 3_600_000,
             jitter: 0.0,
         }

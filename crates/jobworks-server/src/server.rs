@@ -196,6 +196,11 @@ impl RunningServer {
         self.tracker.wait().await;
     }
 
+    /// Wakes the dispatcher now (for callers that enqueued runs through the store directly).
+    pub fn wake_dispatcher(&self) {
+        self.state.dispatch_wake.notify_one();
+    }
+
     /// A token that stops the server when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

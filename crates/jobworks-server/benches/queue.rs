@@ -1,0 +1,190 @@
+//! Benchmark (not a test): throughput of trivial shell jobs through the durable queue, as a
+//! ratio to the raw rate of spawning `true` at the same concurrency in the same run, and the
+//! schedule lag (process start minus tick time) of a seconds-field cron job.
+//!
+//! Run: `cargo bench -p jobworks-server --bench queue` (env `JOBWORKS_BENCH_RUNS`, default
+//! 4000; `JOBWORKS_BENCH_LAG_SECS`, default 30).
+
+use chrono::Utc;
+use jobworks_domain::TriggerKind;
+use jobworks_protocol::SourceFile;
+use jobworks_server::{Server, ServerConfig};
+use jobworks_store::{NewRun, RunFilter, Store};
+use jobworks_store_sqlite::{SqliteStore, SqliteStoreOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Spawns `true` `n` times with `workers` in flight, like the executor does (process group,
+/// piped output); returns runs per second.
+async fn raw_spawn_rate(n: usize, workers: usize) -> f64 {
+    let sem = Arc::new(tokio::sync::Semaphore::new(workers));
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore open");
+        handles.push(tokio::spawn(async move {
+            let status = tokio::process::Command::new("true")
+                .process_group(0)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .await
+                .expect("spawn true");
+            assert!(status.status.success());
+            drop(permit);
+        }));
+    }
+    for h in handles {
+        h.await.expect("task");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn start_server(dir: &std::path::Path, workers: usize) -> (jobworks_server::RunningServer, Arc<SqliteStore>) {
+    let store = Arc::new(
+        SqliteStore::open(SqliteStoreOptions::new(dir.join("bench.db")))
+            .await
+            .expect("open store"),
+    );
+    let mut config = ServerConfig::new(dir.join("data"));
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.workers = workers;
+    let server = Server::new(config, store.clone());
+    (server.start().await.expect("start server"), store)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn queue_throughput(n: usize, workers: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, store) = start_server(dir.path(), workers).await;
+    let files = vec![SourceFile {
+        name: "bench.toml".into(),
+        content: "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n".into(),
+    }];
+    jobworks_server::api::apply_files(&server.state, &files, false)
+        .await
+        .expect("apply bench job");
+    let job = store.get_job("noop").await.expect("job");
+    let run = NewRun {
+        job_id: job.id,
+        job_version: job.version,
+        trigger: TriggerKind::Manual,
+        scheduled_at: None,
+        params: serde_json::json!({}),
+        triggered_by: "bench".into(),
+        skip_reason: None,
+    };
+    // enqueue everything first (durably), then measure draining the queue
+    for chunk in 0..n.div_ceil(1000) {
+        let size = (n - chunk * 1000).min(1000);
+        store
+            .enqueue_runs(vec![run.clone(); size], Utc::now())
+            .await
+            .expect("enqueue");
+    }
+    let start = Instant::now();
+    server.wake_dispatcher();
+    loop {
+        let counts = store.run_counts(Utc::now()).await.expect("counts");
+        let done: i64 = counts
+            .by_state
+            .iter()
+            .filter(|(s, _)| s.is_terminal())
+            .map(|(_, n)| n)
+            .sum();
+        if done as usize >= n {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(600), "queue did not drain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let failed = store
+        .list_runs(&RunFilter {
+            states: vec![jobworks_domain::RunState::Failed],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert!(failed.is_empty(), "runs failed: {failed:?}");
+    server.shutdown().await;
+    rate
+}
+
+async fn schedule_lag(secs: u64) -> Vec<f64> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, store) = start_server(dir.path(), 8).await;
+    let files = vec![SourceFile {
+        name: "tick.toml".into(),
+        content: "[[job]]\nname = \"tick\"\nschedule = \"* * * * * *\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n".into(),
+    }];
+    jobworks_server::api::apply_files(&server.state, &files, false)
+        .await
+        .expect("apply tick job");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    server.shutdown().await;
+    let runs = store
+        .list_runs(&RunFilter {
+            job: Some("tick".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("runs");
+    let mut lags = Vec::new();
+    for r in runs {
+        let detail = store.get_run(r.id).await.expect("run");
+        if let (Some(tick), Some(first)) = (r.scheduled_at, detail.attempts.first())
+            && let Some(started) = first.started_at
+        {
+            lags.push((started - tick).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    lags.sort_by(|a, b| a.total_cmp(b));
+    lags
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let n = env_usize("JOBWORKS_BENCH_RUNS", 4000);
+    let lag_secs = env_usize("JOBWORKS_BENCH_LAG_SECS", 30) as u64;
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4;
+    runtime.block_on(async {
+        // warm up the page cache and the binaries
+        raw_spawn_rate(200, workers).await;
+        let raw = raw_spawn_rate(n, workers).await;
+        let queued = queue_throughput(n, workers).await;
+        let raw_after = raw_spawn_rate(n, workers).await;
+        let baseline = (raw + raw_after) / 2.0;
+        println!("durable queue throughput ({n} runs of `true`, {workers} workers):");
+        println!("  raw spawn of `true`:   {baseline:8.0} /s (before {raw:.0}, after {raw_after:.0})");
+        println!("  through Jobworks:      {queued:8.0} /s");
+        println!("  ratio:                 {:8.1} %", 100.0 * queued / baseline);
+        let lags = schedule_lag(lag_secs).await;
+        println!("schedule lag of a `* * * * * *` job over {lag_secs} s ({} ticks), tick → process started:", lags.len());
+        println!(
+            "  p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",
+            percentile(&lags, 50.0),
+            percentile(&lags, 99.0),
+            lags.last().copied().unwrap_or(f64::NAN)
+        );
+    });
+}
