@@ -207,7 +207,12 @@ impl ApiClient {
         url
     }
 
-    fn request(&self, method: Method, segments: &[&str], query: &[(&str, String)]) -> RequestBuilder {
+    fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> RequestBuilder {
         let request = self.http.request(method, self.url(segments, query));
         match &self.token {
             Some(token) => request.bearer_auth(token),
@@ -220,7 +225,10 @@ impl ApiClient {
     }
 
     async fn send_untimed(&self, request: RequestBuilder) -> anyhow::Result<Response> {
-        let response = request.send().await.map_err(|error| self.transport_error(&error))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_error(&error))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -263,12 +271,10 @@ impl ApiClient {
         };
         if status == StatusCode::UNAUTHORIZED {
             let hint = if self.token.is_some() {
-                "  hint: the token was rejected; pass a valid one with --token or JOBWORKS_TOKEN \
-                 (the server printed an admin token at first start and stored it in the CLI \
-                 config file)"
+                "  hint: the token was rejected; pass a valid one with --token or JOBWORKS_TOKEN"
             } else {
-                "  hint: no token was given; pass --token or set JOBWORKS_TOKEN (the server \
-                 printed an admin token at first start and stored it in the CLI config file)"
+                "  hint: pass --token or set JOBWORKS_TOKEN, or point JOBWORKS_CONFIG at the \
+                 client.toml the server wrote at first start"
             };
             return anyhow!("{error}\n{hint}");
         }
@@ -296,7 +302,12 @@ impl fmt::Display for ApiError {
             return if body.is_empty() {
                 write!(f, "the server answered {}", self.status)
             } else {
-                write!(f, "the server answered {}: {}", self.status, crate::human::truncate(body, 300))
+                write!(
+                    f,
+                    "the server answered {}: {}",
+                    self.status,
+                    crate::human::truncate(body, 300)
+                )
             };
         };
         f.write_str(if problem.detail.is_empty() {
@@ -305,6 +316,10 @@ impl fmt::Display for ApiError {
             &problem.detail
         })?;
         for diagnostic in &problem.errors {
+            // location-less findings (trigger parameters) are usually already in `detail`
+            if diagnostic.file.is_empty() && problem.detail.contains(&diagnostic.message) {
+                continue;
+            }
             write!(f, "\n{}", diagnostic_text(diagnostic))?;
         }
         Ok(())
@@ -466,6 +481,14 @@ mod tests {
                         message: "expected an integer".into(),
                         hint: None,
                     },
+                    DiagnosticView {
+                        file: String::new(),
+                        line: 0,
+                        column: 0,
+                        field: "params.day".into(),
+                        message: "2 errors in job files".into(),
+                        hint: None,
+                    },
                 ],
             }),
             body: String::new(),
@@ -480,6 +503,9 @@ mod tests {
             problem: None,
             body: "upstream down\n".into(),
         };
-        assert_eq!(plain.to_string(), "the server answered 502 Bad Gateway: upstream down");
+        assert_eq!(
+            plain.to_string(),
+            "the server answered 502 Bad Gateway: upstream down"
+        );
     }
 }

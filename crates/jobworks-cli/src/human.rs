@@ -11,15 +11,9 @@ use chrono_tz::Tz;
 pub struct Clock {
     /// What "now" is for relative times such as `in 2m`.
     pub now: DateTime<Utc>,
-    zone: Zone,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Zone {
-    /// The machine's zone (`TZ` or `/etc/localtime`, as chrono reads it).
-    System,
-    /// A named IANA zone.
-    Named(Tz),
+    /// A named IANA zone, or `None` for the machine's zone (`TZ` or `/etc/localtime`, as
+    /// chrono reads it).
+    zone: Option<Tz>,
 }
 
 impl Clock {
@@ -27,23 +21,24 @@ impl Clock {
     pub fn system() -> Clock {
         Clock {
             now: Utc::now(),
-            zone: Zone::System,
+            zone: None,
         }
     }
 
-    /// A fixed instant and zone (tests, previews in a chosen zone).
+    /// A fixed instant and zone, so that rendered tables do not depend on the machine.
+    #[cfg(test)]
     pub fn fixed(now: DateTime<Utc>, tz: Tz) -> Clock {
         Clock {
             now,
-            zone: Zone::Named(tz),
+            zone: Some(tz),
         }
     }
 
     /// `at` in the display zone, formatted with a chrono `format` string.
     pub fn format(&self, at: DateTime<Utc>, format: &str) -> String {
         match self.zone {
-            Zone::System => at.with_timezone(&Local).format(format).to_string(),
-            Zone::Named(tz) => at.with_timezone(&tz).format(format).to_string(),
+            None => at.with_timezone(&Local).format(format).to_string(),
+            Some(tz) => at.with_timezone(&tz).format(format).to_string(),
         }
     }
 
@@ -111,7 +106,8 @@ pub fn duration_ms(ms: i64) -> String {
         10_000..60_000 => format!("{:.1}s", ms as f64 / 1_000.0),
         _ => {
             let seconds = ms / 1_000;
-            let (days, hours, minutes) = (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
+            let (days, hours, minutes) =
+                (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
             if days > 0 {
                 format!("{days}d{hours:02}h")
             } else if hours > 0 {
@@ -255,7 +251,7 @@ mod tests {
         assert_eq!(clock.time_of_day_ms(instant), "13:02:03.456");
         assert_eq!(
             clock.date_time_relative(instant),
-            "2026-03-08 13:02:03 (in 2m)"
+            "2026-03-08 13:02:03 (in 2m3s)"
         );
     }
 

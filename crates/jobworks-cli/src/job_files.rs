@@ -82,7 +82,13 @@ mod tests {
             .expect("readable");
         let names: Vec<_> = files
             .iter()
-            .map(|file| file.path.file_name().expect("name").to_string_lossy().into_owned())
+            .map(|file| {
+                file.path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, ["a.toml", "b.toml"]);
         assert_eq!(files[0].content, "a.toml");
@@ -92,7 +98,10 @@ mod tests {
     fn empty_directories_and_missing_paths_are_errors() {
         let dir = tempfile::tempdir().expect("temp dir");
         let error = read_job_files(&[dir.path().to_path_buf()]).expect_err("empty");
-        assert!(error.to_string().starts_with("no *.toml job files in"), "{error}");
+        assert!(
+            error.to_string().starts_with("no *.toml job files in"),
+            "{error}"
+        );
         let error = read_job_files(&[dir.path().join("missing.toml")]).expect_err("missing");
         assert!(error.to_string().starts_with("cannot read"), "{error}");
     }

@@ -1,1 +1,414 @@
-fn main() {}
+//! The `jobworks` binary: parses arguments, resolves settings, and calls one function per
+//! command. Commands live in `commands/`; this file holds only the clap types and dispatch.
+
+mod client;
+mod commands;
+mod human;
+mod job_files;
+mod output;
+mod serve;
+mod settings;
+mod sse;
+
+use clap::{Args, Parser, Subcommand};
+use client::ApiClient;
+use commands::{apply, import, jobs, logs, run, runs, schedule, validate};
+use output::OutputFormat;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Jobworks: a self-hosted job scheduler.
+///
+/// Start a server with `jobworks server`, describe jobs in TOML files, check them with
+/// `jobworks validate -f jobs/` and send them with `jobworks apply -f jobs/`.
+#[derive(Parser, Debug)]
+#[command(name = "jobworks", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every client command takes.
+#[derive(Args, Debug)]
+struct GlobalArgs {
+    /// Server URL, e.g. http://127.0.0.1:8080 [default: $JOBWORKS_URL, then the CLI config
+    /// file written at the server's first start]
+    #[arg(long, global = true, value_name = "URL")]
+    url: Option<String>,
+    /// API token [default: $JOBWORKS_TOKEN, then the CLI config file]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the Jobworks server: scheduler, workers and HTTP API
+    Server(serve::ServeArgs),
+    /// Check job files locally, without a server
+    ///
+    /// Prints every problem as `file:line:col: field: message` with a hint where one helps.
+    /// Exits with 1 when there are errors. Datasource names of SQL tasks are not checked
+    /// (only the server knows them).
+    Validate(FilesArgs),
+    /// Create or update jobs from job files
+    Apply(ApplyArgs),
+    /// List and manage jobs
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Trigger a run of a job
+    #[command(after_help = RUN_EXIT_CODES)]
+    Run(RunArgs),
+    /// List and inspect runs
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Print a run's log (`HH:MM:SS.mmm stream| text`)
+    Logs(LogsArgs),
+    /// Cancel a queued or running run
+    Cancel(RunIdArg),
+    /// Preview schedules
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Import jobs from other schedulers
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+const RUN_EXIT_CODES: &str = "\
+Exit status with --wait:
+  0  the run succeeded
+  1  the run failed (also when jobworks itself fails, e.g. the server is unreachable)
+  2  the run timed out
+  3  the run was cancelled
+  4  the run was skipped (e.g. by the job's concurrency policy)
+Without --wait the exit status is 0 once the run is queued.";
+
+/// Job files to read.
+#[derive(Args, Debug)]
+struct FilesArgs {
+    /// A job file, or a directory whose *.toml files are read in sorted order; repeatable
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    #[command(flatten)]
+    files: FilesArgs,
+    /// Validate on the server without changing anything
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCommand {
+    /// List jobs with their schedule, state and next fire time
+    List,
+    /// Show a job's definition and its versions
+    Show(JobNameArg),
+    /// Pause a job's schedule (manual runs still work)
+    Pause(JobNameArg),
+    /// Resume a paused job; ticks missed while paused are not caught up
+    Resume(JobNameArg),
+    /// Delete a job; its past runs are kept, its queued runs are cancelled
+    Delete(JobNameArg),
+}
+
+#[derive(Args, Debug)]
+struct JobNameArg {
+    /// Job name
+    name: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Job name
+    job: String,
+    /// A parameter value, KEY=VALUE (the value may contain `=`); repeatable
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = run::parse_param)]
+    params: Vec<(String, String)>,
+    /// Wait for the run to end, streaming its log, and exit with its outcome
+    #[arg(short = 'w', long)]
+    wait: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunsCommand {
+    /// List runs, newest first
+    List(RunsListArgs),
+    /// Show a run with its attempts and state changes
+    Show(RunIdArg),
+}
+
+#[derive(Args, Debug)]
+struct RunsListArgs {
+    /// Only runs of this job
+    #[arg(long, value_name = "NAME")]
+    job: Option<String>,
+    /// Only runs in these states, comma-separated: queued, running, succeeded, failed,
+    /// timed_out, cancelled, skipped
+    #[arg(long, value_name = "STATES")]
+    state: Vec<String>,
+    /// Only runs queued since a time (2026-01-01T00:00:00Z) or for a duration back from now
+    /// (1h, 2d)
+    #[arg(long, value_name = "TIME|DURATION")]
+    since: Option<String>,
+    /// At most this many runs [server default: 100]
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+struct RunIdArg {
+    /// Run id
+    #[arg(value_name = "RUN")]
+    run: i64,
+}
+
+#[derive(Args, Debug)]
+struct LogsArgs {
+    /// Run id
+    #[arg(value_name = "RUN")]
+    run: i64,
+    /// Follow the log live until the run ends
+    #[arg(short = 'f', long)]
+    follow: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Show the next fire times of a cron expression, an interval or a job
+    ///
+    /// Cron expressions are computed locally with the scheduler's own rules (DST included);
+    /// a job name is looked up on the server.
+    Preview(PreviewArgs),
+}
+
+#[derive(Args, Debug)]
+struct PreviewArgs {
+    /// A cron expression ("0 9 * * MON-FRI", "@daily"), an interval ("every 30s"), or a job
+    /// name; quote it or pass the fields as separate words
+    #[arg(value_name = "EXPR|JOB", required = true, num_args = 1..)]
+    target: Vec<String>,
+    /// Time zone the expression is read in and times are shown in [default: the job's zone,
+    /// else UTC]
+    #[arg(long, value_name = "ZONE")]
+    tz: Option<String>,
+    /// How many fire times to show
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    count: usize,
+    /// Start strictly after this time (2026-03-08T02:30:00Z, or 2026-03-08T02:30 in --tz)
+    /// instead of now
+    #[arg(long, value_name = "TIME")]
+    after: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Convert a crontab into a Jobworks job file
+    ///
+    /// The job file goes to stdout (or -o FILE); the table of converted entries, lines that
+    /// could not be converted and notes go to stderr.
+    Crontab(CrontabArgs),
+}
+
+#[derive(Args, Debug)]
+struct CrontabArgs {
+    /// The crontab file (`crontab -l > my.crontab`, /etc/crontab, /etc/cron.d/NAME)
+    file: PathBuf,
+    /// Read it as a system crontab, with a user field [default for /etc/crontab and
+    /// /etc/cron.d/*]
+    #[arg(long, conflicts_with = "user")]
+    system: bool,
+    /// Read it as a user crontab, without a user field [default for other paths]
+    #[arg(long)]
+    user: bool,
+    /// Write the job file here instead of stdout
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also apply the imported jobs to the server
+    #[arg(long)]
+    apply: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // the server configures its own logging
+    if !matches!(cli.command, Command::Server(_)) {
+        init_client_tracing();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Calls the function of the chosen command.
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let Cli { global, command } = cli;
+    let format = global.output;
+    let connect = || -> anyhow::Result<ApiClient> {
+        ApiClient::new(settings::resolve_client(
+            global.url.clone(),
+            global.token.clone(),
+        )?)
+    };
+    match command {
+        Command::Server(args) => serve::serve(args).await?,
+        Command::Validate(args) => return validate::run(&args.files, format),
+        Command::Apply(args) => {
+            apply::run(&connect()?, &args.files.files, args.dry_run, format).await?;
+        }
+        Command::Jobs(command) => {
+            let client = connect()?;
+            match command {
+                JobsCommand::List => jobs::list(&client, format).await?,
+                JobsCommand::Show(args) => jobs::show(&client, &args.name, format).await?,
+                JobsCommand::Pause(args) => {
+                    jobs::set_paused(&client, &args.name, true, format).await?;
+                }
+                JobsCommand::Resume(args) => {
+                    jobs::set_paused(&client, &args.name, false, format).await?;
+                }
+                JobsCommand::Delete(args) => jobs::delete(&client, &args.name, format).await?,
+            }
+        }
+        Command::Run(args) => {
+            let options = run::TriggerOptions {
+                job: args.job,
+                params: args.params,
+                wait: args.wait,
+            };
+            return run::run(&connect()?, &options, format).await;
+        }
+        Command::Runs(RunsCommand::List(args)) => {
+            let options = runs::ListOptions {
+                job: args.job,
+                states: args.state,
+                since: args.since,
+                limit: args.limit,
+            };
+            runs::list(&connect()?, &options, format).await?;
+        }
+        Command::Runs(RunsCommand::Show(args)) => runs::show(&connect()?, args.run, format).await?,
+        Command::Logs(args) => logs::run(&connect()?, args.run, args.follow, format).await?,
+        Command::Cancel(args) => runs::cancel(&connect()?, args.run, format).await?,
+        Command::Schedule(ScheduleCommand::Preview(args)) => {
+            let options = schedule::PreviewOptions {
+                target: args.target.join(" "),
+                tz: args.tz,
+                count: args.count,
+                after: args.after,
+            };
+            schedule::preview(connect, &options, format).await?;
+        }
+        Command::Import(ImportCommand::Crontab(args)) => {
+            let kind = match (args.system, args.user) {
+                (true, _) => Some(jobworks_import::CrontabKind::System),
+                (_, true) => Some(jobworks_import::CrontabKind::User),
+                _ => None,
+            };
+            let options = import::ImportOptions {
+                file: args.file,
+                kind,
+                out: args.out,
+                apply: args.apply,
+            };
+            import::crontab(connect, &options, format).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Client commands log warnings to stderr; `RUST_LOG` overrides (e.g. `RUST_LOG=debug`).
+fn init_client_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Whether the error is stdout closing under us (`jobworks logs 7 | head`): not a failure.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_params_and_global_flags_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "jobworks",
+            "run",
+            "backup",
+            "--param",
+            "query=a=b",
+            "-p",
+            "day=",
+            "--wait",
+            "--output",
+            "json",
+            "--url",
+            "http://127.0.0.1:9000",
+        ])
+        .expect("valid arguments");
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.url.as_deref(), Some("http://127.0.0.1:9000"));
+        let Command::Run(args) = cli.command else {
+            panic!("expected the run command");
+        };
+        assert_eq!(
+            args.params,
+            [
+                ("query".to_owned(), "a=b".to_owned()),
+                ("day".to_owned(), String::new())
+            ]
+        );
+        assert!(args.wait);
+    }
+
+    #[test]
+    fn schedule_preview_joins_words() {
+        let cli = Cli::try_parse_from([
+            "jobworks", "schedule", "preview", "0", "9", "*", "*", "MON-FRI", "-n", "3",
+        ])
+        .expect("valid arguments");
+        let Command::Schedule(ScheduleCommand::Preview(args)) = cli.command else {
+            panic!("expected schedule preview");
+        };
+        assert_eq!(args.target.join(" "), "0 9 * * MON-FRI");
+        assert_eq!(args.count, 3);
+    }
+}

@@ -45,7 +45,7 @@ pub fn print_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 /// A borderless table with the given column headers, columns two spaces apart.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(presets::NOTHING);
+    table.load_style(presets::NOTHING);
     table.set_header(headers.iter().map(|header| Cell::new(*header)));
     pad_columns(&mut table);
     table
@@ -54,7 +54,7 @@ pub fn table(headers: &[&str]) -> Table {
 /// A borderless two-column `key  value` table without header, for details of one item.
 pub fn details(rows: Vec<(&str, String)>) -> Table {
     let mut table = Table::new();
-    table.load_preset(presets::NOTHING);
+    table.load_style(presets::NOTHING);
     for (key, value) in rows {
         table.add_row(vec![Cell::new(key), Cell::new(value)]);
     }

@@ -2,7 +2,7 @@
 //! an optional config file, opens the embedded store, prints the admin token at first start,
 //! loads the demo jobs on `--demo`, and runs until Ctrl-C or SIGTERM.
 
-use crate::settings::{ClientFile, read_client_file, write_client_file};
+use crate::settings::{read_client_file, write_client_file};
 use anyhow::{Context, bail};
 use jobworks_protocol::SourceFile;
 use jobworks_schedule::{parse_duration, parse_timezone};
@@ -66,12 +66,30 @@ struct ServerFile {
 
 /// The example jobs, embedded so `--demo` works from any directory.
 const DEMO_FILES: &[(&str, &str)] = &[
-    ("examples/disk-usage.toml", include_str!("../../../examples/disk-usage.toml")),
-    ("examples/heartbeat.toml", include_str!("../../../examples/heartbeat.toml")),
-    ("examples/backup.toml", include_str!("../../../examples/backup.toml")),
-    ("examples/dpkg-summary.toml", include_str!("../../../examples/dpkg-summary.toml")),
-    ("examples/runs-report.toml", include_str!("../../../examples/runs-report.toml")),
-    ("examples/flaky.toml", include_str!("../../../examples/flaky.toml")),
+    (
+        "examples/disk-usage.toml",
+        include_str!("../../../examples/disk-usage.toml"),
+    ),
+    (
+        "examples/heartbeat.toml",
+        include_str!("../../../examples/heartbeat.toml"),
+    ),
+    (
+        "examples/backup.toml",
+        include_str!("../../../examples/backup.toml"),
+    ),
+    (
+        "examples/dpkg-summary.toml",
+        include_str!("../../../examples/dpkg-summary.toml"),
+    ),
+    (
+        "examples/runs-report.toml",
+        include_str!("../../../examples/runs-report.toml"),
+    ),
+    (
+        "examples/flaky.toml",
+        include_str!("../../../examples/flaky.toml"),
+    ),
 ];
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<std::time::Duration> {
@@ -181,16 +199,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  data dir:  {}", data_dir.display());
     match &new_token {
         Some(token) => {
-            println!("  admin token (shown once; saved to {}):", client_path.display());
+            println!(
+                "  admin token (shown once; saved to {}):",
+                client_path.display()
+            );
             println!("    {token}");
         }
-        None => println!("  token:     in {} (created at first start)", client_path.display()),
+        None => println!(
+            "  token:     in {} (created at first start)",
+            client_path.display()
+        ),
     }
     if args.demo {
         println!("  demo jobs: {}", DEMO_FILES.len());
     }
     println!();
-    println!("Try, from this directory (elsewhere: export JOBWORKS_CONFIG={}):", client_path.display());
+    println!(
+        "Try, from this directory (elsewhere: export JOBWORKS_CONFIG={}):",
+        client_path.display()
+    );
     println!("  jobworks jobs list");
     println!("  jobworks run flaky --wait");
     println!("  jobworks runs list");

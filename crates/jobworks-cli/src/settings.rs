@@ -65,7 +65,8 @@ pub fn write_client_file(path: &Path, file: &ClientFile) -> anyhow::Result<()> {
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     out.write_all(
-        format!("# Written by `jobworks server` at first start. Keep it secret.\n{text}").as_bytes(),
+        format!("# Written by `jobworks server` at first start. Keep it secret.\n{text}")
+            .as_bytes(),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

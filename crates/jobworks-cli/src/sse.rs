@@ -133,7 +133,10 @@ mod tests {
     fn line_endings_and_multi_line_data() {
         check(
             "data: a\r\ndata:b\r\n\r\ndata:  c\rdata\r\r",
-            &[event("message", "a\nb", None), event("message", " c\n", None)],
+            &[
+                event("message", "a\nb", None),
+                event("message", " c\n", None),
+            ],
         );
     }
 

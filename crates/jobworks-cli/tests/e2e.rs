@@ -38,9 +38,14 @@ async fn apply_trigger_with_params_and_read_logs() {
     let applied = server.apply("greet.toml", PARAMS_JOB).await;
     assert_eq!(applied["jobs"][0]["change"], "created");
     let again = server.apply("greet.toml", PARAMS_JOB).await;
-    assert_eq!(again["jobs"][0]["change"], "unchanged", "applying an unchanged file changes nothing");
+    assert_eq!(
+        again["jobs"][0]["change"], "unchanged",
+        "applying an unchanged file changes nothing"
+    );
 
-    let id = server.trigger("greet", json!({ "who": "Jobworks", "times": "2" })).await;
+    let id = server
+        .trigger("greet", json!({ "who": "Jobworks", "times": "2" }))
+        .await;
     let detail = server.wait_run(id, Duration::from_secs(30)).await;
     assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
     assert_eq!(detail["run"]["job_version"], 1);
@@ -50,17 +55,39 @@ async fn apply_trigger_with_params_and_read_logs() {
     assert!(attempt["max_rss_bytes"].as_i64().expect("rss") > 0);
     let logs = server.get(&format!("/api/v1/runs/{id}/logs")).await;
     let lines = logs["lines"].as_array().expect("lines");
-    assert!(lines.iter().any(|l| l["stream"] == "stdout" && l["text"] == "hello Jobworks"), "{logs}");
-    assert!(lines.iter().any(|l| l["stream"] == "stderr" && l["text"] == "to stderr"), "{logs}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stdout" && l["text"] == "hello Jobworks"),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stderr" && l["text"] == "to stderr"),
+        "{logs}"
+    );
 
     // a bad parameter is refused before any run exists
     let (status, problem) = server
-        .post("/api/v1/jobs/greet/runs", json!({ "params": { "times": 9 } }))
+        .post(
+            "/api/v1/jobs/greet/runs",
+            json!({ "params": { "times": 9 } }),
+        )
         .await;
     assert_eq!(status.as_u16(), 422, "{problem}");
-    assert!(problem["detail"].as_str().expect("detail").contains("times"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("times"),
+        "{problem}"
+    );
     let (status, problem) = server
-        .post("/api/v1/jobs/greet/runs", json!({ "params": { "whom": "x" } }))
+        .post(
+            "/api/v1/jobs/greet/runs",
+            json!({ "params": { "whom": "x" } }),
+        )
         .await;
     assert_eq!(status.as_u16(), 422, "{problem}");
 
@@ -112,16 +139,28 @@ async fn auth_problems_and_openapi() {
     let first = &problem["errors"][0];
     assert_eq!(first["file"], "bad.toml");
     assert_eq!(first["line"], 3);
-    assert!(first["hint"].as_str().unwrap_or_default().contains("schedule"), "{problem}");
+    assert!(
+        first["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("schedule"),
+        "{problem}"
+    );
 
     let openapi = server.get("/api/v1/openapi.json").await;
-    assert!(openapi["paths"]["/api/v1/jobs/{name}/runs"].is_object(), "{openapi}");
+    assert!(
+        openapi["paths"]["/api/v1/jobs/{name}/runs"].is_object(),
+        "{openapi}"
+    );
     let readyz = server.get("/readyz").await;
     assert_eq!(readyz["ready"], true, "{readyz}");
     let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
     let metrics = metrics.as_str().expect("text").to_string();
     assert!(metrics.contains("jobworks_queue_depth"), "{metrics}");
-    assert!(metrics.contains("jobworks_runs{state=\"succeeded\"}"), "{metrics}");
+    assert!(
+        metrics.contains("jobworks_runs{state=\"succeeded\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,13 +169,23 @@ async fn parameters_reach_scripts_as_inert_text() {
     let server = TestServer::start(dir.path(), &[]);
     server.apply("greet.toml", PARAMS_JOB).await;
     let marker = dir.path().join("pwned");
-    let evil = format!("$(touch {}); rm -rf ~ `touch {}` \"; touch {} #", marker.display(), marker.display(), marker.display());
+    let evil = format!(
+        "$(touch {}); rm -rf ~ `touch {}` \"; touch {} #",
+        marker.display(),
+        marker.display(),
+        marker.display()
+    );
     let id = server.trigger("greet", json!({ "who": evil })).await;
     let detail = server.wait_run(id, Duration::from_secs(30)).await;
     assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
     assert!(!marker.exists(), "the parameter was executed");
-    let written = std::fs::read_to_string(dir.path().join("data").join("who.txt")).expect("who.txt");
-    assert_eq!(written.trim_end_matches('\n'), evil, "the value arrives byte for byte");
+    let written =
+        std::fs::read_to_string(dir.path().join("data").join("who.txt")).expect("who.txt");
+    assert_eq!(
+        written.trim_end_matches('\n'),
+        evil,
+        "the value arrives byte for byte"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +243,11 @@ async fn seconds_cron_fires_on_time_without_duplicates() {
         .await;
     let runs = server.get("/api/v1/runs?job=tick&limit=1000").await;
     let runs = runs.as_array().expect("runs");
-    assert!(runs.len() >= 3, "a per-second job fired {} times in 4.5 s", runs.len());
+    assert!(
+        runs.len() >= 3,
+        "a per-second job fired {} times in 4.5 s",
+        runs.len()
+    );
     let mut ticks: Vec<&str> = runs
         .iter()
         .map(|r| r["scheduled_at"].as_str().expect("scheduled"))
@@ -204,14 +257,27 @@ async fn seconds_cron_fires_on_time_without_duplicates() {
     ticks.dedup();
     assert_eq!(ticks.len(), n, "a tick fired twice");
     for run in runs {
-        let scheduled: chrono::DateTime<chrono::Utc> =
-            run["scheduled_at"].as_str().expect("s").parse().expect("time");
-        assert_eq!(scheduled.timestamp_subsec_nanos(), 0, "ticks fall on whole seconds");
+        let scheduled: chrono::DateTime<chrono::Utc> = run["scheduled_at"]
+            .as_str()
+            .expect("s")
+            .parse()
+            .expect("time");
+        assert_eq!(
+            scheduled.timestamp_subsec_nanos(),
+            0,
+            "ticks fall on whole seconds"
+        );
         if let Some(started) = run["started_at"].as_str() {
             let started: chrono::DateTime<chrono::Utc> = started.parse().expect("time");
             let lag = started - scheduled;
-            assert!(lag >= chrono::Duration::zero(), "started before its tick: {run}");
-            assert!(lag < chrono::Duration::seconds(1), "started {lag} after its tick: {run}");
+            assert!(
+                lag >= chrono::Duration::zero(),
+                "started before its tick: {run}"
+            );
+            assert!(
+                lag < chrono::Duration::seconds(1),
+                "started {lag} after its tick: {run}"
+            );
         }
     }
 }
@@ -248,8 +314,14 @@ script = "true"
     let id = server.trigger("slow", json!({})).await;
     // wait until the first attempt is really running
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&marker).unwrap_or_default().contains('1') {
-        assert!(std::time::Instant::now() < deadline, "attempt 1 never started");
+    while !std::fs::read_to_string(&marker)
+        .unwrap_or_default()
+        .contains('1')
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "attempt 1 never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let detail = server.get(&format!("/api/v1/runs/{id}")).await;
@@ -269,10 +341,17 @@ script = "true"
             std::thread::sleep(Duration::from_millis(100));
             !std::path::Path::new(&format!("/proc/{pid}")).exists()
         });
-        assert!(gone, "orphan process group {pid} of the lost attempt still runs");
+        assert!(
+            gone,
+            "orphan process group {pid} of the lost attempt still runs"
+        );
     }
     server
-        .request(reqwest::Method::POST, "/api/v1/jobs/every-second/pause", None)
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/jobs/every-second/pause",
+            None,
+        )
         .await;
     let runs = server.get("/api/v1/runs?job=every-second&limit=1000").await;
     let mut ticks: Vec<String> = runs
@@ -317,7 +396,10 @@ async fn a_thousand_queued_runs_all_complete() {
         if done.as_array().expect("runs").len() == 1000 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "1000 runs did not finish in 120 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "1000 runs did not finish in 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let runs = server.get("/api/v1/runs?job=noop&limit=1000").await;
@@ -344,8 +426,18 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
         .iter()
         .map(|j| j["name"].as_str().expect("name"))
         .collect();
-    for want in ["backup", "disk-usage", "dpkg-summary", "flaky", "heartbeat", "runs-report"] {
-        assert!(names.contains(&want), "demo job {want} missing from {names:?}");
+    for want in [
+        "backup",
+        "disk-usage",
+        "dpkg-summary",
+        "flaky",
+        "heartbeat",
+        "runs-report",
+    ] {
+        assert!(
+            names.contains(&want),
+            "demo job {want} missing from {names:?}"
+        );
     }
     let id = server.trigger("flaky", json!({})).await;
     let detail = server.wait_run(id, Duration::from_secs(60)).await;
@@ -353,19 +445,36 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
     let attempts = detail["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 3);
     let end = |i: usize| -> chrono::DateTime<chrono::Utc> {
-        attempts[i]["ended_at"].as_str().expect("ended").parse().expect("time")
+        attempts[i]["ended_at"]
+            .as_str()
+            .expect("ended")
+            .parse()
+            .expect("time")
     };
     let start = |i: usize| -> chrono::DateTime<chrono::Utc> {
-        attempts[i]["started_at"].as_str().expect("started").parse().expect("time")
+        attempts[i]["started_at"]
+            .as_str()
+            .expect("started")
+            .parse()
+            .expect("time")
     };
     // exponential backoff: 1 s before attempt 2, 2 s before attempt 3
-    assert!(start(1) - end(0) >= chrono::Duration::milliseconds(1_000), "{detail}");
-    assert!(start(2) - end(1) >= chrono::Duration::milliseconds(2_000), "{detail}");
+    assert!(
+        start(1) - end(0) >= chrono::Duration::milliseconds(1_000),
+        "{detail}"
+    );
+    assert!(
+        start(2) - end(1) >= chrono::Duration::milliseconds(2_000),
+        "{detail}"
+    );
 
     for job in ["backup", "dpkg-summary", "runs-report", "disk-usage"] {
         let id = server.trigger(job, json!({})).await;
         let detail = server.wait_run(id, Duration::from_secs(60)).await;
         let logs = server.log_text(id).await;
-        assert_eq!(detail["run"]["state"], "succeeded", "{job}: {detail}\n{logs}");
+        assert_eq!(
+            detail["run"]["state"], "succeeded",
+            "{job}: {detail}\n{logs}"
+        );
     }
 }

@@ -47,7 +47,10 @@ async fn raw_spawn_rate(n: usize, workers: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn start_server(dir: &std::path::Path, workers: usize) -> (jobworks_server::RunningServer, Arc<SqliteStore>) {
+async fn start_server(
+    dir: &std::path::Path,
+    workers: usize,
+) -> (jobworks_server::RunningServer, Arc<SqliteStore>) {
     let store = Arc::new(
         SqliteStore::open(SqliteStoreOptions::new(dir.join("bench.db")))
             .await
@@ -73,7 +76,8 @@ async fn queue_throughput(n: usize, workers: usize) -> f64 {
     let (server, store) = start_server(dir.path(), workers).await;
     let files = vec![SourceFile {
         name: "bench.toml".into(),
-        content: "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n".into(),
+        content: "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n"
+            .into(),
     }];
     jobworks_server::api::apply_files(&server.state, &files, false)
         .await
@@ -109,7 +113,10 @@ async fn queue_throughput(n: usize, workers: usize) -> f64 {
         if done as usize >= n {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "queue did not drain");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "queue did not drain"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
@@ -166,7 +173,10 @@ fn main() {
         .expect("runtime");
     let n = env_usize("JOBWORKS_BENCH_RUNS", 4000);
     let lag_secs = env_usize("JOBWORKS_BENCH_LAG_SECS", 30) as u64;
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4;
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * 4;
     runtime.block_on(async {
         // warm up the page cache and the binaries
         raw_spawn_rate(200, workers).await;

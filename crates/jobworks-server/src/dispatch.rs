@@ -2,7 +2,7 @@
 //! attempt task per claim. It wakes on every enqueue and finish, and at least every poll
 //! interval (for retries whose backoff ended and runs queued by other servers).
 
-use crate::finisher::FinishRequest;
+use crate::finisher::Record;
 use crate::task::{TaskContext, run_attempt};
 use chrono::Utc;
 use jobworks_domain::{AttemptId, RunId};
@@ -65,7 +65,7 @@ pub struct Dispatcher {
     pub(crate) ctx: Arc<TaskContext>,
     pub(crate) running: Arc<Running>,
     pub(crate) wake: Arc<Notify>,
-    pub(crate) finishes: mpsc::UnboundedSender<FinishRequest>,
+    pub(crate) records: mpsc::UnboundedSender<Record>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -78,11 +78,26 @@ impl Dispatcher {
         let lease_ms = self.ctx.config.lease.as_millis() as u64;
         let poll = self.ctx.config.poll_interval;
         let mut backoff = Duration::from_millis(50);
+        // true while the last claim filled every free worker: more runs are probably waiting
+        let mut backlog = false;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            let free = permits.available_permits();
+            let mut free = permits.available_permits();
+            if backlog && free > 0 && free < workers.div_ceil(4) {
+                // a backlog is waiting and only a few workers are free: gather a few more
+                // finishes (at most 2 ms) so one claim transaction serves several runs
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(2);
+                while free < workers.div_ceil(4) && tokio::time::Instant::now() < deadline {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                    free = permits.available_permits();
+                }
+            }
             if free > 0 {
                 let want = free.min(256) as u32;
                 match self
@@ -93,27 +108,32 @@ impl Dispatcher {
                     Ok(claims) => {
                         backoff = Duration::from_millis(50);
                         let full = claims.len() as u32 == want;
+                        backlog = full;
                         for claim in claims {
                             let Ok(permit) = permits.clone().try_acquire_owned() else {
                                 break;
                             };
                             let token = shutdown.child_token();
-                            self.running.insert(claim.attempt_id, claim.run_id, token.clone());
+                            self.running
+                                .insert(claim.attempt_id, claim.run_id, token.clone());
                             let me = self.clone();
                             let stopping = shutdown.clone();
                             tracker.spawn(async move {
-                                let store = me.store.clone();
                                 let attempt = claim.attempt_id;
-                                let scheduled = claim.scheduled_at.filter(|_| claim.attempt_no == 1);
+                                let scheduled =
+                                    claim.scheduled_at.filter(|_| claim.attempt_no == 1);
                                 let metrics = me.metrics.clone();
+                                let records = me.records.clone();
                                 let started = move |pid: u32| {
                                     let now = Utc::now();
                                     if let Some(tick) = scheduled {
                                         let lag = (now - tick).num_microseconds().unwrap_or(0);
                                         metrics.schedule_lag(lag as f64 / 1e6);
                                     }
-                                    tokio::spawn(async move {
-                                        let _ = store.mark_started(attempt, Some(i64::from(pid)), now).await;
+                                    let _ = records.send(Record::Started {
+                                        attempt,
+                                        pid: Some(i64::from(pid)),
+                                        at: now,
                                     });
                                 };
                                 let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
@@ -123,13 +143,15 @@ impl Dispatcher {
                                     // killed because the server is stopping, not by a user:
                                     // requeue the run so the next start runs it again
                                     finish.state = jobworks_domain::AttemptState::Lost;
-                                    finish.error = Some("server shut down while the attempt was running".into());
+                                    finish.error = Some(
+                                        "server shut down while the attempt was running".into(),
+                                    );
                                     finish.retry_at = Some(Utc::now());
                                 }
                                 me.running.remove(claim.attempt_id);
                                 drop(permit);
-                                let _ = me.finishes.send(FinishRequest {
-                                    finish,
+                                let _ = me.records.send(Record::Finished {
+                                    finish: Box::new(finish),
                                     job: claim.spec.name.clone(),
                                 });
                                 me.wake.notify_one();

@@ -1,28 +1,43 @@
-//! The finisher: records attempt outcomes in batches (group commit). An outcome is never
-//! dropped on a transient store error; it is retried with backoff until the store takes it.
+//! The finisher: records attempt starts and outcomes in batches (group commit). An outcome is
+//! never dropped on a transient store error; it is retried with backoff until the store takes
+//! it. Starts and finishes share one channel, so an attempt's start is written before its end.
 
 use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use jobworks_domain::AttemptId;
 use jobworks_store::{AttemptFinish, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-/// An outcome to record, with the job name for metrics.
-pub struct FinishRequest {
-    /// The outcome.
-    pub finish: AttemptFinish,
-    /// Job name (metrics label).
-    pub job: String,
+/// A record for the finisher.
+pub enum Record {
+    /// A process started: its pid and start time.
+    Started {
+        /// The attempt.
+        attempt: AttemptId,
+        /// Process id (= process group id).
+        pid: Option<i64>,
+        /// When it started.
+        at: DateTime<Utc>,
+    },
+    /// An attempt ended.
+    Finished {
+        /// The outcome (boxed: it is much larger than a start).
+        finish: Box<AttemptFinish>,
+        /// Job name (metrics label).
+        job: String,
+    },
 }
 
 const BATCH: usize = 512;
 
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
-/// commit: finished runs can unblock serial jobs and retries.
+/// commit of outcomes: finished runs can unblock serial jobs and retries.
 pub async fn run_finisher(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<FinishRequest>,
+    mut rx: mpsc::UnboundedReceiver<Record>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -40,36 +55,65 @@ pub async fn run_finisher(
         if got == 0 {
             return;
         }
-        let requests = std::mem::take(&mut batch);
-        let finishes: Vec<AttemptFinish> = requests.iter().map(|r| r.finish.clone()).collect();
-        let mut delay = Duration::from_millis(20);
-        let results = loop {
-            match store.finish_attempts(finishes.clone()).await {
-                Ok(results) => break results,
-                Err(e) => {
-                    tracing::warn!(error = %e, attempts = finishes.len(), "recording outcomes failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+        let mut started = Vec::new();
+        let mut finished = Vec::new();
+        for record in batch.drain(..) {
+            match record {
+                Record::Started { attempt, pid, at } => started.push((attempt, pid, at)),
+                Record::Finished { finish, job } => finished.push((*finish, job)),
             }
-        };
-        for (request, result) in requests.iter().zip(results) {
-            let f = &request.finish;
+        }
+        if !started.is_empty() {
+            retry_forever("recording attempt starts", || {
+                store.mark_started(started.clone())
+            })
+            .await;
+        }
+        if finished.is_empty() {
+            continue;
+        }
+        let finishes: Vec<AttemptFinish> = finished.iter().map(|(f, _)| f.clone()).collect();
+        let results = retry_forever("recording outcomes", || {
+            store.finish_attempts(finishes.clone())
+        })
+        .await;
+        for ((f, job), result) in finished.iter().zip(results) {
             match result {
                 Ok(done) => {
                     let seconds = f
                         .started_at
                         .map(|s| (f.ended_at - s).num_microseconds().unwrap_or(0) as f64 / 1e6)
                         .unwrap_or(0.0);
-                    metrics.attempt_finished(&request.job, f.state.as_str(), seconds);
+                    metrics.attempt_finished(job, f.state.as_str(), seconds);
                     tracing::debug!(run = %done.run_id, state = %done.run_state, "attempt recorded");
                 }
                 Err(StoreError::Fenced(id)) => {
                     tracing::warn!(attempt = id, "outcome refused: the attempt lost its lease");
                 }
-                Err(e) => tracing::error!(error = %e, attempt = %f.attempt_id, "outcome not recorded"),
+                Err(e) => {
+                    tracing::error!(error = %e, attempt = %f.attempt_id, "outcome not recorded")
+                }
             }
         }
         wake.notify_one();
+    }
+}
+
+/// Runs `op` until it succeeds, backing off from 20 ms to 5 s between failures.
+async fn retry_forever<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut delay = Duration::from_millis(20);
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

@@ -25,7 +25,10 @@ impl Health {
 
     /// Records a failed scheduler tick.
     pub fn tick_failed(&self, error: String) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(error);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_error = Some(error);
     }
 
     /// `(last successful tick, last error)`.

@@ -34,7 +34,10 @@ mod tests {
             max_delay_ms: 60_000,
             jitter: 0.0,
         };
-        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid");
         let s = chrono::Duration::seconds;
         assert_eq!(retry_at(&spec, 1, now, 0.5), Some(now + s(1)));
         assert_eq!(retry_at(&spec, 2, now, 0.5), Some(now + s(2)));

@@ -147,7 +147,10 @@ pub async fn run_scheduler(
                 backoff = Duration::from_millis(100);
                 match next {
                     Some(at) if at <= Utc::now() => Duration::ZERO,
-                    Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(MAX_SLEEP),
+                    Some(at) => (at - Utc::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(MAX_SLEEP),
                     None => MAX_SLEEP,
                 }
             }
@@ -186,19 +189,27 @@ async fn tick(
             let schedule = match schedule_of(&d.spec, default_tz, d.schedule_anchor_at) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
-                    store.fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now).await?;
+                    store
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now)
+                        .await?;
                     continue;
                 }
                 Err(e) => {
                     tracing::error!(job = %d.spec.name, error = %e, "schedule no longer valid; job will not fire");
-                    store.fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now).await?;
+                    store
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now)
+                        .await?;
                     continue;
                 }
             };
             let (runs, next) = plan_due(d, &schedule, now, misfire_threshold);
-            let fired = store.fire_ticks(d.job_id, d.next_fire_at, next, runs, now).await?;
+            let fired = store
+                .fire_ticks(d.job_id, d.next_fire_at, next, runs, now)
+                .await?;
             if let Some(outcomes) = fired
-                && outcomes.iter().any(|o| matches!(o, EnqueueOutcome::Queued { .. }))
+                && outcomes
+                    .iter()
+                    .any(|o| matches!(o, EnqueueOutcome::Queued { .. }))
             {
                 dispatch.notify_one();
             }

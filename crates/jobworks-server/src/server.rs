@@ -129,7 +129,7 @@ impl Server {
             }),
             running: running.clone(),
             wake: dispatch_wake.clone(),
-            finishes: finish_tx,
+            records: finish_tx,
             metrics: metrics.clone(),
         });
         let attempts = TaskTracker::new();

@@ -76,7 +76,9 @@ pub async fn run_attempt(
                     query: query.clone(),
                     params: bind
                         .iter()
-                        .map(|name| sql_value(params.iter().find(|(n, _)| n == name).map(|(_, v)| v)))
+                        .map(|name| {
+                            sql_value(params.iter().find(|(n, _)| n == name).map(|(_, v)| v))
+                        })
                         .collect(),
                     timeout: claim.spec.timeout_ms.map(Duration::from_millis),
                     max_rows: 10_000,
@@ -84,7 +86,10 @@ pub async fn run_attempt(
                 let _ = tx
                     .send(LogLine::now(
                         ExecStream::System,
-                        format!("attempt {} started: sql on `{datasource}`", claim.attempt_no),
+                        format!(
+                            "attempt {} started: sql on `{datasource}`",
+                            claim.attempt_no
+                        ),
                     ))
                     .await;
                 finish.started_at = Some(Utc::now());
@@ -143,17 +148,21 @@ pub async fn run_attempt(
                         EndReason::Exited => AttemptState::Failed,
                     };
                     if finish.state == AttemptState::TimedOut {
-                        finish.error = claim
-                            .spec
-                            .timeout_ms
-                            .map(|ms| format!("timed out after {}", jobworks_schedule::format_duration(Duration::from_millis(ms))));
+                        finish.error = claim.spec.timeout_ms.map(|ms| {
+                            format!(
+                                "timed out after {}",
+                                jobworks_schedule::format_duration(Duration::from_millis(ms))
+                            )
+                        });
                     }
                 }
                 Err(e) => finish.error = Some(error_chain(&e)),
             }
         }
     }
-    finish.ended_at = finish.ended_at.max(finish.started_at.unwrap_or(finish.ended_at));
+    finish.ended_at = finish
+        .ended_at
+        .max(finish.started_at.unwrap_or(finish.ended_at));
     let took_ms = finish
         .started_at
         .map(|s| (finish.ended_at - s).num_milliseconds())
@@ -161,18 +170,32 @@ pub async fn run_attempt(
     let summary = match (finish.state, finish.exit_code, finish.signal, &finish.error) {
         (_, _, _, Some(err)) => format!("attempt {} {}: {err}", claim.attempt_no, finish.state),
         (_, Some(code), _, None) => {
-            format!("attempt {} {} with exit code {code} in {took_ms} ms", claim.attempt_no, finish.state)
+            format!(
+                "attempt {} {} with exit code {code} in {took_ms} ms",
+                claim.attempt_no, finish.state
+            )
         }
         (_, None, Some(sig), None) => {
-            format!("attempt {} {} by signal {sig} after {took_ms} ms", claim.attempt_no, finish.state)
+            format!(
+                "attempt {} {} by signal {sig} after {took_ms} ms",
+                claim.attempt_no, finish.state
+            )
         }
-        _ => format!("attempt {} {} in {took_ms} ms", claim.attempt_no, finish.state),
+        _ => format!(
+            "attempt {} {} in {took_ms} ms",
+            claim.attempt_no, finish.state
+        ),
     };
     let _ = tx.send(LogLine::now(ExecStream::System, summary)).await;
     drop(tx);
     let _ = forward.await;
     if finish.state.is_retryable() {
-        finish.retry_at = retry_at(&claim.spec, claim.attempt_no, finish.ended_at, rand::random());
+        finish.retry_at = retry_at(
+            &claim.spec,
+            claim.attempt_no,
+            finish.ended_at,
+            rand::random(),
+        );
     }
     finish
 }
@@ -221,7 +244,11 @@ fn datasource_url(config: &ServerConfig, name: &str) -> Option<String> {
         .map(|d| d.url.clone())
 }
 
-fn process_task(config: &ServerConfig, claim: &Claim, params: &[(String, ParamValue)]) -> ProcessTask {
+fn process_task(
+    config: &ServerConfig,
+    claim: &Claim,
+    params: &[(String, ParamValue)],
+) -> ProcessTask {
     let spec = &claim.spec;
     let (program, args, stdin) = match &spec.task {
         TaskSpec::Shell {
@@ -241,7 +268,11 @@ fn process_task(config: &ServerConfig, claim: &Claim, params: &[(String, ParamVa
                 ),
                 _ => ("true".to_string(), Vec::new()),
             };
-            (program, args, stdin.as_ref().map(|s| s.clone().into_bytes()))
+            (
+                program,
+                args,
+                stdin.as_ref().map(|s| s.clone().into_bytes()),
+            )
         }
         TaskSpec::Python { script, file } => {
             let source = match (script, file) {
@@ -263,7 +294,10 @@ fn process_task(config: &ServerConfig, claim: &Claim, params: &[(String, ParamVa
     env.push(("JOBWORKS_JOB_VERSION".into(), claim.job_version.to_string()));
     env.push(("JOBWORKS_RUN_ID".into(), claim.run_id.to_string()));
     env.push(("JOBWORKS_ATTEMPT".into(), claim.attempt_no.to_string()));
-    env.push(("JOBWORKS_DATA_DIR".into(), config.data_dir.display().to_string()));
+    env.push((
+        "JOBWORKS_DATA_DIR".into(),
+        config.data_dir.display().to_string(),
+    ));
     if let Some(at) = claim.scheduled_at {
         env.push(("JOBWORKS_SCHEDULED_AT".into(), at.to_rfc3339()));
         env.push(("JOBWORKS_LOGICAL_TIME".into(), at.to_rfc3339()));

@@ -70,7 +70,16 @@ async fn set_run_state(
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
-    insert_event(conn, run_id, attempt_id, at, Some(from.as_str()), to.as_str(), reason).await
+    insert_event(
+        conn,
+        run_id,
+        attempt_id,
+        at,
+        Some(from.as_str()),
+        to.as_str(),
+        reason,
+    )
+    .await
 }
 
 /// Asks a run to stop: queued runs are cancelled at once; running ones get a pending cancel.
@@ -140,7 +149,9 @@ async fn enqueue_in_tx(
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?
-    .ok_or_else(|| StoreError::JobNotFound(format!("id {} version {}", run.job_id, run.job_version)))?;
+    .ok_or_else(|| {
+        StoreError::JobNotFound(format!("id {} version {}", run.job_id, run.job_version))
+    })?;
     let policy: ConcurrencyPolicy = from_json(
         "job_versions.concurrency",
         &format!("\"{}\"", version.get::<&str, _>(0)),
@@ -161,7 +172,10 @@ async fn enqueue_in_tx(
 
     let admission = if let Some(reason) = &run.skip_reason {
         Admission::Skip(reason.clone())
-    } else if matches!(policy, ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace) {
+    } else if matches!(
+        policy,
+        ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
+    ) {
         let active: Vec<RunId> = sqlx::query(
             "SELECT id FROM runs WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
         )
@@ -293,7 +307,9 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         attempts: row.get("attempts"),
         reason: row.get("reason"),
         cancel_requested_at: opt_from_us(row.get("cancel_requested_at_us")),
-        task_instance_id: TaskInstanceId(row.get::<Option<i64>, _>("task_instance_id").unwrap_or(0)),
+        task_instance_id: TaskInstanceId(
+            row.get::<Option<i64>, _>("task_instance_id").unwrap_or(0),
+        ),
     })
 }
 
@@ -592,15 +608,14 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<EnqueueOutcome>>, StoreError> {
         let mut tx = self.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE jobs SET next_fire_at_us = ? WHERE id = ? AND next_fire_at_us = ?",
-        )
-        .bind(new_next_fire_at.map(to_us))
-        .bind(job_id.0)
-        .bind(to_us(expected_next_fire_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let moved =
+            sqlx::query("UPDATE jobs SET next_fire_at_us = ? WHERE id = ? AND next_fire_at_us = ?")
+                .bind(new_next_fire_at.map(to_us))
+                .bind(job_id.0)
+                .bind(to_us(expected_next_fire_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         if moved.rows_affected() == 0 {
             return Ok(None);
         }
@@ -722,19 +737,24 @@ impl Store for SqliteStore {
 
     async fn mark_started(
         &self,
-        attempt_id: AttemptId,
-        pid: Option<i64>,
-        started_at: DateTime<Utc>,
+        started: Vec<(AttemptId, Option<i64>, DateTime<Utc>)>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE attempts SET pid = ?, started_at_us = ? WHERE id = ? AND state = 'running'",
-        )
-        .bind(pid)
-        .bind(to_us(started_at))
-        .bind(attempt_id.0)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        if started.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for (attempt_id, pid, at) in started {
+            sqlx::query(
+                "UPDATE attempts SET pid = ?, started_at_us = ? WHERE id = ? AND state = 'running'",
+            )
+            .bind(pid)
+            .bind(to_us(at))
+            .bind(attempt_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -983,8 +1003,13 @@ impl Store for SqliteStore {
         if let Some(before) = filter.before_id {
             q.push(" AND r.id < ").push_bind(before.0);
         }
-        let limit = if filter.limit == 0 { 100 } else { filter.limit.min(1000) };
-        q.push(" ORDER BY r.id DESC LIMIT ").push_bind(i64::from(limit));
+        let limit = if filter.limit == 0 {
+            100
+        } else {
+            filter.limit.min(1000)
+        };
+        q.push(" ORDER BY r.id DESC LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter().map(run_from_row).collect()
     }
@@ -1127,11 +1152,12 @@ impl Store for SqliteStore {
     }
 
     async fn find_token(&self, sha256_hex: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at_us FROM api_tokens WHERE sha256_hex = ?")
-            .bind(sha256_hex)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let row =
+            sqlx::query("SELECT id, name, created_at_us FROM api_tokens WHERE sha256_hex = ?")
+                .bind(sha256_hex)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
         Ok(row.map(|r| TokenRecord {
             id: r.get(0),
             name: r.get(1),

@@ -46,7 +46,10 @@ pub fn sample_spec(name: &str) -> JobSpec {
 
 /// A fixed instant plus `secs` seconds, so tests never read the clock.
 pub fn at(secs: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid") + Duration::seconds(secs)
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid")
+        + Duration::seconds(secs)
 }
 
 fn manual(job: &ApplyOutcome) -> NewRun {
@@ -69,7 +72,11 @@ fn finish(claim: &Claim, worker: &str, state: AttemptState, now: DateTime<Utc>) 
         pid: Some(42),
         started_at: Some(now),
         ended_at: now,
-        exit_code: Some(if state == AttemptState::Succeeded { 0 } else { 1 }),
+        exit_code: Some(if state == AttemptState::Succeeded {
+            0
+        } else {
+            1
+        }),
         signal: None,
         user_cpu_ms: Some(1),
         system_cpu_ms: Some(1),
@@ -91,20 +98,37 @@ fn queued_id(outcome: &EnqueueOutcome) -> jobworks_domain::RunId {
 /// Applying the same spec twice changes nothing; a change makes version 2; runs keep theirs.
 pub async fn apply_is_idempotent_and_versioned<S: Store>(store: &S) {
     let spec = sample_spec("backup");
-    let first = store.apply_job(&spec, Some(at(60)), at(0)).await.expect("apply");
+    let first = store
+        .apply_job(&spec, Some(at(60)), at(0))
+        .await
+        .expect("apply");
     assert_eq!((first.version, first.change), (1, ApplyChange::Created));
-    let again = store.apply_job(&spec, Some(at(60)), at(1)).await.expect("apply");
+    let again = store
+        .apply_job(&spec, Some(at(60)), at(1))
+        .await
+        .expect("apply");
     assert_eq!((again.version, again.change), (1, ApplyChange::Unchanged));
-    let run = queued_id(&store.enqueue_runs(vec![manual(&first)], at(2)).await.expect("enqueue")[0]);
+    let run = queued_id(
+        &store
+            .enqueue_runs(vec![manual(&first)], at(2))
+            .await
+            .expect("enqueue")[0],
+    );
     let mut changed = spec.clone();
     changed.description = "nightly".into();
-    let second = store.apply_job(&changed, Some(at(60)), at(3)).await.expect("apply");
+    let second = store
+        .apply_job(&changed, Some(at(60)), at(3))
+        .await
+        .expect("apply");
     assert_eq!((second.version, second.change), (2, ApplyChange::Updated));
     let versions = store.job_versions("backup").await.expect("versions");
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1].spec.description, "nightly");
     let detail = store.get_run(run).await.expect("run");
-    assert_eq!(detail.run.job_version, 1, "a run keeps the version it was queued with");
+    assert_eq!(
+        detail.run.job_version, 1,
+        "a run keeps the version it was queued with"
+    );
     assert_eq!(store.get_job("backup").await.expect("job").version, 2);
 }
 
@@ -124,18 +148,36 @@ pub async fn ticks_fire_at_most_once<S: Store>(store: &S) {
     let due = store.due_schedules(at(60), 10).await.expect("due");
     assert_eq!(due.len(), 1);
     let fired = store
-        .fire_ticks(job.job_id, at(60), Some(at(120)), vec![tick(at(60))], at(60))
+        .fire_ticks(
+            job.job_id,
+            at(60),
+            Some(at(120)),
+            vec![tick(at(60))],
+            at(60),
+        )
         .await
         .expect("fire")
         .expect("cas holds");
     assert!(matches!(fired[0], EnqueueOutcome::Queued { .. }));
     let stale = store
-        .fire_ticks(job.job_id, at(60), Some(at(120)), vec![tick(at(60))], at(60))
+        .fire_ticks(
+            job.job_id,
+            at(60),
+            Some(at(120)),
+            vec![tick(at(60))],
+            at(60),
+        )
         .await
         .expect("fire");
     assert_eq!(stale, None, "a stale expected next_fire_at must be refused");
     let dup = store
-        .fire_ticks(job.job_id, at(120), Some(at(180)), vec![tick(at(60))], at(120))
+        .fire_ticks(
+            job.job_id,
+            at(120),
+            Some(at(180)),
+            vec![tick(at(60))],
+            at(120),
+        )
         .await
         .expect("fire")
         .expect("cas holds");
@@ -154,10 +196,16 @@ pub async fn ticks_fire_at_most_once<S: Store>(store: &S) {
 /// Claims hand out each run once, by priority; finishing moves the run to its final state;
 /// a second finish of the same attempt is fenced.
 pub async fn claim_finish_and_fencing<S: Store>(store: &S) {
-    let low = store.apply_job(&sample_spec("low"), None, at(0)).await.expect("apply");
+    let low = store
+        .apply_job(&sample_spec("low"), None, at(0))
+        .await
+        .expect("apply");
     let mut high_spec = sample_spec("high");
     high_spec.priority = 10;
-    let high = store.apply_job(&high_spec, None, at(0)).await.expect("apply");
+    let high = store
+        .apply_job(&high_spec, None, at(0))
+        .await
+        .expect("apply");
     store
         .enqueue_runs(vec![manual(&low), manual(&high)], at(1))
         .await
@@ -168,20 +216,39 @@ pub async fn claim_finish_and_fencing<S: Store>(store: &S) {
     let rest = store.claim("w2", 10, 10_000, at(2)).await.expect("claim");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].spec.name, "low");
-    assert!(store.claim("w3", 10, 10_000, at(2)).await.expect("claim").is_empty());
+    assert!(
+        store
+            .claim("w3", 10, 10_000, at(2))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
 
     let done = store
-        .finish_attempts(vec![finish(&claims[0], "w1", AttemptState::Succeeded, at(3))])
+        .finish_attempts(vec![finish(
+            &claims[0],
+            "w1",
+            AttemptState::Succeeded,
+            at(3),
+        )])
         .await
         .expect("finish");
-    assert_eq!(done[0].as_ref().expect("held").run_state, RunState::Succeeded);
+    assert_eq!(
+        done[0].as_ref().expect("held").run_state,
+        RunState::Succeeded
+    );
     let again = store
         .finish_attempts(vec![finish(&claims[0], "w1", AttemptState::Failed, at(4))])
         .await
         .expect("finish");
     assert!(matches!(again[0], Err(StoreError::Fenced(_))));
     let wrong_worker = store
-        .finish_attempts(vec![finish(&rest[0], "intruder", AttemptState::Failed, at(4))])
+        .finish_attempts(vec![finish(
+            &rest[0],
+            "intruder",
+            AttemptState::Failed,
+            at(4),
+        )])
         .await
         .expect("finish");
     assert!(matches!(wrong_worker[0], Err(StoreError::Fenced(_))));
@@ -196,15 +263,36 @@ pub async fn claim_finish_and_fencing<S: Store>(store: &S) {
 /// A failed attempt with a retry time requeues the run; the next claim is attempt 2 and
 /// waits for the not-before time.
 pub async fn retries_requeue_with_backoff<S: Store>(store: &S) {
-    let job = store.apply_job(&sample_spec("flaky"), None, at(0)).await.expect("apply");
-    store.enqueue_runs(vec![manual(&job)], at(0)).await.expect("enqueue");
-    let claim = store.claim("w", 1, 10_000, at(1)).await.expect("claim").remove(0);
+    let job = store
+        .apply_job(&sample_spec("flaky"), None, at(0))
+        .await
+        .expect("apply");
+    store
+        .enqueue_runs(vec![manual(&job)], at(0))
+        .await
+        .expect("enqueue");
+    let claim = store
+        .claim("w", 1, 10_000, at(1))
+        .await
+        .expect("claim")
+        .remove(0);
     let mut failed = finish(&claim, "w", AttemptState::Failed, at(2));
     failed.retry_at = Some(at(10));
     let out = store.finish_attempts(vec![failed]).await.expect("finish");
     assert_eq!(out[0].as_ref().expect("held").run_state, RunState::Queued);
-    assert!(store.claim("w", 1, 10_000, at(5)).await.expect("claim").is_empty(), "backoff");
-    let second = store.claim("w", 1, 10_000, at(10)).await.expect("claim").remove(0);
+    assert!(
+        store
+            .claim("w", 1, 10_000, at(5))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "backoff"
+    );
+    let second = store
+        .claim("w", 1, 10_000, at(10))
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(second.attempt_no, 2);
     assert_eq!(second.run_id, claim.run_id);
 }
@@ -212,7 +300,10 @@ pub async fn retries_requeue_with_backoff<S: Store>(store: &S) {
 /// An expired lease makes the attempt `lost`, the run is retried or failed by the decider,
 /// and the old holder's late result is refused.
 pub async fn expired_leases_are_lost_and_fenced<S: Store>(store: &S) {
-    let job = store.apply_job(&sample_spec("crashy"), None, at(0)).await.expect("apply");
+    let job = store
+        .apply_job(&sample_spec("crashy"), None, at(0))
+        .await
+        .expect("apply");
     store
         .enqueue_runs(vec![manual(&job), manual(&job)], at(0))
         .await
@@ -225,12 +316,20 @@ pub async fn expired_leases_are_lost_and_fenced<S: Store>(store: &S) {
         .expect("renew");
     assert!(renewed[0].held);
     let retry_first = |_: &JobSpec, attempt: i64| (attempt < 2).then(|| at(3));
-    let lost = store.expire_leases(at(3), &retry_first).await.expect("expire");
+    let lost = store
+        .expire_leases(at(3), &retry_first)
+        .await
+        .expect("expire");
     assert_eq!(lost.len(), 1, "only the unrenewed lease expires");
     assert_eq!(lost[0].attempt_id, claims[0].attempt_id);
     assert_eq!(lost[0].run_state, RunState::Queued);
     let late = store
-        .finish_attempts(vec![finish(&claims[0], "dead", AttemptState::Succeeded, at(4))])
+        .finish_attempts(vec![finish(
+            &claims[0],
+            "dead",
+            AttemptState::Succeeded,
+            at(4),
+        )])
         .await
         .expect("finish");
     assert!(matches!(late[0], Err(StoreError::Fenced(_))));
@@ -265,13 +364,24 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
     let mut replace = sample_spec("replace");
     replace.concurrency = ConcurrencyPolicy::Replace;
     let replace = store.apply_job(&replace, None, at(0)).await.expect("apply");
-    let first = queued_id(&store.enqueue_runs(vec![manual(&replace)], at(1)).await.expect("enqueue")[0]);
-    let out = store.enqueue_runs(vec![manual(&replace)], at(2)).await.expect("enqueue");
+    let first = queued_id(
+        &store
+            .enqueue_runs(vec![manual(&replace)], at(1))
+            .await
+            .expect("enqueue")[0],
+    );
+    let out = store
+        .enqueue_runs(vec![manual(&replace)], at(2))
+        .await
+        .expect("enqueue");
     match &out[0] {
         EnqueueOutcome::Queued { replaced, .. } => assert_eq!(replaced, &vec![first]),
         other => panic!("expected queued, got {other:?}"),
     }
-    assert_eq!(store.get_run(first).await.expect("run").run.state, RunState::Cancelled);
+    assert_eq!(
+        store.get_run(first).await.expect("run").run.state,
+        RunState::Cancelled
+    );
 
     let mut serial = sample_spec("serial");
     serial.concurrency = ConcurrencyPolicy::Queue;
@@ -297,7 +407,12 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
             .all(|c| c.spec.name != "serial")
     );
     store
-        .finish_attempts(vec![finish(&claims[0], "w", AttemptState::Succeeded, at(5))])
+        .finish_attempts(vec![finish(
+            &claims[0],
+            "w",
+            AttemptState::Succeeded,
+            at(5),
+        )])
         .await
         .expect("finish");
     let next = store.claim("w", 100, 10_000, at(6)).await.expect("claim");
@@ -307,18 +422,37 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
 /// Cancel: a queued run is cancelled at once; a running one gets a pending cancel seen by
 /// lease renewal and ends `cancelled`.
 pub async fn cancel_queued_and_running<S: Store>(store: &S) {
-    let job = store.apply_job(&sample_spec("c"), None, at(0)).await.expect("apply");
+    let job = store
+        .apply_job(&sample_spec("c"), None, at(0))
+        .await
+        .expect("apply");
     let out = store
         .enqueue_runs(vec![manual(&job), manual(&job)], at(0))
         .await
         .expect("enqueue");
     let (a, b) = (queued_id(&out[0]), queued_id(&out[1]));
-    let claim = store.claim("w", 1, 10_000, at(1)).await.expect("claim").remove(0);
+    let claim = store
+        .claim("w", 1, 10_000, at(1))
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(claim.run_id, a);
-    let c = store.request_cancel(b, "by test", at(2)).await.expect("cancel");
-    assert_eq!((c.previous, c.current), (RunState::Queued, RunState::Cancelled));
-    let c = store.request_cancel(a, "by test", at(2)).await.expect("cancel");
-    assert_eq!((c.previous, c.current), (RunState::Running, RunState::Running));
+    let c = store
+        .request_cancel(b, "by test", at(2))
+        .await
+        .expect("cancel");
+    assert_eq!(
+        (c.previous, c.current),
+        (RunState::Queued, RunState::Cancelled)
+    );
+    let c = store
+        .request_cancel(a, "by test", at(2))
+        .await
+        .expect("cancel");
+    assert_eq!(
+        (c.previous, c.current),
+        (RunState::Running, RunState::Running)
+    );
     let status = store
         .renew_leases("w", &[claim.attempt_id], 10_000, at(3))
         .await
@@ -328,24 +462,43 @@ pub async fn cancel_queued_and_running<S: Store>(store: &S) {
         .finish_attempts(vec![finish(&claim, "w", AttemptState::Cancelled, at(4))])
         .await
         .expect("finish");
-    assert_eq!(store.get_run(a).await.expect("run").run.state, RunState::Cancelled);
+    assert_eq!(
+        store.get_run(a).await.expect("run").run.state,
+        RunState::Cancelled
+    );
     assert!(matches!(
-        store.request_cancel(jobworks_domain::RunId(9_999), "x", at(5)).await,
+        store
+            .request_cancel(jobworks_domain::RunId(9_999), "x", at(5))
+            .await,
         Err(StoreError::RunNotFound(9_999))
     ));
 }
 
 /// Logs append and read back in order, resumable by sequence number.
 pub async fn logs_round_trip<S: Store>(store: &S) {
-    let job = store.apply_job(&sample_spec("logs"), None, at(0)).await.expect("apply");
-    store.enqueue_runs(vec![manual(&job)], at(0)).await.expect("enqueue");
-    let claim = store.claim("w", 1, 10_000, at(1)).await.expect("claim").remove(0);
+    let job = store
+        .apply_job(&sample_spec("logs"), None, at(0))
+        .await
+        .expect("apply");
+    store
+        .enqueue_runs(vec![manual(&job)], at(0))
+        .await
+        .expect("enqueue");
+    let claim = store
+        .claim("w", 1, 10_000, at(1))
+        .await
+        .expect("claim")
+        .remove(0);
     let lines: Vec<NewLogLine> = (0..400)
         .map(|i| NewLogLine {
             attempt_id: claim.attempt_id,
             run_id: claim.run_id,
             at: at(2),
-            stream: if i % 2 == 0 { LogStream::Stdout } else { LogStream::Stderr },
+            stream: if i % 2 == 0 {
+                LogStream::Stdout
+            } else {
+                LogStream::Stderr
+            },
             text: format!("line {i} ✓"),
         })
         .collect();
@@ -364,15 +517,36 @@ pub async fn logs_round_trip<S: Store>(store: &S) {
 
 /// Pause, resume, delete; tokens; counts.
 pub async fn jobs_tokens_and_counts<S: Store>(store: &S) {
-    let job = store.apply_job(&sample_spec("p"), Some(at(60)), at(0)).await.expect("apply");
-    let paused = store.set_paused("p", true, None, at(1)).await.expect("pause");
+    let job = store
+        .apply_job(&sample_spec("p"), Some(at(60)), at(0))
+        .await
+        .expect("apply");
+    let paused = store
+        .set_paused("p", true, None, at(1))
+        .await
+        .expect("pause");
     assert!(paused.paused);
-    assert!(store.due_schedules(at(100), 10).await.expect("due").is_empty());
-    let resumed = store.set_paused("p", false, Some(at(200)), at(2)).await.expect("resume");
+    assert!(
+        store
+            .due_schedules(at(100), 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    let resumed = store
+        .set_paused("p", false, Some(at(200)), at(2))
+        .await
+        .expect("resume");
     assert_eq!(resumed.next_fire_at, Some(at(200)));
-    store.enqueue_runs(vec![manual(&job)], at(3)).await.expect("enqueue");
+    store
+        .enqueue_runs(vec![manual(&job)], at(3))
+        .await
+        .expect("enqueue");
     store.delete_job("p", at(4)).await.expect("delete");
-    assert!(matches!(store.get_job("p").await, Err(StoreError::JobNotFound(_))));
+    assert!(matches!(
+        store.get_job("p").await,
+        Err(StoreError::JobNotFound(_))
+    ));
     assert!(store.list_jobs().await.expect("list").is_empty());
     let counts = store.run_counts(at(5)).await.expect("counts");
     let cancelled = counts
@@ -381,12 +555,26 @@ pub async fn jobs_tokens_and_counts<S: Store>(store: &S) {
         .find(|(s, _)| *s == RunState::Cancelled)
         .expect("every state listed");
     assert_eq!(cancelled.1, 1, "deleting a job cancels its queued runs");
-    let revived = store.apply_job(&sample_spec("p"), Some(at(60)), at(6)).await.expect("apply");
+    let revived = store
+        .apply_job(&sample_spec("p"), Some(at(60)), at(6))
+        .await
+        .expect("apply");
     assert_eq!((revived.version, revived.change), (2, ApplyChange::Created));
 
     assert_eq!(store.count_tokens().await.expect("count"), 0);
-    store.insert_token("admin", "abc123", at(0)).await.expect("insert");
-    assert_eq!(store.find_token("abc123").await.expect("find").expect("found").name, "admin");
+    store
+        .insert_token("admin", "abc123", at(0))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .find_token("abc123")
+            .await
+            .expect("find")
+            .expect("found")
+            .name,
+        "admin"
+    );
     assert!(store.find_token("nope").await.expect("find").is_none());
 }
 

@@ -94,12 +94,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError>;
 
-    /// Records the process id and start time of a claimed attempt.
+    /// Records process ids and start times of claimed attempts `(attempt, pid, started_at)`
+    /// in one transaction; attempts no longer running are left alone.
     async fn mark_started(
         &self,
-        attempt_id: AttemptId,
-        pid: Option<i64>,
-        started_at: DateTime<Utc>,
+        started: Vec<(AttemptId, Option<i64>, DateTime<Utc>)>,
     ) -> Result<(), StoreError>;
 
     /// Extends the leases of `attempts` held by `worker` to `now + lease_ms`; reports which

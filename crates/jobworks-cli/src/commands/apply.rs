@@ -115,6 +115,9 @@ mod tests {
             output::render(&applied_table(&valid, true)),
             "NAME    CHANGE\nbackup  valid"
         );
-        assert_eq!(summary(&valid, true), "dry run: 1 job valid, nothing applied");
+        assert_eq!(
+            summary(&valid, true),
+            "dry run: 1 job valid, nothing applied"
+        );
     }
 }

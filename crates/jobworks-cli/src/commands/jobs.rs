@@ -47,7 +47,9 @@ pub async fn set_paused(
         OutputFormat::Json => print_json(&job),
         OutputFormat::Table => {
             let next = match job.next_fire_at {
-                Some(at) if !paused => format!("; next fire {}", Clock::system().date_time_relative(at)),
+                Some(at) if !paused => {
+                    format!("; next fire {}", Clock::system().date_time_relative(at))
+                }
                 _ => String::new(),
             };
             outln!("job {} is {}{next}", job.name, state(&job));
@@ -81,7 +83,15 @@ pub fn state(job: &JobView) -> &'static str {
 
 /// NAME, SCHEDULE, TZ, TYPE, VERSION, STATE, NEXT FIRE.
 pub fn jobs_table(jobs: &[JobView], clock: &Clock) -> Table {
-    let mut table = output::table(&["NAME", "SCHEDULE", "TZ", "TYPE", "VERSION", "STATE", "NEXT FIRE"]);
+    let mut table = output::table(&[
+        "NAME",
+        "SCHEDULE",
+        "TZ",
+        "TYPE",
+        "VERSION",
+        "STATE",
+        "NEXT FIRE",
+    ]);
     for job in jobs {
         table.add_row(vec![
             job.name.clone(),
@@ -109,10 +119,15 @@ pub fn job_details(job: &JobView, clock: &Clock) -> Table {
         ("name", job.name.clone()),
         ("description", or_dash(&job.description)),
         ("tags", or_dash(&job.tags.join(", "))),
-        ("schedule", job.schedule.clone().unwrap_or_else(|| "manual only".into())),
+        (
+            "schedule",
+            job.schedule.clone().unwrap_or_else(|| "manual only".into()),
+        ),
         (
             "timezone",
-            job.timezone.clone().unwrap_or_else(|| "server default".into()),
+            job.timezone
+                .clone()
+                .unwrap_or_else(|| "server default".into()),
         ),
         ("state", state(job).to_owned()),
         ("next fire", next_fire(job, clock)),
@@ -143,7 +158,10 @@ fn task_rows(spec: &Value) -> Vec<(&'static str, String)> {
     if let Some(command) = task["command"].as_array() {
         let words: Vec<String> = command
             .iter()
-            .map(|word| word.as_str().map_or_else(|| word.to_string(), str::to_owned))
+            .map(|word| {
+                word.as_str()
+                    .map_or_else(|| word.to_string(), str::to_owned)
+            })
             .collect();
         rows.push(("command", words.join(" ")));
     }
@@ -159,8 +177,14 @@ fn task_rows(spec: &Value) -> Vec<(&'static str, String)> {
     if let Some(timeout_ms) = spec["timeout_ms"].as_i64() {
         rows.push(("timeout", human::duration_ms(timeout_ms)));
     }
-    if let Some(params) = spec["params"].as_array().filter(|params| !params.is_empty()) {
-        let names: Vec<&str> = params.iter().filter_map(|param| param["name"].as_str()).collect();
+    if let Some(params) = spec["params"]
+        .as_array()
+        .filter(|params| !params.is_empty())
+    {
+        let names: Vec<&str> = params
+            .iter()
+            .filter_map(|param| param["name"].as_str())
+            .collect();
         rows.push(("params", names.join(", ")));
     }
     rows

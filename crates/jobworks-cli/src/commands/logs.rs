@@ -9,7 +9,7 @@ use jobworks_protocol::{LogLineView, RunView};
 use std::time::Duration;
 
 /// Reconnects in a row, without a line arriving in between, before following gives up.
-const MAX_RECONNECTS: u32 = 5;
+const MAX_RECONNECTS: u32 = 10;
 /// Pause before reconnecting a broken follow stream.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -52,7 +52,19 @@ pub async fn follow(
 ) -> anyhow::Result<RunView> {
     let mut reconnects = 0;
     loop {
-        let mut stream = client.follow_logs(id, after).await?;
+        let mut stream = match client.follow_logs(id, after).await {
+            Ok(stream) => stream,
+            // the first connection must work; later ones may wait for a restarting server
+            Err(error) if reconnects == 0 => return Err(error),
+            Err(error) => {
+                reconnects += 1;
+                if reconnects > MAX_RECONNECTS {
+                    return Err(error.context(format!("lost the log stream of run {id}")));
+                }
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+        };
         let broke_off = loop {
             let event = match stream.next_event().await {
                 Ok(Some(event)) => event,

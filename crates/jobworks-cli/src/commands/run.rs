@@ -86,7 +86,11 @@ pub async fn run(
                 }
             }
         }
-        let code = if options.wait { outcome_exit_code("skipped") } else { 0 };
+        let code = if options.wait {
+            outcome_exit_code("skipped")
+        } else {
+            0
+        };
         return Ok(ExitCode::from(code));
     }
     wait(client, first.run_id, &options.job, format).await
@@ -113,9 +117,17 @@ async fn wait(
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let spinner = spinner(format!("run {id} ({job}): queued"));
-    let poller = tokio::spawn(show_state(client.clone(), id, job.to_owned(), spinner.clone()));
+    let poller = tokio::spawn(show_state(
+        client.clone(),
+        id,
+        job.to_owned(),
+        spinner.clone(),
+    ));
     let printer = LinePrinter::new(format);
-    let end = logs::follow(client, id, 0, |line| spinner.suspend(|| printer.print(line))).await;
+    let end = logs::follow(client, id, 0, |line| {
+        spinner.suspend(|| printer.print(line))
+    })
+    .await;
     poller.abort();
     spinner.finish_and_clear();
     let end = end?;
@@ -187,25 +199,32 @@ mod tests {
 
     #[test]
     fn params() {
-        let cases: [(&str, Result<(&str, &str), &str>); 6] = [
-            ("day=2026-03-08", Ok(("day", "2026-03-08"))),
-            ("query=a=b&c=d", Ok(("query", "a=b&c=d"))),
-            ("empty=", Ok(("empty", ""))),
-            (" spaced =  kept ", Ok(("spaced", "  kept "))),
-            ("=value", Err("`=value` has no parameter name before `=`")),
-            ("novalue", Err("expected KEY=VALUE, got `novalue`")),
+        let ok = |key: &str, value: &str| Ok((key.to_owned(), value.to_owned()));
+        let cases = [
+            ("day=2026-03-08", ok("day", "2026-03-08")),
+            ("query=a=b&c=d", ok("query", "a=b&c=d")),
+            ("empty=", ok("empty", "")),
+            (" spaced =  kept ", ok("spaced", "  kept ")),
+            (
+                "=value",
+                Err("`=value` has no parameter name before `=`".to_owned()),
+            ),
+            (
+                "novalue",
+                Err("expected KEY=VALUE, got `novalue`".to_owned()),
+            ),
         ];
         for (input, want) in cases {
-            let want = want
-                .map(|(key, value)| (key.to_owned(), value.to_owned()))
-                .map_err(str::to_owned);
             assert_eq!(parse_param(input), want, "{input}");
         }
     }
 
     #[test]
     fn repeated_params_are_rejected() {
-        let params = vec![("a".to_owned(), "1".to_owned()), ("a".to_owned(), "2".to_owned())];
+        let params = vec![
+            ("a".to_owned(), "1".to_owned()),
+            ("a".to_owned(), "2".to_owned()),
+        ];
         let error = params_map(&params).expect_err("repeated");
         assert_eq!(error.to_string(), "--param `a` is given more than once");
         let map = params_map(&params[..1]).expect("single");

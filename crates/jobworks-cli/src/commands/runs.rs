@@ -116,7 +116,15 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Ut
 /// ID, JOB, STATE, TRIGGER, SCHEDULED, STARTED, DURATION, ATTEMPTS, REASON.
 pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
     let mut table = output::table(&[
-        "ID", "JOB", "STATE", "TRIGGER", "SCHEDULED", "STARTED", "DURATION", "ATTEMPTS", "REASON",
+        "ID",
+        "JOB",
+        "STATE",
+        "TRIGGER",
+        "SCHEDULED",
+        "STARTED",
+        "DURATION",
+        "ATTEMPTS",
+        "REASON",
     ]);
     for run in runs {
         table.add_row(vec![
@@ -128,9 +136,10 @@ pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
             optional_time(run.started_at, clock),
             run_duration(run, clock),
             run.attempts.to_string(),
-            run.reason
-                .as_deref()
-                .map_or_else(|| "-".into(), |reason| human::truncate(reason, REASON_WIDTH)),
+            run.reason.as_deref().map_or_else(
+                || "-".into(),
+                |reason| human::truncate(reason, REASON_WIDTH),
+            ),
         ]);
     }
     table
@@ -145,7 +154,10 @@ fn run_duration(run: &RunView, clock: &Clock) -> String {
     match (run.duration_ms, run.started_at, run.ended_at) {
         (Some(ms), _, _) => human::duration_ms(ms),
         (None, Some(started), None) => {
-            format!("{}…", human::duration_ms((clock.now - started).num_milliseconds()))
+            format!(
+                "{}…",
+                human::duration_ms((clock.now - started).num_milliseconds())
+            )
         }
         _ => "-".into(),
     }
@@ -173,7 +185,10 @@ fn run_details(run: &RunView, clock: &Clock) -> Table {
         ("run", run.id.to_string()),
         ("job", format!("{} (version {})", run.job, run.job_version)),
         ("state", run.state.clone()),
-        ("trigger", format!("{} by {}", run.trigger, run.triggered_by)),
+        (
+            "trigger",
+            format!("{} by {}", run.trigger, run.triggered_by),
+        ),
         ("params", params),
         ("queued", clock.date_time(run.queued_at)),
         ("scheduled", optional_time(run.scheduled_at, clock)),
@@ -193,7 +208,15 @@ fn run_details(run: &RunView, clock: &Clock) -> Table {
 pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
     let dropped = attempts.iter().any(|attempt| attempt.bytes_dropped > 0);
     let mut headers = vec![
-        "ATTEMPT", "STATE", "WORKER", "PID", "STARTED", "DURATION", "EXIT", "SIGNAL", "CPU USER/SYS",
+        "ATTEMPT",
+        "STATE",
+        "WORKER",
+        "PID",
+        "STARTED",
+        "DURATION",
+        "EXIT",
+        "SIGNAL",
+        "CPU USER/SYS",
         "PEAK RSS",
     ];
     if dropped {
@@ -304,16 +327,27 @@ mod tests {
             parse_since("2026-01-01T01:00:00+01:00", now).expect("offset"),
             at("2026-01-01T00:00:00Z")
         );
-        assert_eq!(parse_since("1h30m", now).expect("duration"), at("2026-03-08T10:30:00Z"));
+        assert_eq!(
+            parse_since("1h30m", now).expect("duration"),
+            at("2026-03-08T10:30:00Z")
+        );
         let error = parse_since("yesterday", now).expect_err("neither");
-        assert!(error.to_string().starts_with("invalid --since `yesterday`"), "{error}");
+        assert!(
+            error.to_string().starts_with("invalid --since `yesterday`"),
+            "{error}"
+        );
     }
 
     #[test]
     fn list_table() {
         let runs = [
             run(12, "running", Some("2026-03-08T11:59:47.700Z"), None),
-            run(11, "failed", Some("2026-03-08T11:00:01Z"), Some("2026-03-08T11:00:03.500Z")),
+            run(
+                11,
+                "failed",
+                Some("2026-03-08T11:00:01Z"),
+                Some("2026-03-08T11:00:03.500Z"),
+            ),
             run(10, "queued", None, None),
         ];
         insta::assert_snapshot!(output::render(&runs_table(&runs, &clock())), @r"
@@ -327,7 +361,12 @@ mod tests {
     #[test]
     fn detail_text() {
         let detail = RunDetailView {
-            run: run(11, "failed", Some("2026-03-08T11:00:01Z"), Some("2026-03-08T11:00:03.500Z")),
+            run: run(
+                11,
+                "failed",
+                Some("2026-03-08T11:00:01Z"),
+                Some("2026-03-08T11:00:03.500Z"),
+            ),
             attempts: vec![AttemptView {
                 id: 31,
                 attempt_no: 1,

@@ -79,7 +79,10 @@ pub async fn preview(
         }
         Target::Every(every) => Resolved {
             title: format!("every {}", format_duration(every)),
-            schedule: Schedule::Interval { every, anchor: after },
+            schedule: Schedule::Interval {
+                every,
+                anchor: after,
+            },
             display: flag_tz.unwrap_or(Tz::UTC),
         },
         Target::Job(name) => {
@@ -132,7 +135,11 @@ fn classify(text: &str) -> anyhow::Result<Target> {
 /// The schedule of a job as the server reports it. Cron schedules are read in the job's
 /// zone (or `flag_tz`, or UTC, when the job names none); interval schedules continue from
 /// the job's next fire time when the server knows it.
-fn job_schedule(job: &JobView, flag_tz: Option<Tz>, after: DateTime<Utc>) -> anyhow::Result<Resolved> {
+fn job_schedule(
+    job: &JobView,
+    flag_tz: Option<Tz>,
+    after: DateTime<Utc>,
+) -> anyhow::Result<Resolved> {
     let Some(text) = job.schedule.as_deref() else {
         bail!(
             "job `{}` has no schedule: it runs only when triggered (`jobworks run {}`)",
@@ -153,17 +160,23 @@ fn job_schedule(job: &JobView, flag_tz: Option<Tz>, after: DateTime<Utc>) -> any
             display: flag_tz.unwrap_or(Tz::UTC),
         });
     }
-    let expr = CronExpr::parse(text)
-        .map_err(|error| anyhow!("job `{}` has an invalid schedule `{text}`: {error}", job.name))?;
+    let expr = CronExpr::parse(text).map_err(|error| {
+        anyhow!(
+            "job `{}` has an invalid schedule `{text}`: {error}",
+            job.name
+        )
+    })?;
     let zone = match &job.timezone {
-        Some(name) => parse_timezone(name).map_err(|error| anyhow!("job `{}`: {error}", job.name))?,
+        Some(name) => {
+            parse_timezone(name).map_err(|error| anyhow!("job `{}`: {error}", job.name))?
+        }
         None => flag_tz.unwrap_or(Tz::UTC),
     };
     let title = match &job.timezone {
         Some(_) => format!("job {}: cron `{expr}` in {}", job.name, zone.name()),
         None => format!(
-            "job {}: cron `{expr}` in {} (the job names no zone; the server's default applies, \
-             pass --tz if it is not UTC)",
+            "job {}: cron `{expr}` in {} (the job names no zone: the server's default applies; \
+             pass --tz if that is not UTC)",
             job.name,
             zone.name()
         ),
@@ -222,20 +235,25 @@ pub fn parse_time(text: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
-    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .and_then(|date| date.and_hms_opt(0, 0, 0))
-        })
-        .ok_or_else(|| {
-            anyhow!(
-                "invalid time `{text}`: expected e.g. 2026-03-08T02:30:00Z, 2026-03-08T02:30 or \
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+    })
+    .ok_or_else(|| {
+        anyhow!(
+            "invalid time `{text}`: expected e.g. 2026-03-08T02:30:00Z, 2026-03-08T02:30 or \
                  2026-03-08"
-            )
-        })?;
+        )
+    })?;
     tz.from_local_datetime(&naive)
         .earliest()
         .map(|at| at.with_timezone(&Utc))
@@ -258,18 +276,33 @@ mod tests {
             classify("every 90s").expect("interval"),
             Target::Every(Duration::from_secs(90))
         );
-        assert_eq!(classify("backup").expect("name"), Target::Job("backup".into()));
+        assert_eq!(
+            classify("backup").expect("name"),
+            Target::Job("backup".into())
+        );
         let error = classify("0 0 32 * *").expect_err("bad day");
-        assert_eq!(error.to_string(), "cron field 3 (day of month): 32 is out of range 1-31");
+        assert_eq!(
+            error.to_string(),
+            "cron field 3 (day of month): 32 is out of range 1-31"
+        );
         assert!(classify("every 0s").is_err());
     }
 
     #[test]
     fn times() {
         let berlin = chrono_tz::Europe::Berlin;
-        assert_eq!(parse_time("2026-03-08T02:30:00Z", berlin).expect("utc"), at("2026-03-08T02:30:00Z"));
-        assert_eq!(parse_time("2026-03-08T02:30", berlin).expect("naive"), at("2026-03-08T01:30:00Z"));
-        assert_eq!(parse_time("2026-03-08", Tz::UTC).expect("date"), at("2026-03-08T00:00:00Z"));
+        assert_eq!(
+            parse_time("2026-03-08T02:30:00Z", berlin).expect("utc"),
+            at("2026-03-08T02:30:00Z")
+        );
+        assert_eq!(
+            parse_time("2026-03-08T02:30", berlin).expect("naive"),
+            at("2026-03-08T01:30:00Z")
+        );
+        assert_eq!(
+            parse_time("2026-03-08", Tz::UTC).expect("date"),
+            at("2026-03-08T00:00:00Z")
+        );
         // 02:30 does not exist in Berlin on 29 March 2026
         assert!(parse_time("2026-03-29 02:30", berlin).is_err());
         assert!(parse_time("tomorrow", berlin).is_err());
@@ -284,7 +317,7 @@ mod tests {
         };
         let fires = fires(&schedule, at("2026-03-27T12:00:00Z"), 4, berlin);
         insta::assert_snapshot!(output::render(&fires_table(&fires, berlin)), @r"
-        #  UTC                   LOCAL (Europe/Berlin)      GAP
+        #  UTC                   LOCAL (Europe/Berlin)           GAP
         1  2026-03-28T01:30:00Z  Sat 2026-03-28 02:30:00 +01:00  -
         2  2026-03-29T01:00:00Z  Sun 2026-03-29 03:00:00 +02:00  23h30m
         3  2026-03-30T00:30:00Z  Mon 2026-03-30 02:30:00 +02:00  23h30m
@@ -319,6 +352,9 @@ mod tests {
             .into_iter()
             .map(|fire| fire.utc)
             .collect();
-        assert_eq!(utc, [at("2026-03-08T12:00:10Z"), at("2026-03-08T12:00:40Z")]);
+        assert_eq!(
+            utc,
+            [at("2026-03-08T12:00:10Z"), at("2026-03-08T12:00:40Z")]
+        );
     }
 }

@@ -3,8 +3,8 @@
 use crate::client::diagnostic_text;
 use crate::job_files::{JobFile, read_job_files};
 use crate::output::{OutputFormat, outln, print_json};
-use jobworks_domain::file::{FileContext, check_unique_names, parse_job_file};
 use jobworks_domain::JobSpec;
+use jobworks_domain::file::{FileContext, check_unique_names, parse_job_file};
 use jobworks_protocol::DiagnosticView;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -174,7 +174,10 @@ mod tests {
     fn errors_and_duplicates_across_files() {
         let files = [
             file("jobs/a.toml", &job("backup")),
-            file("jobs/b.toml", &format!("{}\n{}", job("other"), job("backup"))),
+            file(
+                "jobs/b.toml",
+                &format!("{}\n{}", job("other"), job("backup")),
+            ),
             file(
                 "jobs/c.toml",
                 "[[job]]\nname = \"c\"\nshedule = \"* * * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n",

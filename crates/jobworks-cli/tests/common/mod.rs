@@ -35,7 +35,14 @@ impl TestServer {
             .arg(dir.join("jobworks.db"))
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .args(["--listen", "127.0.0.1:0", "--lease", "2s", "--kill-grace", "1s"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--lease",
+                "2s",
+                "--kill-grace",
+                "1s",
+            ])
             .args(extra)
             .env("JOBWORKS_LOG", "warn")
             .stdout(Stdio::piped())
@@ -141,7 +148,10 @@ impl TestServer {
     /// Triggers a job; returns the first run id.
     pub async fn trigger(&self, job: &str, params: Value) -> i64 {
         let (status, body) = self
-            .post(&format!("/api/v1/jobs/{job}/runs"), json!({ "params": params }))
+            .post(
+                &format!("/api/v1/jobs/{job}/runs"),
+                json!({ "params": params }),
+            )
             .await;
         assert_eq!(status.as_u16(), 201, "trigger {job}: {body}");
         body["runs"][0]["run_id"].as_i64().expect("run id")
@@ -152,18 +162,26 @@ impl TestServer {
         let deadline = Instant::now() + timeout;
         loop {
             let detail = self.get(&format!("/api/v1/runs/{id}")).await;
-            let state = detail["run"]["state"].as_str().unwrap_or_default().to_string();
+            let state = detail["run"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !matches!(state.as_str(), "queued" | "running") {
                 return detail;
             }
-            assert!(Instant::now() < deadline, "run {id} still {state} after {timeout:?}: {detail}");
+            assert!(
+                Instant::now() < deadline,
+                "run {id} still {state} after {timeout:?}: {detail}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// All log text of a run, one line per log line.
     pub async fn log_text(&self, id: i64) -> String {
-        let page = self.get(&format!("/api/v1/runs/{id}/logs?limit=10000")).await;
+        let page = self
+            .get(&format!("/api/v1/runs/{id}/logs?limit=10000"))
+            .await;
         page["lines"]
             .as_array()
             .expect("lines")

@@ -46,14 +46,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     security(("bearer" = [])))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = state.store.run_counts(Utc::now()).await?;
-    let mut text = String::from("# HELP jobworks_runs Runs in the store, by state\n# TYPE jobworks_runs gauge\n");
+    let mut text = String::from(
+        "# HELP jobworks_runs Runs in the store, by state\n# TYPE jobworks_runs gauge\n",
+    );
     for (s, n) in &counts.by_state {
         text.push_str(&format!("jobworks_runs{{state=\"{}\"}} {n}\n", s.as_str()));
     }
     text.push_str("# HELP jobworks_queue_depth Queued runs ready to start\n# TYPE jobworks_queue_depth gauge\n");
     text.push_str(&format!("jobworks_queue_depth {}\n", counts.ready));
     text.push_str("# HELP jobworks_running_attempts Attempts running on this server\n# TYPE jobworks_running_attempts gauge\n");
-    text.push_str(&format!("jobworks_running_attempts {}\n", state.running.attempts().len()));
+    text.push_str(&format!(
+        "jobworks_running_attempts {}\n",
+        state.running.attempts().len()
+    ));
     let body = state.metrics.render() + &text;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

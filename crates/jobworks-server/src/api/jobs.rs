@@ -55,7 +55,9 @@ pub async fn apply(
     State(state): State<AppState>,
     Json(request): Json<ApplyRequest>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
-    Ok(Json(apply_files(&state, &request.files, request.dry_run).await?))
+    Ok(Json(
+        apply_files(&state, &request.files, request.dry_run).await?,
+    ))
 }
 
 /// Validates `files` (every error at once) and applies their jobs, or only validates with
@@ -97,7 +99,12 @@ pub async fn apply_files(
 /// Parses and validates every file, collecting all findings; names must be unique across
 /// files.
 pub fn validate_sources(state: &AppState, files: &[SourceFile]) -> Result<Vec<JobSpec>, ApiError> {
-    let mut known: Vec<String> = state.config.datasources.iter().map(|d| d.name.clone()).collect();
+    let mut known: Vec<String> = state
+        .config
+        .datasources
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
     known.push("jobworks".into());
     let ctx = FileContext {
         known_datasources: Some(known),
@@ -170,7 +177,10 @@ pub async fn pause_job(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = state.store.set_paused(&name, true, None, Utc::now()).await?;
+    let job = state
+        .store
+        .set_paused(&name, true, None, Utc::now())
+        .await?;
     Ok(Json(job_view(&job)))
 }
 
@@ -209,8 +219,8 @@ pub async fn trigger(
             "count must be between 1 and 10000, got {count}"
         )));
     }
-    let values = validate_params(&job.spec.params, &request.params).map_err(|errors| {
-        ApiError::Invalid {
+    let values =
+        validate_params(&job.spec.params, &request.params).map_err(|errors| ApiError::Invalid {
             detail: errors
                 .iter()
                 .map(|e| e.to_string())
@@ -227,8 +237,7 @@ pub async fn trigger(
                     hint: None,
                 })
                 .collect(),
-        }
-    })?;
+        })?;
     let mut params = serde_json::Map::new();
     for (k, v) in values {
         params.insert(k, serde_json::to_value(v).unwrap_or_default());

@@ -80,13 +80,22 @@ fn async_stream(
                     Ok(d) => d,
                     Err(_) => return None,
                 };
-                let lines = state.store.read_logs(run, after, 500).await.unwrap_or_default();
+                let lines = state
+                    .store
+                    .read_logs(run, after, 500)
+                    .await
+                    .unwrap_or_default();
                 if !lines.is_empty() {
                     let mut events = Vec::with_capacity(lines.len());
                     for line in &lines {
                         after = line.seq;
                         let data = serde_json::to_string(&log_view(line)).unwrap_or_default();
-                        events.push(Event::default().event("log").id(line.seq.to_string()).data(data));
+                        events.push(
+                            Event::default()
+                                .event("log")
+                                .id(line.seq.to_string())
+                                .data(data),
+                        );
                     }
                     return Some((
                         futures_util::stream::iter(events.into_iter().map(Ok)),
@@ -96,14 +105,24 @@ fn async_stream(
                 if detail.run.state.is_terminal() {
                     // the log writer may still hold the last lines: give it a moment, then end
                     tokio::time::sleep(Duration::from_millis(150)).await;
-                    let tail = state.store.read_logs(run, after, 10_000).await.unwrap_or_default();
+                    let tail = state
+                        .store
+                        .read_logs(run, after, 10_000)
+                        .await
+                        .unwrap_or_default();
                     let mut events = Vec::new();
                     for line in &tail {
                         after = line.seq;
                         let data = serde_json::to_string(&log_view(line)).unwrap_or_default();
-                        events.push(Event::default().event("log").id(line.seq.to_string()).data(data));
+                        events.push(
+                            Event::default()
+                                .event("log")
+                                .id(line.seq.to_string())
+                                .data(data),
+                        );
                     }
-                    let end = serde_json::to_string(&run_view(&detail.run, None)).unwrap_or_default();
+                    let end =
+                        serde_json::to_string(&run_view(&detail.run, None)).unwrap_or_default();
                     events.push(Event::default().event("end").data(end));
                     return Some((
                         futures_util::stream::iter(events.into_iter().map(Ok)),

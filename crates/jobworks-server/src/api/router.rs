@@ -11,7 +11,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/jobs", get(jobs::list_jobs))
         .route("/api/v1/jobs/apply", post(jobs::apply))
-        .route("/api/v1/jobs/{name}", get(jobs::get_job).delete(jobs::delete_job))
+        .route(
+            "/api/v1/jobs/{name}",
+            get(jobs::get_job).delete(jobs::delete_job),
+        )
         .route("/api/v1/jobs/{name}/versions", get(jobs::job_versions))
         .route("/api/v1/jobs/{name}/pause", post(jobs::pause_job))
         .route("/api/v1/jobs/{name}/resume", post(jobs::resume_job))

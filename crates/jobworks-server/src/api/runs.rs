@@ -37,7 +37,13 @@ pub async fn list_runs(
     Query(q): Query<RunQuery>,
 ) -> Result<Json<Vec<RunView>>, ApiError> {
     let mut states = Vec::new();
-    for s in q.state.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+    for s in q
+        .state
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         states.push(s.parse::<RunState>().map_err(|_| {
             ApiError::BadRequest(format!(
                 "unknown state `{s}`; states are {}",
@@ -87,7 +93,12 @@ pub async fn get_run(
     Path(id): Path<i64>,
 ) -> Result<Json<RunDetailView>, ApiError> {
     let detail = state.store.get_run(RunId(id)).await?;
-    let spec = state.store.get_job(&detail.run.job_name).await.ok().map(|j| j.spec);
+    let spec = state
+        .store
+        .get_job(&detail.run.job_name)
+        .await
+        .ok()
+        .map(|j| j.spec);
     Ok(Json(run_detail_view(&detail, spec.as_ref())))
 }
 

@@ -1,0 +1,10 @@
+//! One module per command group; each exposes plain functions that `main` calls.
+
+pub mod apply;
+pub mod import;
+pub mod jobs;
+pub mod logs;
+pub mod run;
+pub mod runs;
+pub mod schedule;
+pub mod validate;
