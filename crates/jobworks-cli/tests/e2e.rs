@@ -478,3 +478,60 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &["--workers", "16"]);
+    // one fire time, far enough ahead for the apply to finish first
+    let due = chrono::Utc::now() + chrono::Duration::seconds(20);
+    let cron = format!(
+        "{} {} {} {} {} *",
+        due.format("%S"),
+        due.format("%M"),
+        due.format("%H"),
+        due.format("%d"),
+        due.format("%m")
+    );
+    let mut file = String::new();
+    for i in 0..4000 {
+        file.push_str(&format!(
+            "[[job]]\nname = \"burst-{i:04}\"\nschedule = \"{cron}\"\ntimezone = \"UTC\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n\n"
+        ));
+    }
+    let applied = server.apply("burst.toml", &file).await;
+    assert_eq!(applied["jobs"].as_array().expect("jobs").len(), 4000);
+    assert!(
+        chrono::Utc::now() < due,
+        "applying 4000 jobs took longer than 20 s; the burst test needs them applied before the tick"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let mut succeeded = 0;
+    while std::time::Instant::now() < deadline {
+        let page = server
+            .get("/api/v1/runs?state=succeeded&limit=1000")
+            .await;
+        succeeded = page.as_array().expect("runs").len();
+        let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
+        let metrics = metrics.as_str().unwrap_or_default().to_string();
+        let count = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("jobworks_runs{state=\"succeeded\"} "))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if count == 4000 {
+            succeeded = count;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(succeeded, 4000, "every job due in the burst ran exactly once");
+    let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    for state in ["failed", "skipped", "queued", "running"] {
+        assert!(
+            metrics.contains(&format!("jobworks_runs{{state=\"{state}\"}} 0")),
+            "no run may be {state}: {metrics}"
+        );
+    }
+}

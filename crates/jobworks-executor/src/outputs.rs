@@ -11,11 +11,20 @@ pub const MAX_OUTPUT_FILE_BYTES: u64 = 1024 * 1024;
 
 const SET_OUTPUT_PREFIX: &str = "::set-output ";
 
-/// Parses `::set-output name=value`. The name is non-empty and made of ASCII letters, digits,
-/// `_`, `-` and `.`; the value is everything after the first `=`, verbatim (may be empty).
+/// Parses `::set-output name=value`, and GitHub Actions' older `::set-output name=NAME::VALUE`
+/// form so scripts written for it work unchanged. The name is non-empty and made of ASCII
+/// letters, digits, `_`, `-` and `.`; the value is everything after the first `=` (or after
+/// `::` in the GitHub form), verbatim (may be empty).
 pub(crate) fn parse_set_output(line: &str) -> Option<(String, String)> {
     let rest = line.strip_prefix(SET_OUTPUT_PREFIX)?;
-    let (name, value) = rest.split_once('=')?;
+    let github = rest
+        .strip_prefix("name=")
+        .and_then(|r| r.split_once("::"))
+        .filter(|(name, _)| !name.contains('='));
+    let (name, value) = match github {
+        Some(pair) => pair,
+        None => rest.split_once('=')?,
+    };
     let valid_name = !name.is_empty()
         && name
             .bytes()
@@ -81,6 +90,8 @@ mod tests {
         check("::set-output rows=42", Some(("rows", "42")));
         check("::set-output a.b-c_d=x=y ", Some(("a.b-c_d", "x=y ")));
         check("::set-output empty=", Some(("empty", "")));
+        check("::set-output name=used::26", Some(("used", "26")));
+        check("::set-output name=x=1", Some(("name", "x=1")));
         check("::set-output =1", None);
         check("::set-output bad name=1", None);
         check("::set-output novalue", None);

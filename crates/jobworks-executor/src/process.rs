@@ -213,10 +213,11 @@ pub async fn run_process(
         command.current_dir(dir);
     }
 
-    let started_at = Utc::now();
     let mut child = command
         .spawn()
         .map_err(|source| spawn_error(&task.program, source))?;
+    // the process exists from here on: this is when it started
+    let started_at = Utc::now();
     let pid = child.id();
     let group = ProcessGroup::new(pid);
     // From here on, leaving early (error or a dropped future) kills the group; the waiter

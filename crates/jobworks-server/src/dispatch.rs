@@ -14,6 +14,23 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How far ahead of its tick a scheduled run may be claimed; the attempt then waits for the
+/// exact instant, so the process starts on time instead of a claim transaction late.
+pub const LOOKAHEAD: chrono::TimeDelta = chrono::TimeDelta::milliseconds(20);
+
+/// Waits until the wall clock reaches `at`: a timer sleep to within 2 ms (tokio's timer has
+/// 1 ms granularity), then yielding until the instant passes, so a run starts within tens of
+/// microseconds after its tick rather than up to a millisecond late.
+pub async fn wait_until(at: chrono::DateTime<Utc>) {
+    let coarse = at - chrono::TimeDelta::milliseconds(2);
+    if let Ok(d) = (coarse - Utc::now()).to_std() {
+        tokio::time::sleep(d).await;
+    }
+    while Utc::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Attempts running on this server: their cancel tokens, by attempt.
 #[derive(Default, Debug)]
 pub struct Running {
@@ -102,7 +119,13 @@ impl Dispatcher {
                 let want = free.min(256) as u32;
                 match self
                     .store
-                    .claim(&self.ctx.config.worker_id, want, lease_ms, Utc::now())
+                    .claim(
+                        &self.ctx.config.worker_id,
+                        want,
+                        lease_ms,
+                        Utc::now(),
+                        Utc::now() + LOOKAHEAD,
+                    )
                     .await
                 {
                     Ok(claims) => {
@@ -136,6 +159,9 @@ impl Dispatcher {
                                         at: now,
                                     });
                                 };
+                                if let Some(at) = claim.not_before {
+                                    wait_until(at).await;
+                                }
                                 let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
                                 if stopping.is_cancelled()
                                     && finish.state == jobworks_domain::AttemptState::Cancelled

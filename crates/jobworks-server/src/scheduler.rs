@@ -5,6 +5,7 @@
 //! a crash at any point loses nothing: the next start finds `next_fire_at` still due. Store
 //! errors are retried with backoff and published to `/readyz`; the loop never stops silently.
 
+use crate::dispatch::LOOKAHEAD;
 use crate::health::Health;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -141,11 +142,14 @@ pub async fn run_scheduler(
     let mut backoff = Duration::from_millis(100);
     loop {
         let now = Utc::now();
-        let sleep = match tick(&*store, default_tz, misfire_threshold, now, &dispatch).await {
+        // fire ticks up to LOOKAHEAD early: each run is durably queued with its tick as
+        // not-before, and the dispatcher starts it exactly on time
+        let horizon = now + LOOKAHEAD;
+        let sleep = match tick(&*store, default_tz, misfire_threshold, horizon, &dispatch).await {
             Ok(next) => {
                 health.tick_ok(now);
                 backoff = Duration::from_millis(100);
-                match next {
+                match next.map(|at| at - LOOKAHEAD) {
                     Some(at) if at <= Utc::now() => Duration::ZERO,
                     Some(at) => (at - Utc::now())
                         .to_std()

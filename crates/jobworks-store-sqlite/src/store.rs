@@ -197,8 +197,8 @@ async fn enqueue_in_tx(
     };
     let run_id: i64 = sqlx::query(
         "INSERT INTO runs (job_id, job_version, state, trigger_kind, triggered_by, scheduled_at_us, \
-         queued_at_us, ended_at_us, params_json, priority, serial, reason) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         queued_at_us, ended_at_us, params_json, priority, serial, reason, not_before_us) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(run.job_id.0)
     .bind(run.job_version)
@@ -212,6 +212,11 @@ async fn enqueue_in_tx(
     .bind(priority)
     .bind(i64::from(policy == ConcurrencyPolicy::Queue))
     .bind(&reason)
+    // a scheduled tick never starts before its time, even when fired a little ahead
+    .bind(match run.trigger {
+        TriggerKind::Schedule => run.scheduled_at.map(to_us),
+        _ => None,
+    })
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err)?
@@ -647,6 +652,7 @@ impl Store for SqliteStore {
         limit: u32,
         lease_ms: u64,
         now: DateTime<Utc>,
+        ready_by: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -655,80 +661,109 @@ impl Store for SqliteStore {
         let now_us = to_us(now);
         let rows = sqlx::query(
             "SELECT r.id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, r.serial, \
-             r.attempts, v.spec_json, \
+             r.attempts, v.spec_json, r.not_before_us, \
              (SELECT t.id FROM task_instances t WHERE t.run_id = r.id AND t.task_key = 'main') \
-             FROM runs r JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
+             FROM runs r INDEXED BY runs_ready \
+             JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
              WHERE r.state = 'queued' AND (r.not_before_us IS NULL OR r.not_before_us <= ?) \
              AND (r.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
                   AND o.state = 'running')) \
              ORDER BY r.priority DESC, r.id LIMIT ?",
         )
-        .bind(now_us)
+        .bind(to_us(ready_by))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
         let lease_until = now + chrono::Duration::milliseconds(lease_ms as i64);
         let mut serial_taken = std::collections::HashSet::new();
-        let mut claims = Vec::with_capacity(rows.len());
-        for row in rows {
-            let run_id: i64 = row.get(0);
-            let job_id: i64 = row.get(1);
-            if row.get::<i64, _>(5) != 0 && !serial_taken.insert(job_id) {
-                continue;
-            }
-            let attempt_no: i64 = row.get::<i64, _>(6) + 1;
-            let task_instance_id: i64 = row.get(8);
-            sqlx::query(
-                "UPDATE runs SET state = 'running', attempts = ?, not_before_us = NULL, \
-                 started_at_us = COALESCE(started_at_us, ?) WHERE id = ?",
-            )
-            .bind(attempt_no)
-            .bind(now_us)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sqlx::query("UPDATE task_instances SET state = 'running' WHERE id = ?")
-                .bind(task_instance_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let attempt_id: i64 = sqlx::query(
-                "INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
-                 claimed_at_us, lease_expires_at_us) VALUES (?, ?, ?, 'running', ?, ?, ?) RETURNING id",
-            )
-            .bind(run_id)
-            .bind(task_instance_id)
-            .bind(attempt_no)
-            .bind(worker)
-            .bind(now_us)
-            .bind(to_us(lease_until))
-            .fetch_one(&mut *tx)
+        let picked: Vec<SqliteRow> = rows
+            .into_iter()
+            .filter(|row| row.get::<i64, _>(5) == 0 || serial_taken.insert(row.get::<i64, _>(1)))
+            .collect();
+        if picked.is_empty() {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Vec::new());
+        }
+        // four statements for the whole batch, whatever its size
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE runs SET state = 'running', attempts = attempts + 1, not_before_us = NULL \
+             WHERE id IN (",
+        );
+        let mut ids = q.separated(", ");
+        for row in &picked {
+            ids.push_bind(row.get::<i64, _>(0));
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE task_instances SET state = 'running' WHERE id IN (");
+        let mut ids = q.separated(", ");
+        for row in &picked {
+            ids.push_bind(row.get::<i64, _>(9));
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
+             claimed_at_us, lease_expires_at_us) ",
+        );
+        q.push_values(&picked, |mut b, row| {
+            b.push_bind(row.get::<i64, _>(0))
+                .push_bind(row.get::<i64, _>(9))
+                .push_bind(row.get::<i64, _>(6) + 1)
+                .push_bind("running")
+                .push_bind(worker.to_string())
+                .push_bind(now_us)
+                .push_bind(to_us(lease_until));
+        });
+        q.push(" RETURNING id, run_id");
+        let attempt_ids: std::collections::HashMap<i64, i64> = q
+            .build()
+            .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?
-            .get(0);
-            insert_event(
-                &mut tx,
-                run_id,
-                Some(attempt_id),
-                now,
-                Some("queued"),
-                "running",
-                &format!("attempt {attempt_no} claimed by {worker}"),
-            )
-            .await?;
+            .iter()
+            .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
+            .collect();
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) ",
+        );
+        q.push_values(&picked, |mut b, row| {
+            let run_id: i64 = row.get(0);
+            b.push_bind(run_id)
+                .push_bind(attempt_ids.get(&run_id).copied())
+                .push_bind(now_us)
+                .push_bind("queued")
+                .push_bind("running")
+                .push_bind(format!(
+                    "attempt {} claimed by {worker}",
+                    row.get::<i64, _>(6) + 1
+                ));
+        });
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut claims = Vec::with_capacity(picked.len());
+        for row in &picked {
+            let run_id: i64 = row.get(0);
+            let attempt_id = attempt_ids.get(&run_id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("no attempt created for run {run_id}"))
+            })?;
             claims.push(Claim {
                 attempt_id: AttemptId(attempt_id),
                 run_id: RunId(run_id),
-                task_instance_id: TaskInstanceId(task_instance_id),
-                attempt_no,
-                job_id: JobId(job_id),
+                task_instance_id: TaskInstanceId(row.get(9)),
+                attempt_no: row.get::<i64, _>(6) + 1,
+                job_id: JobId(row.get(1)),
                 job_version: row.get(2),
                 spec: from_json("job_versions.spec_json", row.get(7))?,
                 params: from_json("runs.params_json", row.get(3))?,
                 scheduled_at: opt_from_us(row.get(4)),
                 lease_expires_at: lease_until,
+                not_before: opt_from_us(row.get(8)).filter(|t| *t > now),
             });
         }
         tx.commit().await.map_err(db_err)?;
@@ -742,18 +777,26 @@ impl Store for SqliteStore {
         if started.is_empty() {
             return Ok(());
         }
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE attempts SET pid = v.column2, started_at_us = v.column3 FROM (",
+        );
+        q.push_values(&started, |mut b, (attempt, pid, at)| {
+            b.push_bind(attempt.0).push_bind(*pid).push_bind(to_us(*at));
+        });
+        q.push(") AS v WHERE attempts.id = v.column1 AND attempts.state = 'running'");
         let mut tx = self.begin().await?;
-        for (attempt_id, pid, at) in started {
-            sqlx::query(
-                "UPDATE attempts SET pid = ?, started_at_us = ? WHERE id = ? AND state = 'running'",
-            )
-            .bind(pid)
-            .bind(to_us(at))
-            .bind(attempt_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+        // a run started when its first attempt's process did
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE runs SET started_at_us = a.started_at_us FROM attempts a \
+             WHERE a.run_id = runs.id AND runs.started_at_us IS NULL AND a.id IN (",
+        );
+        let mut ids = q.separated(", ");
+        for (attempt, _, _) in &started {
+            ids.push_bind(attempt.0);
         }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -796,52 +839,56 @@ impl Store for SqliteStore {
         &self,
         finishes: Vec<AttemptFinish>,
     ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT a.id, a.state, a.worker, a.run_id, a.attempt_no, r.cancel_requested_at_us \
+             FROM attempts a JOIN runs r ON r.id = a.run_id WHERE a.id IN (",
+        );
+        let mut ids = q.separated(", ");
+        for f in &finishes {
+            ids.push_bind(f.attempt_id.0);
+        }
+        q.push(")");
+        let current: std::collections::HashMap<i64, SqliteRow> = q
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0), r))
+            .collect();
+
+        // decide each finish (fencing first), then write the whole batch in five statements
+        struct Accepted<'a> {
+            f: &'a AttemptFinish,
+            run_id: i64,
+            next: RunState,
+            reason: String,
+        }
         let mut out = Vec::with_capacity(finishes.len());
-        for f in finishes {
-            let row = sqlx::query(
-                "SELECT a.state, a.worker, a.run_id, a.attempt_no, r.cancel_requested_at_us \
-                 FROM attempts a JOIN runs r ON r.id = a.run_id WHERE a.id = ?",
-            )
-            .bind(f.attempt_id.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let Some(row) = row else {
-                out.push(Err(StoreError::Fenced(f.attempt_id.0)));
-                continue;
+        let mut accepted: Vec<Accepted<'_>> = Vec::with_capacity(finishes.len());
+        let mut seen = std::collections::HashSet::new();
+        for f in &finishes {
+            let row = match current.get(&f.attempt_id.0) {
+                Some(row)
+                    if row.get::<&str, _>(1) == "running"
+                        && row.get::<&str, _>(2) == f.worker
+                        && seen.insert(f.attempt_id.0) =>
+                {
+                    row
+                }
+                _ => {
+                    out.push(Err(StoreError::Fenced(f.attempt_id.0)));
+                    continue;
+                }
             };
-            if row.get::<&str, _>(0) != "running" || row.get::<&str, _>(1) != f.worker {
-                out.push(Err(StoreError::Fenced(f.attempt_id.0)));
-                continue;
-            }
-            let run_id: i64 = row.get(2);
-            let attempt_no: i64 = row.get(3);
-            let cancel_pending = row.get::<Option<i64>, _>(4).is_some();
-            sqlx::query(
-                "UPDATE attempts SET state = ?, pid = COALESCE(?, pid), \
-                 started_at_us = COALESCE(?, started_at_us), ended_at_us = ?, \
-                 lease_expires_at_us = NULL, exit_code = ?, signal = ?, user_cpu_ms = ?, \
-                 system_cpu_ms = ?, max_rss_bytes = ?, bytes_dropped = ?, error = ?, \
-                 outputs_json = ? WHERE id = ?",
-            )
-            .bind(f.state.as_str())
-            .bind(f.pid)
-            .bind(f.started_at.map(to_us))
-            .bind(to_us(f.ended_at))
-            .bind(f.exit_code)
-            .bind(f.signal)
-            .bind(f.user_cpu_ms)
-            .bind(f.system_cpu_ms)
-            .bind(f.max_rss_bytes)
-            .bind(f.bytes_dropped)
-            .bind(&f.error)
-            .bind(f.outputs.to_string())
-            .bind(f.attempt_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let summary = attempt_summary(&f, attempt_no);
+            let run_id: i64 = row.get(3);
+            let attempt_no: i64 = row.get(4);
+            let cancel_pending = row.get::<Option<i64>, _>(5).is_some();
+            let summary = attempt_summary(f, attempt_no);
             let next = if f.state == AttemptState::Cancelled || cancel_pending {
                 RunState::Cancelled
             } else if f.state.is_retryable() && f.retry_at.is_some() {
@@ -849,41 +896,94 @@ impl Store for SqliteStore {
             } else {
                 f.state.final_run_state()
             };
-            if next == RunState::Queued {
-                sqlx::query("UPDATE runs SET not_before_us = ? WHERE id = ?")
-                    .bind(f.retry_at.map(to_us))
-                    .bind(run_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+            let reason = if next == RunState::Queued {
                 let when = f.retry_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-                set_run_state(
-                    &mut tx,
-                    run_id,
-                    RunState::Running,
-                    RunState::Queued,
-                    Some(f.attempt_id.0),
-                    &format!("{summary}; retry at {when}"),
-                    f.ended_at,
-                )
-                .await?;
+                format!("{summary}; retry at {when}")
             } else {
-                set_run_state(
-                    &mut tx,
-                    run_id,
-                    RunState::Running,
-                    next,
-                    Some(f.attempt_id.0),
-                    &summary,
-                    f.ended_at,
-                )
-                .await?;
-            }
+                summary
+            };
             out.push(Ok(FinishOutcome {
                 run_id: RunId(run_id),
                 run_state: next,
             }));
+            accepted.push(Accepted {
+                f,
+                run_id,
+                next,
+                reason,
+            });
         }
+        if accepted.is_empty() {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(out);
+        }
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE attempts SET state = v.column2, pid = COALESCE(v.column3, attempts.pid), \
+             started_at_us = COALESCE(v.column4, attempts.started_at_us), ended_at_us = v.column5, \
+             lease_expires_at_us = NULL, exit_code = v.column6, signal = v.column7, \
+             user_cpu_ms = v.column8, system_cpu_ms = v.column9, max_rss_bytes = v.column10, \
+             bytes_dropped = v.column11, error = v.column12, outputs_json = v.column13 FROM (",
+        );
+        q.push_values(&accepted, |mut b, a| {
+            let f = a.f;
+            b.push_bind(f.attempt_id.0)
+                .push_bind(f.state.as_str())
+                .push_bind(f.pid)
+                .push_bind(f.started_at.map(to_us))
+                .push_bind(to_us(f.ended_at))
+                .push_bind(f.exit_code)
+                .push_bind(f.signal)
+                .push_bind(f.user_cpu_ms)
+                .push_bind(f.system_cpu_ms)
+                .push_bind(f.max_rss_bytes)
+                .push_bind(f.bytes_dropped)
+                .push_bind(f.error.clone())
+                .push_bind(f.outputs.to_string());
+        });
+        q.push(") AS v WHERE attempts.id = v.column1");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE runs SET state = v.column2, reason = v.column3, ended_at_us = v.column4, \
+             not_before_us = v.column5, started_at_us = COALESCE(runs.started_at_us, v.column6) \
+             FROM (",
+        );
+        q.push_values(&accepted, |mut b, a| {
+            b.push_bind(a.run_id)
+                .push_bind(a.next.as_str())
+                .push_bind(a.reason.clone())
+                .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
+                .push_bind(if a.next == RunState::Queued {
+                    a.f.retry_at.map(to_us)
+                } else {
+                    None
+                })
+                .push_bind(a.f.started_at.map(to_us));
+        });
+        q.push(") AS v WHERE runs.id = v.column1");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE task_instances SET state = v.column2 FROM (");
+        q.push_values(&accepted, |mut b, a| {
+            b.push_bind(a.run_id).push_bind(a.next.as_str());
+        });
+        q.push(") AS v WHERE task_instances.run_id = v.column1");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) ",
+        );
+        q.push_values(&accepted, |mut b, a| {
+            b.push_bind(a.run_id)
+                .push_bind(a.f.attempt_id.0)
+                .push_bind(to_us(a.f.ended_at))
+                .push_bind("running")
+                .push_bind(a.next.as_str())
+                .push_bind(a.reason.clone());
+        });
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }

@@ -271,6 +271,9 @@ pub struct Claim {
     pub scheduled_at: Option<DateTime<Utc>>,
     /// When the lease expires unless renewed.
     pub lease_expires_at: DateTime<Utc>,
+    /// The attempt must not start before this instant (a scheduled tick claimed just ahead of
+    /// time, or a retry's backoff end); `None` = start at once.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// The end of an attempt, reported by the worker that holds its lease.

@@ -83,15 +83,18 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<EnqueueOutcome>, StoreError>;
 
-    /// Claims up to `limit` ready runs (queued, not-before passed, serial jobs only when no
-    /// other run of the job is running), highest priority first, then oldest; creates a running
-    /// attempt for each under a lease of `lease_ms` held by `worker`.
+    /// Claims up to `limit` ready runs (queued, not-before at or before `ready_by`, serial jobs
+    /// only when no other run of the job is running), highest priority first, then oldest;
+    /// creates a running attempt for each under a lease of `lease_ms` held by `worker`.
+    /// `ready_by` may be a little after `now`, so a worker can claim a scheduled run just
+    /// before its tick and start it exactly on time (see `Claim::not_before`).
     async fn claim(
         &self,
         worker: &str,
         limit: u32,
         lease_ms: u64,
         now: DateTime<Utc>,
+        ready_by: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError>;
 
     /// Records process ids and start times of claimed attempts `(attempt, pid, started_at)`
