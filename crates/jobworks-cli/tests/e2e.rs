@@ -508,9 +508,7 @@ async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     let mut succeeded = 0;
     while std::time::Instant::now() < deadline {
-        let page = server
-            .get("/api/v1/runs?state=succeeded&limit=1000")
-            .await;
+        let page = server.get("/api/v1/runs?state=succeeded&limit=1000").await;
         succeeded = page.as_array().expect("runs").len();
         let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
         let metrics = metrics.as_str().unwrap_or_default().to_string();
@@ -525,7 +523,10 @@ async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(succeeded, 4000, "every job due in the burst ran exactly once");
+    assert_eq!(
+        succeeded, 4000,
+        "every job due in the burst ran exactly once"
+    );
     let (_, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     for state in ["failed", "skipped", "queued", "running"] {

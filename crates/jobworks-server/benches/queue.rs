@@ -197,14 +197,30 @@ fn main() {
         }
         // warm up the page cache and the binaries
         raw_spawn_rate(200, workers).await;
+        let serial = raw_spawn_rate(n.min(2000), 1).await;
         let raw = raw_spawn_rate(n, workers).await;
         let queued = queue_throughput(n, workers).await;
         let raw_after = raw_spawn_rate(n, workers).await;
+        let serial_after = raw_spawn_rate(n.min(2000), 1).await;
         let baseline = (raw + raw_after) / 2.0;
+        let serial = (serial + serial_after) / 2.0;
         println!("durable queue throughput ({n} runs of `true`, {workers} workers):");
-        println!("  raw spawn of `true`:   {baseline:8.0} /s (before {raw:.0}, after {raw_after:.0})");
-        println!("  through Jobworks:      {queued:8.0} /s");
-        println!("  ratio:                 {:8.1} %", 100.0 * queued / baseline);
+        println!(
+            "  raw spawn of `true`, one at a time:   {serial:8.0} /s ({:.3} ms each)",
+            1000.0 / serial
+        );
+        println!(
+            "  raw spawn of `true`, {workers} at a time:     {baseline:8.0} /s (before {raw:.0}, after {raw_after:.0})"
+        );
+        println!("  through Jobworks, {workers} workers:         {queued:8.0} /s");
+        println!(
+            "  ratio to one-at-a-time spawn:         {:8.1} %",
+            100.0 * queued / serial
+        );
+        println!(
+            "  ratio to same-concurrency spawn:      {:8.1} %",
+            100.0 * queued / baseline
+        );
         let lags = schedule_lag(lag_secs).await;
         println!("schedule lag of a `* * * * * *` job over {lag_secs} s ({} ticks), tick → process started:", lags.len());
         println!(

@@ -639,8 +639,46 @@ impl Store for SqliteStore {
     ) -> Result<Vec<EnqueueOutcome>, StoreError> {
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(runs.len());
-        for run in &runs {
-            out.push(enqueue_in_tx(&mut tx, run, now).await?);
+        let mut policies: std::collections::HashMap<(i64, i64), (ConcurrencyPolicy, i64)> =
+            std::collections::HashMap::new();
+        let mut i = 0;
+        while i < runs.len() {
+            // runs that need no per-run decision (manual, allow or queue policy) go in batches
+            let mut j = i;
+            while j < runs.len() && j - i < 500 {
+                let run = &runs[j];
+                if run.scheduled_at.is_some() || run.skip_reason.is_some() {
+                    break;
+                }
+                let key = (run.job_id.0, run.job_version);
+                let policy = match policies.get(&key) {
+                    Some(p) => *p,
+                    None => {
+                        let p = job_policy(&mut tx, run.job_id.0, run.job_version).await?;
+                        policies.insert(key, p);
+                        p
+                    }
+                };
+                if !matches!(
+                    policy.0,
+                    ConcurrencyPolicy::Allow | ConcurrencyPolicy::Queue
+                ) {
+                    break;
+                }
+                j += 1;
+            }
+            if j > i {
+                let batch = &runs[i..j];
+                let ids = insert_queued_batch(&mut tx, batch, &policies, now).await?;
+                out.extend(ids.into_iter().map(|run_id| EnqueueOutcome::Queued {
+                    run_id: RunId(run_id),
+                    replaced: Vec::new(),
+                }));
+                i = j;
+            } else {
+                out.push(enqueue_in_tx(&mut tx, &runs[i], now).await?);
+                i += 1;
+            }
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)
@@ -1273,6 +1311,88 @@ impl Store for SqliteStore {
             .get(0);
         Ok(n)
     }
+}
+
+/// The concurrency policy and priority of a job version. Errors: `JobNotFound`.
+async fn job_policy(
+    conn: &mut SqliteConnection,
+    job_id: i64,
+    version: i64,
+) -> Result<(ConcurrencyPolicy, i64), StoreError> {
+    let row = sqlx::query(
+        "SELECT concurrency, priority FROM job_versions WHERE job_id = ? AND version = ?",
+    )
+    .bind(job_id)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::JobNotFound(format!("id {job_id} version {version}")))?;
+    let policy: ConcurrencyPolicy = from_json(
+        "job_versions.concurrency",
+        &format!("\"{}\"", row.get::<&str, _>(0)),
+    )?;
+    Ok((policy, row.get(1)))
+}
+
+/// Inserts manual runs that need no admission decision, three statements per batch; returns
+/// their ids in input order.
+async fn insert_queued_batch(
+    conn: &mut SqliteConnection,
+    runs: &[NewRun],
+    policies: &std::collections::HashMap<(i64, i64), (ConcurrencyPolicy, i64)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let now_us = to_us(now);
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO runs (job_id, job_version, state, trigger_kind, triggered_by, \
+         queued_at_us, params_json, priority, serial) ",
+    );
+    q.push_values(runs, |mut b, run| {
+        let (policy, priority) = policies
+            .get(&(run.job_id.0, run.job_version))
+            .copied()
+            .unwrap_or((ConcurrencyPolicy::Allow, 0));
+        b.push_bind(run.job_id.0)
+            .push_bind(run.job_version)
+            .push_bind("queued")
+            .push_bind(run.trigger.as_str())
+            .push_bind(run.triggered_by.clone())
+            .push_bind(now_us)
+            .push_bind(run.params.to_string())
+            .push_bind(priority)
+            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue));
+    });
+    q.push(" RETURNING id");
+    let mut ids: Vec<i64> = q
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // rowids of one INSERT grow in VALUES order; RETURNING order itself is unspecified
+    ids.sort_unstable();
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("INSERT INTO task_instances (run_id, task_key, state) ");
+    q.push_values(&ids, |mut b, id| {
+        b.push_bind(*id).push_bind(MAIN_TASK).push_bind("queued");
+    });
+    q.build().execute(&mut *conn).await.map_err(db_err)?;
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) ",
+    );
+    q.push_values(ids.iter().zip(runs), |mut b, (id, run)| {
+        b.push_bind(*id)
+            .push_bind(None::<i64>)
+            .push_bind(now_us)
+            .push_bind(None::<String>)
+            .push_bind("queued")
+            .push_bind(format!("triggered by {}", run.triggered_by));
+    });
+    q.build().execute(&mut *conn).await.map_err(db_err)?;
+    Ok(ids)
 }
 
 async fn insert_version(
