@@ -536,3 +536,106 @@ async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_ticks_follow_the_misfire_policy_and_are_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jobs = r#"
+[[job]]
+name = "catch-up"
+schedule = "* * * * * *"
+misfire = "fire_once"
+[job.task]
+type = "shell"
+script = "true"
+
+[[job]]
+name = "no-catch-up"
+schedule = "* * * * * *"
+misfire = "skip"
+[job.task]
+type = "shell"
+script = "true"
+"#;
+    let mut server = TestServer::start(dir.path(), &["--misfire-threshold", "1s"]);
+    server.apply("misfire.toml", jobs).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill9();
+    // the server is down for 5 s: about five ticks of each job are missed
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let server = TestServer::start(dir.path(), &["--misfire-threshold", "1s"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (job, catch_up) in [("catch-up", 1), ("no-catch-up", 0)] {
+        let runs = server
+            .get(&format!("/api/v1/runs?job={job}&limit=1000"))
+            .await;
+        let runs = runs.as_array().expect("runs");
+        let skipped: Vec<_> = runs.iter().filter(|r| r["state"] == "skipped").collect();
+        assert!(
+            skipped.len() >= 3,
+            "{job}: missed ticks are recorded as skipped: {runs:?}"
+        );
+        for r in &skipped {
+            assert!(
+                r["reason"].as_str().unwrap_or_default().contains("misfire"),
+                "{job}: skipped with its reason: {r}"
+            );
+        }
+        let late_fired = runs
+            .iter()
+            .filter(|r| r["state"] != "skipped")
+            .filter(|r| {
+                let scheduled: chrono::DateTime<chrono::Utc> =
+                    r["scheduled_at"].as_str().expect("s").parse().expect("t");
+                let queued: chrono::DateTime<chrono::Utc> =
+                    r["queued_at"].as_str().expect("q").parse().expect("t");
+                queued - scheduled > chrono::Duration::seconds(1)
+            })
+            .count();
+        assert_eq!(
+            late_fired, catch_up,
+            "{job}: catch-up runs after the outage"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_run_and_its_process_group() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let pidfile = dir.path().join("child.pid");
+    server
+        .apply(
+            "long.toml",
+            &format!(
+                "[[job]]\nname = \"long\"\n[job.task]\ntype = \"shell\"\nscript = '''\nsleep 300 &\necho $! > {}\nwait\n'''\n",
+                pidfile.display()
+            ),
+        )
+        .await;
+    let id = server.trigger("long", json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !pidfile.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = server
+        .post(&format!("/api/v1/runs/{id}/cancel"), json!({}))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let detail = server.wait_run(id, Duration::from_secs(20)).await;
+    assert_eq!(detail["run"]["state"], "cancelled", "{detail}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(gone, "the cancelled run's child {pid} still runs");
+}
