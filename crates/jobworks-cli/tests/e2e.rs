@@ -217,13 +217,7 @@ wait
         .trim()
         .parse()
         .expect("pid");
-    let gone = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
-    });
+    let gone = common::process_gone(i64::from(pid));
     assert!(gone, "grandchild {pid} survived the timeout");
 }
 
@@ -337,10 +331,7 @@ script = "true"
     assert_eq!(attempts[1]["state"], "succeeded");
     if let Some(pid) = pid {
         // the orphaned `sleep 300` group of the lost attempt was killed on restart
-        let gone = (0..50).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            !std::path::Path::new(&format!("/proc/{pid}")).exists()
-        });
+        let gone = common::process_gone(i64::from(pid));
         assert!(
             gone,
             "orphan process group {pid} of the lost attempt still runs"
@@ -633,9 +624,6 @@ async fn cancel_stops_a_running_run_and_its_process_group() {
         .trim()
         .parse()
         .expect("pid");
-    let gone = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-    });
+    let gone = common::process_gone(i64::from(pid));
     assert!(gone, "the cancelled run's child {pid} still runs");
 }

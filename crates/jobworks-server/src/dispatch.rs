@@ -82,7 +82,7 @@ pub struct Dispatcher {
     pub(crate) ctx: Arc<TaskContext>,
     pub(crate) running: Arc<Running>,
     pub(crate) wake: Arc<Notify>,
-    pub(crate) records: mpsc::UnboundedSender<Record>,
+    pub(crate) records: mpsc::Sender<Record>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -153,7 +153,8 @@ impl Dispatcher {
                                         let lag = (now - tick).num_microseconds().unwrap_or(0);
                                         metrics.schedule_lag(lag as f64 / 1e6);
                                     }
-                                    let _ = records.send(Record::Started {
+                                    // a hint only: when the queue is full the finish carries it
+                                    let _ = records.try_send(Record::Started {
                                         attempt,
                                         pid: Some(i64::from(pid)),
                                         at: now,
@@ -176,10 +177,13 @@ impl Dispatcher {
                                 }
                                 me.running.remove(claim.attempt_id);
                                 drop(permit);
-                                let _ = me.records.send(Record::Finished {
-                                    finish: Box::new(finish),
-                                    job: claim.spec.name.clone(),
-                                });
+                                let _ = me
+                                    .records
+                                    .send(Record::Finished {
+                                        finish: Box::new(finish),
+                                        job: claim.spec.name.clone(),
+                                    })
+                                    .await;
                                 me.wake.notify_one();
                             });
                         }

@@ -1,7 +1,9 @@
 //! The finisher: records attempt starts and outcomes in batches (group commit). An outcome is
 //! never dropped on a transient store error; it is retried with backoff until the store takes
-//! it. Starts and finishes share one channel, so an attempt's start is written before its end.
+//! it. Starts and finishes share one channel, so an attempt's start is written before its end;
+//! a start record is only a hint (the finish carries the start time and pid too).
 
+use crate::logs::recv_batch;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
 use jobworks_domain::AttemptId;
@@ -33,26 +35,21 @@ pub enum Record {
 
 const BATCH: usize = 512;
 
+/// Records buffered before attempt tasks wait for the finisher (back-pressure).
+pub const QUEUE: usize = 65_536;
+
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
 /// commit of outcomes: finished runs can unblock serial jobs and retries.
 pub async fn run_finisher(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<Record>,
+    mut rx: mpsc::Receiver<Record>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let got = tokio::select! {
-            biased;
-            n = rx.recv_many(&mut batch, BATCH) => n,
-            _ = shutdown.cancelled() => {
-                rx.close();
-                rx.recv_many(&mut batch, BATCH).await
-            }
-        };
-        if got == 0 {
+        if recv_batch(&mut rx, &mut batch, BATCH, &shutdown).await == 0 {
             return;
         }
         let mut started = Vec::new();

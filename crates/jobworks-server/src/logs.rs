@@ -14,6 +14,25 @@ const BATCH: usize = 2_000;
 /// Sends log lines to the writer.
 pub type LogSender = mpsc::Sender<NewLogLine>;
 
+/// Waits for at least one item and takes up to `max` into `batch`; after `shutdown` fires it
+/// closes the channel and drains what is left. Returns 0 when nothing remains: the writer is
+/// done.
+pub async fn recv_batch<T>(
+    rx: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    max: usize,
+    shutdown: &CancellationToken,
+) -> usize {
+    tokio::select! {
+        biased;
+        n = rx.recv_many(batch, max) => n,
+        _ = shutdown.cancelled() => {
+            rx.close();
+            rx.recv_many(batch, max).await
+        }
+    }
+}
+
 /// Runs the writer until `shutdown` fires and the channel drains.
 pub async fn run_log_writer(
     store: Arc<dyn Store>,
@@ -22,15 +41,7 @@ pub async fn run_log_writer(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let got = tokio::select! {
-            biased;
-            n = rx.recv_many(&mut batch, BATCH) => n,
-            _ = shutdown.cancelled() => {
-                rx.close();
-                rx.recv_many(&mut batch, BATCH).await
-            }
-        };
-        if got == 0 {
+        if recv_batch(&mut rx, &mut batch, BATCH, &shutdown).await == 0 {
             return;
         }
         let lines = std::mem::take(&mut batch);

@@ -109,7 +109,7 @@ impl Server {
         let schedule_wake = Arc::new(Notify::new());
         let dispatch_wake = Arc::new(Notify::new());
         let (log_tx, log_rx) = mpsc::channel(LOG_QUEUE);
-        let (finish_tx, finish_rx) = mpsc::unbounded_channel();
+        let (finish_tx, finish_rx) = mpsc::channel(crate::finisher::QUEUE);
 
         // writers stop last: they drain what the attempts send while shutting down
         let writers = CancellationToken::new();

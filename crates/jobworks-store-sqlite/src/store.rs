@@ -141,22 +141,7 @@ async fn enqueue_in_tx(
     run: &NewRun,
     now: DateTime<Utc>,
 ) -> Result<EnqueueOutcome, StoreError> {
-    let version = sqlx::query(
-        "SELECT concurrency, priority FROM job_versions WHERE job_id = ? AND version = ?",
-    )
-    .bind(run.job_id.0)
-    .bind(run.job_version)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?
-    .ok_or_else(|| {
-        StoreError::JobNotFound(format!("id {} version {}", run.job_id, run.job_version))
-    })?;
-    let policy: ConcurrencyPolicy = from_json(
-        "job_versions.concurrency",
-        &format!("\"{}\"", version.get::<&str, _>(0)),
-    )?;
-    let priority: i64 = version.get(1);
+    let (policy, priority) = job_policy(conn, run.job_id.0, run.job_version).await?;
 
     if let Some(at) = run.scheduled_at {
         let exists = sqlx::query("SELECT 1 FROM runs WHERE job_id = ? AND scheduled_at_us = ?")

@@ -21,6 +21,18 @@ pub struct TestServer {
     http: reqwest::Client,
 }
 
+/// Waits up to 5 s for process `pid` to be gone (no `/proc` entry, or a zombie awaiting its
+/// reaper); returns whether it went.
+pub fn process_gone(pid: i64) -> bool {
+    (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.contains(") Z "),
+        }
+    })
+}
+
 /// Path of the binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_jobworks")
