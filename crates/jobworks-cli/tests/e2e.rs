@@ -331,7 +331,7 @@ script = "true"
     assert_eq!(attempts[1]["state"], "succeeded");
     if let Some(pid) = pid {
         // the orphaned `sleep 300` group of the lost attempt was killed on restart
-        let gone = common::process_gone(i64::from(pid));
+        let gone = common::process_gone(pid);
         assert!(
             gone,
             "orphan process group {pid} of the lost attempt still runs"
