@@ -10,6 +10,7 @@ pub mod ids;
 pub mod params;
 pub mod spec;
 pub mod state;
+pub mod workflow;
 
 pub use concurrency::{Admission, ConcurrencyPolicy, admit};
 pub use ids::{AttemptId, JobId, RunId, TaskInstanceId};

@@ -1,6 +1,9 @@
-//! Job files: parsing and validation of TOML job definitions into [`JobSpec`]s.
+//! Job files: parsing and validation of TOML job definitions into [`JobSpec`]s, and of
+//! workflow definitions into [`WorkflowSpec`]s.
 //!
-//! A job file holds one job (a `[job]` table) or many (`[[job]]` tables). Parsing keeps the
+//! A job file holds one job (a `[job]` table) or many (`[[job]]` tables); [`parse_file`]
+//! also accepts workflows (`[[workflow]]` tables, see [`crate::workflow`]) beside them,
+//! while [`parse_job_file`] refuses them. Parsing keeps the
 //! position of every key and value, walks the whole tree by hand and reports every problem
 //! at once as a [`Diagnostic`] with a line, column, field path and, where one helps, a hint.
 //! Nothing here touches the file system: callers read files and pass their text.
@@ -9,14 +12,14 @@
 //! it (`validate` for the job table, `task`, `param_decl`, with typed readers in `values`);
 //! [`check_unique_names`] then checks names across files.
 
-mod diagnostic;
+pub(crate) mod diagnostic;
 mod param_decl;
-mod raw;
+pub(crate) mod raw;
 mod size;
 pub(crate) mod suggest;
-mod task;
+pub(crate) mod task;
 mod unique;
-mod validate;
+pub(crate) mod validate;
 mod values;
 
 pub use diagnostic::Diagnostic;
@@ -25,6 +28,7 @@ pub use unique::{DuplicateJobName, JobLocation, check_unique_names};
 pub use validate::is_valid_job_name;
 
 use crate::spec::JobSpec;
+use crate::workflow::WorkflowSpec;
 use std::path::PathBuf;
 
 /// What the validator may know beyond the file itself.
@@ -60,6 +64,43 @@ pub fn parse_job_file(
     let jobs = validator.file(&root);
     if validator.diagnostics.is_empty() {
         Ok(jobs)
+    } else {
+        Err(sorted(validator.diagnostics))
+    }
+}
+
+/// The definitions of one file: its jobs and its workflows, each in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParsedFile {
+    /// The `[[job]]` tables.
+    pub jobs: Vec<JobSpec>,
+    /// The `[[workflow]]` tables.
+    pub workflows: Vec<WorkflowSpec>,
+}
+
+/// Parses and validates one file of jobs and workflows: like [`parse_job_file`], and
+/// `[[workflow]]` tables too (see [`crate::workflow`] for their format and checks).
+///
+/// Errors: every problem found in jobs and workflows, sorted by line then column; only the
+/// syntax errors when the TOML syntax is invalid.
+pub fn parse_file(
+    source_name: &str,
+    text: &str,
+    ctx: &FileContext,
+) -> Result<ParsedFile, Vec<Diagnostic>> {
+    let lines = diagnostic::LineIndex::new(text);
+    let (root, syntax_errors) = raw::parse_toml(source_name, text, &lines);
+    if !syntax_errors.is_empty() {
+        return Err(sorted(syntax_errors));
+    }
+    let mut validator = validate::Validator::new(source_name, &lines, ctx);
+    validator.workflows = Some(Vec::new());
+    let jobs = validator.file(&root);
+    if validator.diagnostics.is_empty() {
+        Ok(ParsedFile {
+            jobs,
+            workflows: validator.workflows.unwrap_or_default(),
+        })
     } else {
         Err(sorted(validator.diagnostics))
     }

@@ -23,7 +23,7 @@ const PARAM_FIELDS: &[&str] = &[
 ];
 
 impl Validator<'_> {
-    pub(super) fn params(&mut self, entry: &Entry, job_path: &str) -> Vec<ParamSpec> {
+    pub(crate) fn params(&mut self, entry: &Entry, job_path: &str) -> Vec<ParamSpec> {
         let path = key_path(job_path, "params");
         let Some(entries) = self.table(&entry.value, &path) else {
             return Vec::new();
@@ -53,7 +53,7 @@ impl Validator<'_> {
         params
     }
 
-    pub(super) fn param(&mut self, entry: &Entry, params_path: &str) -> Option<ParamSpec> {
+    pub(crate) fn param(&mut self, entry: &Entry, params_path: &str) -> Option<ParamSpec> {
         let path = key_path(params_path, &entry.key);
         let errors_before = self.diagnostics.len();
         if !is_valid_param_name(&entry.key) {
@@ -70,8 +70,8 @@ impl Validator<'_> {
                 &path,
                 format!("expected a table, found {}", entry.value.describe()),
                 Some(format!(
-                    "declare a param as a table: [job.params.{}] with type = \"string\"",
-                    entry.key
+                    "declare a param as a table: [{}.{}] with type = \"string\"",
+                    self.headers.params, entry.key
                 )),
             );
             return None;
@@ -267,7 +267,7 @@ impl Validator<'_> {
         (self.diagnostics.len() == errors_before).then_some(spec)
     }
 
-    pub(super) fn enum_values(&mut self, entry: &Entry, param_path: &str) -> Vec<String> {
+    pub(crate) fn enum_values(&mut self, entry: &Entry, param_path: &str) -> Vec<String> {
         let path = key_path(param_path, "values");
         let Some(items) = self.array(&entry.value, &path) else {
             return Vec::new();
@@ -302,7 +302,7 @@ impl Validator<'_> {
 
     /// A default value of the declared `kind`; `int` defaults must be TOML integers, `float`
     /// defaults take integers too.
-    pub(super) fn param_value(
+    pub(crate) fn param_value(
         &mut self,
         entry: &Entry,
         path: &str,

@@ -7,12 +7,12 @@ use super::validate::{Fields, Validator, later_of};
 use crate::params::ParamSpec;
 use crate::spec::{ShellKind, TaskSpec};
 
-const TASK_TYPES: &[&str] = &["shell", "python", "sql"];
-const SHELL_FIELDS: &[&str] = &["type", "script", "command", "shell", "stdin"];
-const PYTHON_FIELDS: &[&str] = &["type", "script", "file"];
-const SQL_FIELDS: &[&str] = &["type", "datasource", "query", "bind"];
+pub(crate) const TASK_TYPES: &[&str] = &["shell", "python", "sql"];
+pub(crate) const SHELL_FIELDS: &[&str] = &["type", "script", "command", "shell", "stdin"];
+pub(crate) const PYTHON_FIELDS: &[&str] = &["type", "script", "file"];
+pub(crate) const SQL_FIELDS: &[&str] = &["type", "datasource", "query", "bind"];
 /// Every task field, for unknown-type tasks.
-const ANY_TASK_FIELDS: &[&str] = &[
+pub(crate) const ANY_TASK_FIELDS: &[&str] = &[
     "type",
     "script",
     "command",
@@ -28,7 +28,7 @@ const ANY_TASK_FIELDS: &[&str] = &[
 const BUILTIN_DATASOURCE: &str = "jobworks";
 
 impl Validator<'_> {
-    pub(super) fn task(
+    pub(crate) fn task(
         &mut self,
         entry: &Entry,
         job_path: &str,
@@ -85,11 +85,11 @@ impl Validator<'_> {
         match task_type? {
             "shell" => self.shell_task(&fields, &entry.value, &path),
             "python" => self.python_task(&fields, &entry.value, &path),
-            _ => self.sql_task(&fields, &entry.value, &path, params),
+            _ => self.sql_task(&fields, &entry.value, &path, Some(params)),
         }
     }
 
-    pub(super) fn shell_task(
+    pub(crate) fn shell_task(
         &mut self,
         fields: &Fields<'_>,
         task: &Node,
@@ -155,7 +155,7 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn command(&mut self, entry: &Entry, task_path: &str) -> Option<Vec<String>> {
+    pub(crate) fn command(&mut self, entry: &Entry, task_path: &str) -> Option<Vec<String>> {
         let path = key_path(task_path, "command");
         if let NodeKind::String(line) = &entry.value.kind {
             self.error(
@@ -192,7 +192,7 @@ impl Validator<'_> {
         (command.len() == items.len()).then_some(command)
     }
 
-    pub(super) fn python_task(
+    pub(crate) fn python_task(
         &mut self,
         fields: &Fields<'_>,
         task: &Node,
@@ -232,7 +232,7 @@ impl Validator<'_> {
     }
 
     /// A python file path: relative paths are joined to the context's base directory.
-    pub(super) fn resolve(&self, file: &str) -> String {
+    pub(crate) fn resolve(&self, file: &str) -> String {
         let path = std::path::Path::new(file);
         match &self.ctx.base_dir {
             Some(base) if path.is_relative() => base.join(path).to_string_lossy().into_owned(),
@@ -240,12 +240,14 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn sql_task(
+    /// An sql task; bind names must be among `params`, or anything when `params` is `None`
+    /// (workflows check their bind names, which may also name upstream outputs, later).
+    pub(crate) fn sql_task(
         &mut self,
         fields: &Fields<'_>,
         task: &Node,
         path: &str,
-        params: &[ParamSpec],
+        params: Option<&[ParamSpec]>,
     ) -> Option<TaskSpec> {
         let errors_before = self.diagnostics.len();
         let datasource = match fields.get("datasource") {
@@ -283,6 +285,11 @@ impl Validator<'_> {
                     let Some(name) = self.string_node(item, &item_path) else {
                         continue;
                     };
+                    // Workflows check bind names with their own references later.
+                    let Some(params) = params else {
+                        bind.push(name.to_owned());
+                        continue;
+                    };
                     if params.iter().any(|param| param.name == name) {
                         bind.push(name.to_owned());
                         continue;
@@ -310,7 +317,7 @@ impl Validator<'_> {
         })
     }
 
-    pub(super) fn datasource(&mut self, entry: &Entry, task_path: &str) -> Option<String> {
+    pub(crate) fn datasource(&mut self, entry: &Entry, task_path: &str) -> Option<String> {
         let name = self.non_empty_string(entry, task_path)?;
         let Some(known) = &self.ctx.known_datasources else {
             return Some(name.to_owned());

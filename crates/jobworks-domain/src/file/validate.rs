@@ -8,6 +8,7 @@ use super::suggest::{closest, list};
 use crate::concurrency::ConcurrencyPolicy;
 use crate::params::is_valid_param_name;
 use crate::spec::{DEFAULT_MAX_CATCHUP, DEFAULT_OUTPUT_CAP_BYTES, JobSpec, TriggerSpec};
+use crate::workflow::WorkflowSpec;
 use jobworks_schedule::{Backoff, CronExpr, MisfirePolicy, RetryPolicy, TimezoneError};
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 const TOP_FIELDS: &[&str] = &["job", "workflow"];
 
 /// Keys allowed in a job table.
-const JOB_FIELDS: &[&str] = &[
+pub(crate) const JOB_FIELDS: &[&str] = &[
     "name",
     "description",
     "tags",
@@ -45,7 +46,7 @@ const RETRY_FIELDS: &[&str] = &[
 ];
 
 /// Range of `max_catchup`.
-const MAX_CATCHUP_RANGE: (i64, i64) = (1, 10_000);
+pub(crate) const MAX_CATCHUP_RANGE: (i64, i64) = (1, 10_000);
 /// Range of `retries.max_attempts`.
 const MAX_ATTEMPTS_RANGE: (i64, i64) = (1, 100);
 /// `retries.initial_delay` when not given: 1 s.
@@ -55,25 +56,51 @@ const DEFAULT_MAX_DELAY_MS: u64 = 3_600_000;
 
 /// Collects diagnostics while walking one file.
 pub(crate) struct Validator<'a> {
-    pub(super) source_name: &'a str,
-    pub(super) lines: &'a LineIndex<'a>,
-    pub(super) ctx: &'a FileContext,
+    pub(crate) source_name: &'a str,
+    pub(crate) lines: &'a LineIndex<'a>,
+    pub(crate) ctx: &'a FileContext,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// `None`: `[[workflow]]` tables are refused (the job-only entry point); `Some`: the
+    /// workflows parsed so far (see `crate::workflow::file`).
+    pub(crate) workflows: Option<Vec<WorkflowSpec>>,
+    /// Workflow names seen in this file, with the line of their first use.
+    pub(crate) workflow_names: SeenNames,
+    /// Table headers named in hints: `[job.params.x]` or `[workflow.params.x]`.
+    pub(crate) headers: Headers,
+}
+
+/// Table headers named in hints, which differ between jobs and workflows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Headers {
+    /// `job` or `workflow`.
+    pub(crate) noun: &'static str,
+    /// Where params are declared: `job.params` or `workflow.params`.
+    pub(crate) params: &'static str,
+    /// Where retries are set: `job.retries` or `workflow.task.retries`.
+    pub(crate) retries: &'static str,
+}
+
+impl Headers {
+    pub(crate) const JOB: Headers = Headers {
+        noun: "job",
+        params: "job.params",
+        retries: "job.retries",
+    };
 }
 
 /// The known entries of one table, after unknown keys were reported.
-pub(super) struct Fields<'n> {
-    pub(super) entries: Vec<&'n Entry>,
+pub(crate) struct Fields<'n> {
+    pub(crate) entries: Vec<&'n Entry>,
 }
 
 impl<'n> Fields<'n> {
-    pub(super) fn get(&self, key: &str) -> Option<&'n Entry> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'n Entry> {
         self.entries.iter().copied().find(|entry| entry.key == key)
     }
 }
 
 /// A job's name with where it was first seen, for duplicate detection.
-type SeenNames = HashMap<String, usize>;
+pub(crate) type SeenNames = HashMap<String, usize>;
 
 impl<'a> Validator<'a> {
     pub(crate) fn new(
@@ -86,6 +113,9 @@ impl<'a> Validator<'a> {
             lines,
             ctx,
             diagnostics: Vec::new(),
+            workflows: None,
+            workflow_names: SeenNames::new(),
+            headers: Headers::JOB,
         }
     }
 
@@ -115,6 +145,7 @@ impl<'a> Validator<'a> {
                         Some("start each job with a [[job]] header".to_owned()),
                     ),
                 },
+                "workflow" if self.workflows.is_some() => self.workflow_entry(entry),
                 "workflow" => self.error(
                     &entry.key_span,
                     "workflow",
@@ -313,7 +344,7 @@ impl<'a> Validator<'a> {
         Some(name.to_owned())
     }
 
-    fn tags(&mut self, entry: &Entry, job_path: &str) -> Vec<String> {
+    pub(crate) fn tags(&mut self, entry: &Entry, job_path: &str) -> Vec<String> {
         let path = key_path(job_path, "tags");
         let Some(items) = self.array(&entry.value, &path) else {
             return Vec::new();
@@ -340,7 +371,7 @@ impl<'a> Validator<'a> {
         tags
     }
 
-    fn trigger(&mut self, fields: &Fields<'_>, job_path: &str) -> Option<TriggerSpec> {
+    pub(crate) fn trigger(&mut self, fields: &Fields<'_>, job_path: &str) -> Option<TriggerSpec> {
         let cron = fields.get("schedule").and_then(|entry| {
             let expr = self.string(entry, job_path)?;
             match CronExpr::parse(expr) {
@@ -382,7 +413,7 @@ impl<'a> Validator<'a> {
         cron.or(interval)
     }
 
-    fn timezone(&mut self, entry: &Entry, job_path: &str) -> Option<String> {
+    pub(crate) fn timezone(&mut self, entry: &Entry, job_path: &str) -> Option<String> {
         let name = self.string(entry, job_path)?;
         let error = match jobworks_schedule::parse_timezone(name) {
             Ok(zone) => return Some(zone.name().to_owned()),
@@ -411,7 +442,7 @@ impl<'a> Validator<'a> {
         None
     }
 
-    fn env(&mut self, entry: &Entry, job_path: &str) -> BTreeMap<String, String> {
+    pub(crate) fn env(&mut self, entry: &Entry, job_path: &str) -> BTreeMap<String, String> {
         let path = key_path(job_path, "env");
         let mut env = BTreeMap::new();
         let Some(entries) = self.table(&entry.value, &path) else {
@@ -434,8 +465,10 @@ impl<'a> Validator<'a> {
                     &var_path,
                     format!("`{}` is reserved: Jobworks sets JOBWORKS_* variables", var.key),
                     Some(
-                        "pass values to a job with params: [job.params.x] reaches the process as JOBWORKS_PARAM_X"
-                            .to_owned(),
+                        format!(
+                            "pass values to a {} with params: [{}.x] reaches the process as JOBWORKS_PARAM_X",
+                            self.headers.noun, self.headers.params
+                        ),
                     ),
                 );
                 continue;
@@ -465,7 +498,7 @@ impl<'a> Validator<'a> {
         env
     }
 
-    fn retries(&mut self, entry: &Entry, job_path: &str) -> Option<RetryPolicy> {
+    pub(crate) fn retries(&mut self, entry: &Entry, job_path: &str) -> Option<RetryPolicy> {
         let path = key_path(job_path, "retries");
         if let NodeKind::Integer(attempts) = entry.value.kind {
             self.error(
@@ -473,7 +506,8 @@ impl<'a> Validator<'a> {
                 &path,
                 format!("expected a table, found integer {attempts}"),
                 Some(format!(
-                    "retries is a table: [job.retries] with max_attempts = {attempts}"
+                    "retries is a table: [{}] with max_attempts = {attempts}",
+                    self.headers.retries
                 )),
             );
             return None;
@@ -614,7 +648,7 @@ fn slugify(name: &str) -> String {
 }
 
 /// Of two entries of one table, the one written later.
-pub(super) fn later_of<'n>(first: &'n Entry, second: &'n Entry) -> &'n Entry {
+pub(crate) fn later_of<'n>(first: &'n Entry, second: &'n Entry) -> &'n Entry {
     if first.key_span.start > second.key_span.start {
         first
     } else {

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 impl Validator<'_> {
     /// The entries of a table, or a diagnostic when `node` is not a table.
-    pub(super) fn table<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Entry]> {
+    pub(crate) fn table<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Entry]> {
         match &node.kind {
             NodeKind::Table(entries) => Some(entries),
             NodeKind::Invalid => None,
@@ -28,7 +28,7 @@ impl Validator<'_> {
 
     /// The entries whose keys are in `known`; the others are reported as unknown fields,
     /// with a did-you-mean hint, or else `extra_hint`'s.
-    pub(super) fn known_fields<'n>(
+    pub(crate) fn known_fields<'n>(
         &mut self,
         entries: &'n [Entry],
         path: &str,
@@ -55,7 +55,7 @@ impl Validator<'_> {
         Fields { entries: fields }
     }
 
-    pub(super) fn array<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+    pub(crate) fn array<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
         match &node.kind {
             NodeKind::Array(items) => Some(items),
             NodeKind::Invalid => None,
@@ -71,11 +71,11 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn string<'n>(&mut self, entry: &'n Entry, table_path: &str) -> Option<&'n str> {
+    pub(crate) fn string<'n>(&mut self, entry: &'n Entry, table_path: &str) -> Option<&'n str> {
         self.string_node(&entry.value, &key_path(table_path, &entry.key))
     }
 
-    pub(super) fn string_node<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
+    pub(crate) fn string_node<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
         match &node.kind {
             NodeKind::String(text) => Some(text),
             NodeKind::Invalid => None,
@@ -91,7 +91,7 @@ impl Validator<'_> {
         }
     }
 
-    pub(super) fn non_empty_string<'n>(
+    pub(crate) fn non_empty_string<'n>(
         &mut self,
         entry: &'n Entry,
         table_path: &str,
@@ -109,7 +109,7 @@ impl Validator<'_> {
         Some(text)
     }
 
-    pub(super) fn boolean(&mut self, entry: &Entry, table_path: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, entry: &Entry, table_path: &str) -> Option<bool> {
         match &entry.value.kind {
             NodeKind::Bool(flag) => Some(*flag),
             NodeKind::Invalid => None,
@@ -132,7 +132,7 @@ impl Validator<'_> {
     }
 
     /// An integer within `range` (inclusive).
-    pub(super) fn integer_in(
+    pub(crate) fn integer_in(
         &mut self,
         entry: &Entry,
         table_path: &str,
@@ -170,7 +170,7 @@ impl Validator<'_> {
     }
 
     /// An integer or float, as f64.
-    pub(super) fn number(&mut self, entry: &Entry, table_path: &str) -> Option<f64> {
+    pub(crate) fn number(&mut self, entry: &Entry, table_path: &str) -> Option<f64> {
         match &entry.value.kind {
             // Numbers in job files are typed by a person; they are exact below 2^53.
             NodeKind::Integer(int) => Some(*int as f64),
@@ -195,7 +195,7 @@ impl Validator<'_> {
     }
 
     /// A duration string like `"30s"`, in ms.
-    pub(super) fn duration_ms(&mut self, entry: &Entry, table_path: &str) -> Option<u64> {
+    pub(crate) fn duration_ms(&mut self, entry: &Entry, table_path: &str) -> Option<u64> {
         let path = key_path(table_path, &entry.key);
         match &entry.value.kind {
             NodeKind::String(text) => match jobworks_schedule::parse_duration(text) {
@@ -234,7 +234,7 @@ impl Validator<'_> {
     }
 
     /// A duration of at least 1 ms.
-    pub(super) fn positive_duration_ms(
+    pub(crate) fn positive_duration_ms(
         &mut self,
         entry: &Entry,
         table_path: &str,
@@ -254,7 +254,7 @@ impl Validator<'_> {
     }
 
     /// A size string like `"10MiB"`, in bytes, at least 1.
-    pub(super) fn size(&mut self, entry: &Entry, table_path: &str) -> Option<u64> {
+    pub(crate) fn size(&mut self, entry: &Entry, table_path: &str) -> Option<u64> {
         let path = key_path(table_path, &entry.key);
         let units = "units: B, KiB, MiB, GiB (1024-based), KB, MB, GB (1000-based)";
         match &entry.value.kind {
@@ -313,7 +313,7 @@ impl Validator<'_> {
     }
 
     /// One of a fixed set of names.
-    pub(super) fn choice<T: Copy>(
+    pub(crate) fn choice<T: Copy>(
         &mut self,
         entry: &Entry,
         table_path: &str,
@@ -334,7 +334,7 @@ impl Validator<'_> {
         None
     }
 
-    pub(super) fn error(
+    pub(crate) fn error(
         &mut self,
         span: &Range<usize>,
         field: &str,
