@@ -76,6 +76,26 @@ enum Command {
     /// Import jobs from other schedulers
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Work with workflow files (DAGs of tasks)
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkflowCommand {
+    /// Draw a workflow's DAG from its file: in the terminal, as Graphviz DOT, or as Mermaid
+    Graph(WorkflowGraphArgs),
+}
+
+#[derive(Args, Debug)]
+struct WorkflowGraphArgs {
+    #[command(flatten)]
+    files: FilesArgs,
+    /// The workflow to draw (optional when the files define only one)
+    name: Option<String>,
+    /// Drawing format
+    #[arg(long, value_enum, default_value_t = commands::workflow::GraphFormat::Text)]
+    format: commands::workflow::GraphFormat,
 }
 
 const RUN_EXIT_CODES: &str = "\
@@ -274,6 +294,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Server(args) => serve::serve(args).await?,
         Command::Validate(args) => return validate::run(&args.files, format),
+        Command::Workflow(WorkflowCommand::Graph(args)) => {
+            return commands::workflow::graph(&args.files.files, args.name.as_deref(), args.format);
+        }
         Command::Apply(args) => {
             apply::run(&connect()?, &args.files.files, args.dry_run, format).await?;
         }

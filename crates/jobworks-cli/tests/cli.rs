@@ -251,3 +251,45 @@ async fn the_scheduler_survives_a_locked_database() {
         "ticks fire again after the lock"
     );
 }
+
+#[test]
+fn workflow_graph_draws_the_dag_and_validate_reports_cycles() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("etl.toml");
+    let workflow = "[[workflow]]\nname = \"etl\"\n\n[[workflow.task]]\nid = \"extract\"\ntype = \"shell\"\nscript = \"true\"\n\n[[workflow.task]]\nid = \"load\"\ndepends_on = [\"extract\"]\ntype = \"shell\"\nscript = \"true\"\n";
+    std::fs::write(&file, workflow).expect("write");
+    let out = Command::new(bin())
+        .args(["workflow", "graph", "--format", "dot", "-f"])
+        .arg(&file)
+        .output()
+        .expect("run jobworks workflow graph");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(dot.contains("->"), "{dot}");
+
+    std::fs::write(
+        &file,
+        workflow.replace(
+            "id = \"extract\"",
+            "id = \"extract\"\ndepends_on = [\"load\"]",
+        ),
+    )
+    .expect("write");
+    let out = Command::new(bin())
+        .args(["validate", "-f"])
+        .arg(&file)
+        .output()
+        .expect("run jobworks validate");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dependency cycle: extract -> load -> extract")
+            || text.contains("dependency cycle: load -> extract -> load"),
+        "{text}"
+    );
+}

@@ -8,3 +8,4 @@ pub mod run;
 pub mod runs;
 pub mod schedule;
 pub mod validate;
+pub mod workflow;

@@ -4,7 +4,7 @@ use crate::client::diagnostic_text;
 use crate::job_files::{JobFile, read_job_files};
 use crate::output::{OutputFormat, outln, print_json};
 use jobworks_domain::JobSpec;
-use jobworks_domain::file::{FileContext, check_unique_names, parse_job_file};
+use jobworks_domain::file::{FileContext, check_unique_names, parse_file};
 use jobworks_protocol::DiagnosticView;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -19,6 +19,8 @@ pub struct Report {
     pub files: usize,
     /// Jobs defined in the files that parsed.
     pub jobs: usize,
+    /// Workflows defined in the files that parsed.
+    pub workflows: usize,
     /// Every problem, per file in file order, then name clashes across files.
     pub errors: Vec<DiagnosticView>,
 }
@@ -27,11 +29,16 @@ impl Report {
     /// `3 jobs valid in 2 files` or `2 errors in 1 of 3 files`.
     pub fn summary(&self) -> String {
         if self.valid {
-            return format!(
-                "{} valid in {}",
-                plural(self.jobs, "job", "jobs"),
-                plural(self.files, "file", "files")
-            );
+            let defined = if self.workflows == 0 {
+                plural(self.jobs, "job", "jobs")
+            } else {
+                format!(
+                    "{} and {}",
+                    plural(self.jobs, "job", "jobs"),
+                    plural(self.workflows, "workflow", "workflows")
+                )
+            };
+            return format!("{defined} valid in {}", plural(self.files, "file", "files"));
         }
         let mut with_errors: Vec<&str> = self.errors.iter().map(|e| e.file.as_str()).collect();
         with_errors.sort_unstable();
@@ -56,6 +63,12 @@ pub fn run(paths: &[PathBuf], format: OutputFormat) -> anyhow::Result<ExitCode> 
                 outln!("{}", diagnostic_text(error));
             }
             outln!("{}", report.summary());
+            if report.valid && report.workflows > 0 {
+                outln!(
+                    "note: this server version validates workflows but cannot run them yet; \
+                     `jobworks workflow graph -f FILE` draws them"
+                );
+            }
         }
     }
     Ok(if report.valid {
@@ -69,6 +82,7 @@ pub fn run(paths: &[PathBuf], format: OutputFormat) -> anyhow::Result<ExitCode> 
 /// them), then checks that job names are unique across the files.
 pub fn validate_files(files: &[JobFile]) -> Report {
     let mut errors = Vec::new();
+    let mut workflows = 0;
     let mut parsed: Vec<(String, Vec<JobSpec>)> = Vec::new();
     for file in files {
         let source = file.source_name();
@@ -80,8 +94,11 @@ pub fn validate_files(files: &[JobFile]) -> Report {
                 .filter(|dir| !dir.as_os_str().is_empty())
                 .map(|dir| dir.to_path_buf()),
         };
-        match parse_job_file(&source, &file.content, &ctx) {
-            Ok(jobs) => parsed.push((source, jobs)),
+        match parse_file(&source, &file.content, &ctx) {
+            Ok(file) => {
+                workflows += file.workflows.len();
+                parsed.push((source, file.jobs));
+            }
             Err(diagnostics) => errors.extend(diagnostics.into_iter().map(|d| DiagnosticView {
                 file: d.file,
                 line: d.line,
@@ -116,6 +133,7 @@ pub fn validate_files(files: &[JobFile]) -> Report {
         valid: errors.is_empty(),
         files: files.len(),
         jobs: parsed.iter().map(|(_, jobs)| jobs.len()).sum(),
+        workflows,
         errors,
     }
 }
