@@ -231,26 +231,7 @@ impl<'a> Validator<'a> {
                 )
             })
             .unwrap_or_default();
-        let misfire = fields
-            .get("misfire")
-            .and_then(|entry| {
-                self.choice(
-                    entry,
-                    path,
-                    "misfire policy",
-                    &[
-                        ("fire_once", MisfirePolicy::FireOnce),
-                        ("skip", MisfirePolicy::Skip),
-                        ("fire_all", MisfirePolicy::FireAll),
-                    ],
-                )
-            })
-            .unwrap_or(MisfirePolicy::FireOnce);
-        let max_catchup = fields
-            .get("max_catchup")
-            .and_then(|entry| self.integer_in(entry, path, MAX_CATCHUP_RANGE))
-            .and_then(|max| u32::try_from(max).ok())
-            .unwrap_or(DEFAULT_MAX_CATCHUP);
+        let (misfire, max_catchup) = self.misfire(&fields, path);
         let output_cap_bytes = fields
             .get("output_cap")
             .and_then(|entry| self.size(entry, path))
@@ -369,6 +350,32 @@ impl<'a> Validator<'a> {
             }
         }
         tags
+    }
+
+    /// The `misfire` policy (default `fire_once`) and `max_catchup` bound (default
+    /// [`DEFAULT_MAX_CATCHUP`]) of a job or workflow table at `path`.
+    pub(crate) fn misfire(&mut self, fields: &Fields<'_>, path: &str) -> (MisfirePolicy, u32) {
+        let misfire = fields
+            .get("misfire")
+            .and_then(|entry| {
+                self.choice(
+                    entry,
+                    path,
+                    "misfire policy",
+                    &[
+                        ("fire_once", MisfirePolicy::FireOnce),
+                        ("skip", MisfirePolicy::Skip),
+                        ("fire_all", MisfirePolicy::FireAll),
+                    ],
+                )
+            })
+            .unwrap_or(MisfirePolicy::FireOnce);
+        let max_catchup = fields
+            .get("max_catchup")
+            .and_then(|entry| self.integer_in(entry, path, MAX_CATCHUP_RANGE))
+            .and_then(|max| u32::try_from(max).ok())
+            .unwrap_or(DEFAULT_MAX_CATCHUP);
+        (misfire, max_catchup)
     }
 
     pub(crate) fn trigger(&mut self, fields: &Fields<'_>, job_path: &str) -> Option<TriggerSpec> {

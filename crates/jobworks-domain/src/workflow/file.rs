@@ -13,12 +13,9 @@ use crate::file::diagnostic::{Diagnostic, item_path, key_path};
 use crate::file::raw::{Entry, Node, NodeKind};
 use crate::file::suggest::hint;
 use crate::file::task::{ANY_TASK_FIELDS, PYTHON_FIELDS, SHELL_FIELDS, SQL_FIELDS, TASK_TYPES};
-use crate::file::validate::{
-    Fields, Headers, MAX_CATCHUP_RANGE, Validator, default_retry_policy, later_of,
-};
+use crate::file::validate::{Fields, Headers, Validator, default_retry_policy, later_of};
 use crate::params::{ParamSpec, ParamType};
-use crate::spec::{DEFAULT_MAX_CATCHUP, ShellKind, TaskSpec};
-use jobworks_schedule::MisfirePolicy;
+use crate::spec::{ShellKind, TaskSpec};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
@@ -184,26 +181,7 @@ impl Validator<'_> {
         let timeout_ms = fields.get("timeout").and_then(|entry| {
             self.positive_duration_ms(entry, path, "leave `timeout` out for no run timeout")
         });
-        let misfire = fields
-            .get("misfire")
-            .and_then(|entry| {
-                self.choice(
-                    entry,
-                    path,
-                    "misfire policy",
-                    &[
-                        ("fire_once", MisfirePolicy::FireOnce),
-                        ("skip", MisfirePolicy::Skip),
-                        ("fire_all", MisfirePolicy::FireAll),
-                    ],
-                )
-            })
-            .unwrap_or(MisfirePolicy::FireOnce);
-        let max_catchup = fields
-            .get("max_catchup")
-            .and_then(|entry| self.integer_in(entry, path, MAX_CATCHUP_RANGE))
-            .and_then(|max| u32::try_from(max).ok())
-            .unwrap_or(DEFAULT_MAX_CATCHUP);
+        let (misfire, max_catchup) = self.misfire(&fields, path);
         let max_active_runs = fields
             .get("max_active_runs")
             .and_then(|entry| self.integer_in(entry, path, MAX_ACTIVE_RUNS_RANGE))
