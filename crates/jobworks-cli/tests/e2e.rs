@@ -147,7 +147,46 @@ async fn auth_problems_and_openapi() {
         "{problem}"
     );
 
+    // malformed input is a problem+json answer too, never axum's plain-text rejection
+    let malformed = http
+        .post(format!("{}/api/v1/jobs/apply", server.url))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(malformed.status().as_u16(), 400);
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
+    let no_type = http
+        .post(format!("{}/api/v1/jobs/apply", server.url))
+        .bearer_auth(&server.token)
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(no_type.status().as_u16(), 415);
+    assert_eq!(
+        no_type.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bad_id = http
+        .get(format!("{}/api/v1/runs/not-a-number", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad_id.status().as_u16(), 400);
+    assert_eq!(bad_id.headers()["content-type"], "application/problem+json");
+
     let openapi = server.get("/api/v1/openapi.json").await;
+    assert!(
+        openapi["paths"]["/api/v1/jobs/apply"]["post"]["responses"]["415"].is_object(),
+        "error answers are documented"
+    );
     assert!(
         openapi["paths"]["/api/v1/jobs/{name}/runs"].is_object(),
         "{openapi}"

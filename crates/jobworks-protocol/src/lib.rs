@@ -133,6 +133,7 @@ pub struct TriggerRequest {
     pub params: BTreeMap<String, serde_json::Value>,
     /// Number of identical runs to queue (1..=10000, default 1), for load tests and fan-out.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub count: Option<u32>,
 }
 

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// The request itself is malformed (bad query parameter, bad JSON).
     #[error("{0}")]
     BadRequest(String),
+    /// The body is not of a supported media type (JSON).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The store is busy; the client may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -58,6 +61,11 @@ impl ApiError {
                 "Invalid input",
             ),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -1,10 +1,10 @@
 //! Job routes: list, get, versions, apply, delete, pause, resume, trigger.
 
 use super::convert::{job_view, version_view};
+use super::extract::{Json, Path};
 use super::{ApiError, AppState};
 use crate::scheduler::first_fire;
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use jobworks_domain::file::{FileContext, parse_job_file};

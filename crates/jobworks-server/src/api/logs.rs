@@ -1,9 +1,9 @@
 //! Log routes: a page of lines, and a live follow over Server-Sent Events.
 
 use super::convert::{log_view, run_view};
+use super::extract::{Json, Path, Query};
 use super::{ApiError, AppState};
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use jobworks_domain::RunId;

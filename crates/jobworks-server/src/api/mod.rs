@@ -3,6 +3,7 @@
 mod auth;
 mod convert;
 mod error;
+mod extract;
 mod health;
 pub mod jobs;
 mod logs;

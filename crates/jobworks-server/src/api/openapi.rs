@@ -20,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, RunView, AttemptView,
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
 )]
 struct ApiDoc;
 
@@ -33,6 +33,66 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Documents the errors every authenticated route can answer (400 malformed input, 401 no or
+/// unknown token, 415 non-JSON body) and gives every error response the
+/// `application/problem+json` media type with the `Problem` schema.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/healthz" || path == "/readyz" {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                for (code, response) in responses.iter_mut() {
+                    if code.starts_with('4') || code.starts_with('5') {
+                        let description = match response {
+                            RefOr::T(r) => r.description.clone(),
+                            RefOr::Ref(_) => String::new(),
+                        };
+                        *response = RefOr::T(problem(&description));
+                    }
+                }
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| RefOr::T(problem("malformed path, query string or body")));
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| RefOr::T(problem("missing or unknown bearer token")));
+                responses
+                    .entry("503".into())
+                    .or_insert_with(|| RefOr::T(problem("the database is busy; retry later")));
+                if has_body {
+                    responses
+                        .entry("415".into())
+                        .or_insert_with(|| RefOr::T(problem("the body is not JSON")));
+                }
+            }
+        }
     }
 }
 

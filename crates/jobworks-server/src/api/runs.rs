@@ -1,9 +1,9 @@
 //! Run routes: list with filters, get with attempts, cancel.
 
 use super::convert::{run_detail_view, run_view};
+use super::extract::{Json, Path, Query};
 use super::{ApiError, AppState};
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{JobSpec, RunId, RunState};
 use jobworks_protocol::*;
