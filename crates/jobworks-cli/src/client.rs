@@ -6,8 +6,9 @@ use crate::settings::ClientSettings;
 use crate::sse::{SseEvent, SseParser};
 use anyhow::{Context as _, anyhow};
 use jobworks_protocol::{
-    ApplyRequest, ApplyResponse, CancelResponse, DiagnosticView, JobVersionView, JobView, LogPage,
-    Problem, RunDetailView, RunView, TriggerRequest, TriggerResponse,
+    ApplyRequest, ApplyResponse, BackfillRequest, BackfillResponse, CancelResponse, DiagnosticView,
+    JobVersionView, JobView, LogPage, Problem, RunDetailView, RunView, TriggerRequest,
+    TriggerResponse,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -115,6 +116,15 @@ impl ApiClient {
         request: &TriggerRequest,
     ) -> anyhow::Result<TriggerResponse> {
         self.post(&["jobs", name, "runs"], request).await
+    }
+
+    /// `POST /jobs/{name}/backfill`.
+    pub async fn backfill(
+        &self,
+        name: &str,
+        request: &BackfillRequest,
+    ) -> anyhow::Result<BackfillResponse> {
+        self.post(&["jobs", name, "backfill"], request).await
     }
 
     /// `GET /runs` with filters.

@@ -63,6 +63,12 @@ enum Command {
     /// Trigger a run of a job
     #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
+    /// Create one run per schedule tick in a time range (idempotent)
+    ///
+    /// Each run gets its tick as JOBWORKS_LOGICAL_TIME. Ticks that already have a run (fired
+    /// by the scheduler or an earlier backfill) are left alone, so running it twice creates
+    /// nothing new. Runs follow the job's concurrency policy: `queue` runs them one by one.
+    Backfill(BackfillArgs),
     /// List and inspect runs
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -154,6 +160,24 @@ struct RunArgs {
     /// Wait for the run to end, streaming its log, and exit with its outcome
     #[arg(short = 'w', long)]
     wait: bool,
+}
+
+#[derive(Args, Debug)]
+struct BackfillArgs {
+    /// Job name
+    job: String,
+    /// First tick time considered, inclusive (RFC 3339, or `2026-03-01 00:00` read in --tz)
+    #[arg(long)]
+    from: String,
+    /// Last tick time considered, inclusive
+    #[arg(long)]
+    to: String,
+    /// Time zone for times written without an offset
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// A parameter value for every run, KEY=VALUE; repeatable
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = run::parse_param)]
+    params: Vec<(String, String)>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,6 +345,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 wait: args.wait,
             };
             return run::run(&connect()?, &options, format).await;
+        }
+        Command::Backfill(args) => {
+            let options = commands::backfill::BackfillOptions {
+                job: args.job,
+                from: args.from,
+                to: args.to,
+                tz: jobworks_schedule::parse_timezone(&args.tz)
+                    .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?,
+                params: args.params,
+            };
+            commands::backfill::run(&connect()?, &options, format).await?;
         }
         Command::Runs(RunsCommand::List(args)) => {
             let options = runs::ListOptions {

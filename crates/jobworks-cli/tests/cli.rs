@@ -293,3 +293,65 @@ fn workflow_graph_draws_the_dag_and_validate_reports_cycles() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_creates_one_run_per_tick_once_each_with_its_logical_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server
+        .apply(
+            "hourly.toml",
+            "[[job]]\nname = \"hourly\"\nschedule = \"0 * * * *\"\nconcurrency = \"queue\"\n[job.task]\ntype = \"shell\"\nscript = 'echo \"logical $JOBWORKS_LOGICAL_TIME\"'\n",
+        )
+        .await;
+    let backfill = |server: &TestServer| {
+        let mut cmd = cli(server);
+        cmd.args([
+            "backfill",
+            "hourly",
+            "--from",
+            "2026-01-01 00:00",
+            "--to",
+            "2026-01-01T05:00:00Z",
+            "--output",
+            "json",
+        ]);
+        cmd.output().expect("run jobworks backfill")
+    };
+    let first = backfill(&server);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(first["ticks"], 6, "{first}");
+    assert_eq!(first["runs"].as_array().expect("runs").len(), 6, "{first}");
+    assert_eq!(first["existing"], 0);
+
+    let again = backfill(&server);
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(
+        again["runs"].as_array().expect("runs").len(),
+        0,
+        "idempotent: {again}"
+    );
+    assert_eq!(again["existing"], 6);
+
+    for run in first["runs"].as_array().expect("runs") {
+        let id = run["run_id"].as_i64().expect("id");
+        let detail = server.wait_run(id, Duration::from_secs(30)).await;
+        assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+        assert_eq!(detail["run"]["trigger"], "backfill");
+        let scheduled: chrono::DateTime<chrono::Utc> = detail["run"]["scheduled_at"]
+            .as_str()
+            .expect("scheduled")
+            .parse()
+            .expect("time");
+        let logs = server.log_text(id).await;
+        assert!(
+            logs.contains(&format!("logical {}", scheduled.to_rfc3339())),
+            "run {id} saw its logical time: {logs}"
+        );
+    }
+}

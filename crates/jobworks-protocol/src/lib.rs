@@ -13,6 +13,7 @@
 //! | GET | `/jobs/{name}/versions` | → `Vec<JobVersionView>` |
 //! | POST | `/jobs/{name}/pause`, `/jobs/{name}/resume` | → `JobView` |
 //! | POST | `/jobs/{name}/runs` | `TriggerRequest` → `TriggerResponse` (201) |
+//! | POST | `/jobs/{name}/backfill` | `BackfillRequest` → `BackfillResponse` (201) |
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
@@ -153,6 +154,30 @@ pub struct TriggeredRun {
     pub state: String,
     /// Why it was skipped, if it was.
     pub reason: Option<String>,
+}
+
+/// Body of `POST /jobs/{name}/backfill`: one run per schedule tick in `[from, to]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BackfillRequest {
+    /// First tick time considered (inclusive).
+    pub from: DateTime<Utc>,
+    /// Last tick time considered (inclusive).
+    pub to: DateTime<Utc>,
+    /// Parameter values for every run (validated; defaults fill the rest).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// Answer of a backfill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackfillResponse {
+    /// Ticks in the range.
+    pub ticks: usize,
+    /// Runs created now (queued or skipped by the concurrency policy).
+    pub runs: Vec<TriggeredRun>,
+    /// Ticks that already had a run (scheduled or an earlier backfill): nothing was created.
+    pub existing: usize,
 }
 
 /// A run as listed.

@@ -96,7 +96,9 @@ pub async fn run(
     wait(client, first.run_id, &options.job, format).await
 }
 
-fn params_map(params: &[(String, String)]) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
+pub(crate) fn params_map(
+    params: &[(String, String)],
+) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
     let mut map = BTreeMap::new();
     for (key, value) in params {
         if map

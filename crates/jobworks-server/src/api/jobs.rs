@@ -201,62 +201,117 @@ pub async fn resume_job(
     Ok(Json(job_view(&job)))
 }
 
-/// Triggers a run with parameters; they are validated before the run is accepted.
-#[utoipa::path(post, path = "/api/v1/jobs/{name}/runs", tag = "runs", request_body = TriggerRequest,
+/// Most ticks one backfill may create.
+const MAX_BACKFILL_TICKS: usize = 10_000;
+
+/// Creates one run per schedule tick in `[from, to]`, each knowing its logical time
+/// (`JOBWORKS_LOGICAL_TIME`). Idempotent: a tick that already has a run (fired by the scheduler
+/// or an earlier backfill) is left alone, by the same `(job, scheduled_at)` key that makes a
+/// tick fire once. Runs follow the job's concurrency policy (`queue` runs them one by one).
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/backfill", tag = "runs", request_body = BackfillRequest,
     params(("name" = String, Path, description = "job name")),
-    responses((status = 201, body = TriggerResponse), (status = 404, body = Problem),
+    responses((status = 201, body = BackfillResponse), (status = 404, body = Problem),
         (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub async fn trigger(
+pub async fn backfill(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<TriggerRequest>,
-) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
+    Json(request): Json<BackfillRequest>,
+) -> Result<(StatusCode, Json<BackfillResponse>), ApiError> {
     let job = state.store.get_job(&name).await?;
-    let count = request.count.unwrap_or(1);
-    if !(1..=10_000).contains(&count) {
-        return Err(ApiError::BadRequest(format!(
-            "count must be between 1 and 10000, got {count}"
+    let invalid = |detail: String| ApiError::Invalid {
+        detail,
+        errors: Vec::new(),
+    };
+    if request.to < request.from {
+        return Err(invalid(format!(
+            "`to` ({}) is before `from` ({})",
+            request.to.to_rfc3339(),
+            request.from.to_rfc3339()
         )));
     }
-    let values =
-        validate_params(&job.spec.params, &request.params).map_err(|errors| ApiError::Invalid {
-            detail: errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-            errors: errors
-                .iter()
-                .map(|e| DiagnosticView {
-                    file: String::new(),
-                    line: 0,
-                    column: 0,
-                    field: format!("params.{}", e.param),
-                    message: e.message.clone(),
-                    hint: None,
-                })
-                .collect(),
-        })?;
+    let schedule =
+        crate::scheduler::schedule_of(&job.spec, state.config.default_timezone, job.created_at)
+            .map_err(invalid)?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "job `{name}` has no schedule (or is disabled), so it has no ticks to backfill"
+                ))
+            })?;
+    let mut ticks = Vec::new();
+    let mut cursor = schedule.next_after(request.from - chrono::TimeDelta::nanoseconds(1));
+    while let Some(at) = cursor.filter(|at| *at <= request.to) {
+        if ticks.len() == MAX_BACKFILL_TICKS {
+            return Err(invalid(format!(
+                "the range holds more than {MAX_BACKFILL_TICKS} ticks; backfill a narrower range"
+            )));
+        }
+        ticks.push(at);
+        cursor = schedule.next_after(at);
+    }
+    let params = validated_params(&job.spec, &request.params)?;
+    let runs: Vec<NewRun> = ticks
+        .iter()
+        .map(|at| NewRun {
+            job_id: job.id,
+            job_version: job.version,
+            trigger: TriggerKind::Backfill,
+            scheduled_at: Some(*at),
+            params: params.clone(),
+            triggered_by: "api".into(),
+            skip_reason: None,
+        })
+        .collect();
+    let outcomes = state.store.enqueue_runs(runs, Utc::now()).await?;
+    state.dispatch_wake.notify_one();
+    let existing = outcomes
+        .iter()
+        .filter(|o| matches!(o, EnqueueOutcome::Duplicate))
+        .count();
+    Ok((
+        StatusCode::CREATED,
+        Json(BackfillResponse {
+            ticks: ticks.len(),
+            runs: triggered_runs(&state, outcomes),
+            existing,
+        }),
+    ))
+}
+
+/// Validates trigger-time parameters against the job's declarations: a JSON object in
+/// declaration order with defaults filled. Errors: `Invalid` listing every bad parameter.
+fn validated_params(
+    spec: &JobSpec,
+    given: &BTreeMap<String, serde_json::Value>,
+) -> Result<serde_json::Value, ApiError> {
+    let values = validate_params(&spec.params, given).map_err(|errors| ApiError::Invalid {
+        detail: errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        errors: errors
+            .iter()
+            .map(|e| DiagnosticView {
+                file: String::new(),
+                line: 0,
+                column: 0,
+                field: format!("params.{}", e.param),
+                message: e.message.clone(),
+                hint: None,
+            })
+            .collect(),
+    })?;
     let mut params = serde_json::Map::new();
     for (k, v) in values {
         params.insert(k, serde_json::to_value(v).unwrap_or_default());
     }
-    let run = NewRun {
-        job_id: job.id,
-        job_version: job.version,
-        trigger: TriggerKind::Manual,
-        scheduled_at: None,
-        params: serde_json::Value::Object(params),
-        triggered_by: "api".into(),
-        skip_reason: None,
-    };
-    let outcomes = state
-        .store
-        .enqueue_runs(vec![run; count as usize], Utc::now())
-        .await?;
-    state.dispatch_wake.notify_one();
-    let runs = outcomes
+    Ok(serde_json::Value::Object(params))
+}
+
+/// Wire form of enqueue outcomes; runs replaced by the concurrency policy are stopped here.
+fn triggered_runs(state: &AppState, outcomes: Vec<EnqueueOutcome>) -> Vec<TriggeredRun> {
+    outcomes
         .into_iter()
         .filter_map(|o| match o {
             EnqueueOutcome::Queued { run_id, replaced } => {
@@ -276,6 +331,42 @@ pub async fn trigger(
             }),
             EnqueueOutcome::Duplicate => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Triggers a run with parameters; they are validated before the run is accepted.
+#[utoipa::path(post, path = "/api/v1/jobs/{name}/runs", tag = "runs", request_body = TriggerRequest,
+    params(("name" = String, Path, description = "job name")),
+    responses((status = 201, body = TriggerResponse), (status = 404, body = Problem),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<TriggerRequest>,
+) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
+    let job = state.store.get_job(&name).await?;
+    let count = request.count.unwrap_or(1);
+    if !(1..=10_000).contains(&count) {
+        return Err(ApiError::BadRequest(format!(
+            "count must be between 1 and 10000, got {count}"
+        )));
+    }
+    let params = validated_params(&job.spec, &request.params)?;
+    let run = NewRun {
+        job_id: job.id,
+        job_version: job.version,
+        trigger: TriggerKind::Manual,
+        scheduled_at: None,
+        params,
+        triggered_by: "api".into(),
+        skip_reason: None,
+    };
+    let outcomes = state
+        .store
+        .enqueue_runs(vec![run; count as usize], Utc::now())
+        .await?;
+    state.dispatch_wake.notify_one();
+    let runs = triggered_runs(&state, outcomes);
     Ok((StatusCode::CREATED, Json(TriggerResponse { runs })))
 }

@@ -10,14 +10,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     info(title = "Jobworks API", description = "Schedule and run jobs: job definitions, runs, attempts, logs."),
     paths(
         jobs::list_jobs, jobs::get_job, jobs::job_versions, jobs::apply, jobs::delete_job,
-        jobs::pause_job, jobs::resume_job, jobs::trigger,
+        jobs::pause_job, jobs::resume_job, jobs::trigger, jobs::backfill,
         runs::list_runs, runs::get_run, runs::cancel_run,
         logs::get_logs, logs::follow_logs,
         health::healthz, health::readyz, health::metrics,
     ),
     components(schemas(
         JobView, JobVersionView, SourceFile, ApplyRequest, ApplyResponse, AppliedJob,
-        DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, RunView, AttemptView,
+        DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, BackfillRequest, BackfillResponse, RunView, AttemptView,
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness,
     )),
     modifiers(&BearerAuth, &ProblemResponses),

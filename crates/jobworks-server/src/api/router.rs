@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{name}/pause", post(jobs::pause_job))
         .route("/api/v1/jobs/{name}/resume", post(jobs::resume_job))
         .route("/api/v1/jobs/{name}/runs", post(jobs::trigger))
+        .route("/api/v1/jobs/{name}/backfill", post(jobs::backfill))
         .route("/api/v1/runs", get(runs::list_runs))
         .route("/api/v1/runs/{id}", get(runs::get_run))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
