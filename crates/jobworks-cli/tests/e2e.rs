@@ -666,3 +666,40 @@ async fn cancel_stops_a_running_run_and_its_process_group() {
     let gone = common::process_gone(i64::from(pid));
     assert!(gone, "the cancelled run's child {pid} still runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_replace_stops_the_older_run_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // a 30 s lease renews every 10 s: only the scheduler's direct cancel can stop the old run
+    // within the test's bound
+    let server = TestServer::start(dir.path(), &["--lease", "30s"]);
+    server
+        .apply(
+            "replace.toml",
+            "[[job]]\nname = \"replace\"\nschedule = \"* * * * * *\"\nconcurrency = \"replace\"\n[job.task]\ntype = \"shell\"\nscript = \"sleep 300\"\n",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    server
+        .request(reqwest::Method::POST, "/api/v1/jobs/replace/pause", None)
+        .await;
+    let runs = server.get("/api/v1/runs?job=replace&limit=100").await;
+    let cancelled: Vec<_> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["state"] == "cancelled")
+        .collect();
+    assert!(cancelled.len() >= 2, "older runs were replaced: {runs}");
+    for run in cancelled {
+        let scheduled: chrono::DateTime<chrono::Utc> =
+            run["scheduled_at"].as_str().expect("s").parse().expect("t");
+        let ended: chrono::DateTime<chrono::Utc> =
+            run["ended_at"].as_str().expect("e").parse().expect("t");
+        assert!(
+            ended - scheduled < chrono::Duration::milliseconds(2_500),
+            "a replaced run ended {} after its tick: {run}",
+            ended - scheduled
+        );
+    }
+}

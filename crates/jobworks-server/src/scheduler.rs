@@ -5,7 +5,7 @@
 //! a crash at any point loses nothing: the next start finds `next_fire_at` still due. Store
 //! errors are retried with backoff and published to `/readyz`; the loop never stops silently.
 
-use crate::dispatch::LOOKAHEAD;
+use crate::dispatch::{LOOKAHEAD, Running};
 use crate::health::Health;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -128,52 +128,81 @@ pub fn default_params(spec: &JobSpec) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
-/// Runs the scheduler until `shutdown`. `wake` is notified when schedules change (apply,
-/// resume); `dispatch` is notified when runs were queued.
-pub async fn run_scheduler(
-    store: Arc<dyn Store>,
-    health: Arc<Health>,
-    default_tz: Tz,
-    misfire_threshold: Duration,
-    wake: Arc<Notify>,
-    dispatch: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let now = Utc::now();
-        // fire ticks up to LOOKAHEAD early: each run is durably queued with its tick as
-        // not-before, and the dispatcher starts it exactly on time
-        let horizon = now + LOOKAHEAD;
-        let sleep = match tick(&*store, default_tz, misfire_threshold, horizon, &dispatch).await {
-            Ok(next) => {
-                health.tick_ok(now);
-                backoff = Duration::from_millis(100);
-                match next.map(|at| at - LOOKAHEAD) {
-                    Some(at) if at <= Utc::now() => Duration::ZERO,
-                    Some(at) => (at - Utc::now())
-                        .to_std()
-                        .unwrap_or_default()
-                        .min(MAX_SLEEP),
-                    None => MAX_SLEEP,
+/// The scheduler actor: owns what it needs and runs until shutdown.
+pub struct Scheduler {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Where tick success and errors are published for `/readyz`.
+    pub health: Arc<Health>,
+    /// Zone for cron schedules that name none.
+    pub default_tz: Tz,
+    /// Ticks later than this are misfires.
+    pub misfire_threshold: Duration,
+    /// Notified when schedules change (apply, resume).
+    pub wake: Arc<Notify>,
+    /// Notified when runs were queued.
+    pub dispatch: Arc<Notify>,
+    /// Attempts running here, to stop runs replaced by a newer tick at once.
+    pub running: Arc<Running>,
+}
+
+impl Scheduler {
+    /// Runs the scheduler until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Scheduler {
+            store,
+            health,
+            default_tz,
+            misfire_threshold,
+            wake,
+            dispatch,
+            running,
+        } = self;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let now = Utc::now();
+            // fire ticks up to LOOKAHEAD early: each run is durably queued with its tick as
+            // not-before, and the dispatcher starts it exactly on time
+            let horizon = now + LOOKAHEAD;
+            let sleep = match tick(
+                &*store,
+                default_tz,
+                misfire_threshold,
+                horizon,
+                &dispatch,
+                &running,
+            )
+            .await
+            {
+                Ok(next) => {
+                    health.tick_ok(now);
+                    backoff = Duration::from_millis(100);
+                    match next.map(|at| at - LOOKAHEAD) {
+                        Some(at) if at <= Utc::now() => Duration::ZERO,
+                        Some(at) => (at - Utc::now())
+                            .to_std()
+                            .unwrap_or_default()
+                            .min(MAX_SLEEP),
+                        None => MAX_SLEEP,
+                    }
                 }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler tick failed");
+                    health.tick_failed(e.to_string());
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    wait
+                }
+            };
+            if sleep.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
             }
-            Err(e) => {
-                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler tick failed");
-                health.tick_failed(e.to_string());
-                let wait = backoff;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                wait
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = wake.notified() => {}
+                _ = shutdown.cancelled() => return,
             }
-        };
-        if sleep.is_zero() {
-            tokio::task::yield_now().await;
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = wake.notified() => {}
-            _ = shutdown.cancelled() => return,
         }
     }
 }
@@ -185,6 +214,7 @@ async fn tick(
     misfire_threshold: Duration,
     now: DateTime<Utc>,
     dispatch: &Notify,
+    running: &Running,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     loop {
         let due = store.due_schedules(now, DUE_BATCH).await?;
@@ -210,12 +240,15 @@ async fn tick(
             let fired = store
                 .fire_ticks(d.job_id, d.next_fire_at, next, runs, now)
                 .await?;
-            if let Some(outcomes) = fired
-                && outcomes
-                    .iter()
-                    .any(|o| matches!(o, EnqueueOutcome::Queued { .. }))
-            {
-                dispatch.notify_one();
+            for outcome in fired.iter().flatten() {
+                if let EnqueueOutcome::Queued { replaced, .. } = outcome {
+                    // concurrency policy `replace`: stop the older runs now if they run here
+                    // (elsewhere their workers see the pending cancel at the next renewal)
+                    for old in replaced {
+                        running.cancel_run(*old);
+                    }
+                    dispatch.notify_one();
+                }
             }
         }
         if !full {

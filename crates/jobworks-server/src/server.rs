@@ -9,7 +9,7 @@ use crate::health::Health;
 use crate::leases::run_lease_keeper;
 use crate::logs::{LOG_QUEUE, run_log_writer};
 use crate::metrics::Metrics;
-use crate::scheduler::run_scheduler;
+use crate::scheduler::Scheduler;
 use crate::task::TaskContext;
 use crate::tokens::{hash_token, new_token};
 use jobworks_store::{Store, StoreError};
@@ -134,15 +134,18 @@ impl Server {
         });
         let attempts = TaskTracker::new();
         tracker.spawn(dispatcher.run(attempts.clone(), shutdown.clone()));
-        tracker.spawn(run_scheduler(
-            store.clone(),
-            health.clone(),
-            config.default_timezone,
-            config.misfire_threshold,
-            schedule_wake.clone(),
-            dispatch_wake.clone(),
-            shutdown.clone(),
-        ));
+        tracker.spawn(
+            Scheduler {
+                store: store.clone(),
+                health: health.clone(),
+                default_tz: config.default_timezone,
+                misfire_threshold: config.misfire_threshold,
+                wake: schedule_wake.clone(),
+                dispatch: dispatch_wake.clone(),
+                running: running.clone(),
+            }
+            .run(shutdown.clone()),
+        );
         tracker.spawn(run_lease_keeper(
             store.clone(),
             running.clone(),

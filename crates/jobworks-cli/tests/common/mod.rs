@@ -47,14 +47,13 @@ impl TestServer {
             .arg(dir.join("jobworks.db"))
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--lease",
-                "2s",
-                "--kill-grace",
-                "1s",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--kill-grace", "1s"])
+            // short leases make crash tests quick; a test may ask for its own
+            .args(if extra.contains(&"--lease") {
+                &[][..]
+            } else {
+                &["--lease", "2s"][..]
+            })
             .args(extra)
             .env("JOBWORKS_LOG", "warn")
             .stdout(Stdio::piped())
