@@ -328,27 +328,21 @@ impl Validator<'_> {
         }
     }
 
-    /// One task; always returns a node (with stand-ins for what did not parse) so that the
-    /// graph checks still see every task.
-    fn workflow_task(&mut self, node: &Node, path: &str, at: usize, spans: &mut Spans) -> TaskNode {
-        spans.record(Site::Task(at), &node.span);
-        let stand_in_id = || TaskId::new(format!("\u{0}task{}", at + 1));
-        let Some(entries) = self.table(node, path) else {
-            spans.suppressed.insert(Site::TaskField(at, "id"));
-            return stand_in(stand_in_id());
-        };
-        let kind_entries: Vec<&Entry> = entries
-            .iter()
-            .filter(|entry| KIND_KEYS.contains(&entry.key.as_str()))
-            .collect();
-        let kind_key = match kind_entries.as_slice() {
+    /// The one key among `present` (the keys of a table that exclude each other): with none,
+    /// an error at the table (`missing`, `missing_hint`); with two or more, an error at the
+    /// later one naming both (`both_hint`). `None` after an error.
+    fn one_of<'e>(
+        &mut self,
+        present: &[&'e Entry],
+        table_span: &Range<usize>,
+        path: &str,
+        missing: &str,
+        missing_hint: &str,
+        both_hint: &str,
+    ) -> Option<&'e str> {
+        match present {
             [] => {
-                self.error(
-                    &node.span,
-                    path,
-                    "task needs one of `type`, `job`, `workflow`, `approval`, `branch` or `group`",
-                    Some("for a script: type = \"shell\" with script = \"...\"".to_owned()),
-                );
+                self.error(table_span, path, missing, Some(missing_hint.to_owned()));
                 None
             }
             [only] => Some(only.key.as_str()),
@@ -363,11 +357,34 @@ impl Validator<'_> {
                     &later.key_span,
                     &key_path(path, &later.key),
                     format!("`{}` and `{}` are both set", earlier.key, later.key),
-                    Some("a task does one thing: a script (`type`), a `job` or `workflow` call, an `approval`, a `branch` or a `group`".to_owned()),
+                    Some(both_hint.to_owned()),
                 );
                 None
             }
+        }
+    }
+
+    /// One task; always returns a node (with stand-ins for what did not parse) so that the
+    /// graph checks still see every task.
+    fn workflow_task(&mut self, node: &Node, path: &str, at: usize, spans: &mut Spans) -> TaskNode {
+        spans.record(Site::Task(at), &node.span);
+        let stand_in_id = || TaskId::new(format!("\u{0}task{}", at + 1));
+        let Some(entries) = self.table(node, path) else {
+            spans.suppressed.insert(Site::TaskField(at, "id"));
+            return stand_in(stand_in_id());
         };
+        let kind_entries: Vec<&Entry> = entries
+            .iter()
+            .filter(|entry| KIND_KEYS.contains(&entry.key.as_str()))
+            .collect();
+        let kind_key = self.one_of(
+            &kind_entries,
+            &node.span,
+            path,
+            "task needs one of `type`, `job`, `workflow`, `approval`, `branch` or `group`",
+            "for a script: type = \"shell\" with script = \"...\"",
+            "a task does one thing: a script (`type`), a `job` or `workflow` call, an `approval`, a `branch` or a `group`",
+        );
         let inline_type = kind_entries
             .iter()
             .find(|entry| entry.key == "type")
@@ -834,38 +851,19 @@ impl Validator<'_> {
             .iter()
             .filter_map(|key| fields.get(key))
             .collect();
-        let condition_key = match conditions.as_slice() {
-            [] => {
-                let hint = if fields.get("equals").is_some() {
-                    "`equals` compares an output: add output = \"<name>\""
-                } else {
-                    "add exit_code = 0, output = \"<name>\" with equals = \"<value>\", or when = \"<expression>\""
-                };
-                self.error(
-                    &node.span,
-                    path,
-                    "case needs a condition: `exit_code`, `output` with `equals`, or `when`",
-                    Some(hint.to_owned()),
-                );
-                None
-            }
-            [only] => Some(only.key.as_str()),
-            [first, second, ..] => {
-                let later = later_of(first, second);
-                let earlier = if std::ptr::eq(later, *first) {
-                    second
-                } else {
-                    first
-                };
-                self.error(
-                    &later.key_span,
-                    &key_path(path, &later.key),
-                    format!("`{}` and `{}` are both set", earlier.key, later.key),
-                    Some("a case tests one thing; write another case for the other".to_owned()),
-                );
-                None
-            }
+        let missing_hint = if fields.get("equals").is_some() {
+            "`equals` compares an output: add output = \"<name>\""
+        } else {
+            "add exit_code = 0, output = \"<name>\" with equals = \"<value>\", or when = \"<expression>\""
         };
+        let condition_key = self.one_of(
+            &conditions,
+            &node.span,
+            path,
+            "case needs a condition: `exit_code`, `output` with `equals`, or `when`",
+            missing_hint,
+            "a case tests one thing; write another case for the other",
+        );
         if condition_key != Some("output")
             && condition_key.is_some()
             && let Some(equals) = fields.get("equals")
