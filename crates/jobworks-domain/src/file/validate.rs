@@ -102,6 +102,15 @@ impl<'n> Fields<'n> {
 /// A job's name with where it was first seen, for duplicate detection.
 pub(crate) type SeenNames = HashMap<String, usize>;
 
+/// The fields shared by job and workflow tables, read by `Validator::header`.
+pub(crate) struct Header {
+    pub(crate) description: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) trigger: Option<TriggerSpec>,
+    pub(crate) timezone: Option<String>,
+    pub(crate) enabled: bool,
+}
+
 impl<'a> Validator<'a> {
     pub(crate) fn new(
         source_name: &'a str,
@@ -190,23 +199,13 @@ impl<'a> Validator<'a> {
                 None
             }
         };
-        let description = fields
-            .get("description")
-            .and_then(|entry| self.string(entry, path))
-            .unwrap_or_default()
-            .to_owned();
-        let tags = fields
-            .get("tags")
-            .map(|entry| self.tags(entry, path))
-            .unwrap_or_default();
-        let trigger = self.trigger(&fields, path);
-        let timezone = fields
-            .get("timezone")
-            .and_then(|entry| self.timezone(entry, path));
-        let enabled = fields
-            .get("enabled")
-            .and_then(|entry| self.boolean(entry, path))
-            .unwrap_or(true);
+        let Header {
+            description,
+            tags,
+            trigger,
+            timezone,
+            enabled,
+        } = self.header(&fields, path);
         let priority = fields
             .get("priority")
             .and_then(|entry| self.integer_in(entry, path, (i32::MIN.into(), i32::MAX.into())))
@@ -350,6 +349,35 @@ impl<'a> Validator<'a> {
             }
         }
         tags
+    }
+
+    /// The fields every job and workflow table shares: description, tags, schedule (`trigger`),
+    /// time zone and `enabled` (default true).
+    pub(crate) fn header(&mut self, fields: &Fields<'_>, path: &str) -> Header {
+        let description = fields
+            .get("description")
+            .and_then(|entry| self.string(entry, path))
+            .unwrap_or_default()
+            .to_owned();
+        let tags = fields
+            .get("tags")
+            .map(|entry| self.tags(entry, path))
+            .unwrap_or_default();
+        let trigger = self.trigger(fields, path);
+        let timezone = fields
+            .get("timezone")
+            .and_then(|entry| self.timezone(entry, path));
+        let enabled = fields
+            .get("enabled")
+            .and_then(|entry| self.boolean(entry, path))
+            .unwrap_or(true);
+        Header {
+            description,
+            tags,
+            trigger,
+            timezone,
+            enabled,
+        }
     }
 
     /// The `misfire` policy (default `fire_once`) and `max_catchup` bound (default

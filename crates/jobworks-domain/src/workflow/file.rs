@@ -13,7 +13,7 @@ use crate::file::diagnostic::{Diagnostic, item_path, key_path};
 use crate::file::raw::{Entry, Node, NodeKind};
 use crate::file::suggest::hint;
 use crate::file::task::{ANY_TASK_FIELDS, PYTHON_FIELDS, SHELL_FIELDS, SQL_FIELDS, TASK_TYPES};
-use crate::file::validate::{Fields, Headers, Validator, default_retry_policy, later_of};
+use crate::file::validate::{Fields, Header, Headers, Validator, default_retry_policy, later_of};
 use crate::params::{ParamSpec, ParamType};
 use crate::spec::{ShellKind, TaskSpec};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -161,23 +161,13 @@ impl Validator<'_> {
         if name.is_none() {
             spans.suppressed.insert(Site::Field("name"));
         }
-        let description = fields
-            .get("description")
-            .and_then(|entry| self.string(entry, path))
-            .unwrap_or_default()
-            .to_owned();
-        let tags = fields
-            .get("tags")
-            .map(|entry| self.tags(entry, path))
-            .unwrap_or_default();
-        let trigger = self.trigger(&fields, path);
-        let timezone = fields
-            .get("timezone")
-            .and_then(|entry| self.timezone(entry, path));
-        let enabled = fields
-            .get("enabled")
-            .and_then(|entry| self.boolean(entry, path))
-            .unwrap_or(true);
+        let Header {
+            description,
+            tags,
+            trigger,
+            timezone,
+            enabled,
+        } = self.header(&fields, path);
         let timeout_ms = fields.get("timeout").and_then(|entry| {
             self.positive_duration_ms(entry, path, "leave `timeout` out for no run timeout")
         });
