@@ -14,6 +14,18 @@
 //! | POST | `/jobs/{name}/pause`, `/jobs/{name}/resume` | → `JobView` |
 //! | POST | `/jobs/{name}/runs` | `TriggerRequest` → `TriggerResponse` (201) |
 //! | POST | `/jobs/{name}/backfill` | `BackfillRequest` → `BackfillResponse` (201) |
+//! | GET | `/workflows` | → `Vec<WorkflowView>` |
+//! | GET | `/workflows/{name}` | → `WorkflowView` (with its definition) |
+//! | DELETE | `/workflows/{name}` | → 204 |
+//! | GET | `/workflows/{name}/versions` | → `Vec<WorkflowVersionView>` |
+//! | POST | `/workflows/{name}/pause`, `/workflows/{name}/resume` | → `WorkflowView` |
+//! | POST | `/workflows/{name}/runs` | `TriggerRequest` → `TriggerResponse` (201) |
+//! | POST | `/workflows/{name}/backfill` | `BackfillRequest` (with `parallel`) → `BackfillResponse` (201) |
+//! | GET | `/runs/{id}/tasks` | → `Vec<TaskInstanceView>` |
+//! | POST | `/runs/{id}/tasks/{task}/approve`, `/runs/{id}/tasks/{task}/reject` | `DecisionRequest` → `TaskInstanceView` |
+//! | POST | `/runs/{id}/tasks/{task}/mark` | `MarkRequest` → `RunDetailView` |
+//! | POST | `/runs/{id}/tasks/{task}/clear` | → `RunDetailView` (the task and what follows run again) |
+//! | POST | `/runs/{id}/rerun` | `RerunRequest` → `RunDetailView` (from failed tasks, keeping succeeded ones) |
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
@@ -93,7 +105,10 @@ pub struct ApplyRequest {
 /// Per-job result of an apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AppliedJob {
-    /// Job name.
+    /// `job` or `workflow`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// Job or workflow name.
     pub name: String,
     /// Version after the apply.
     pub version: i64,
@@ -101,10 +116,14 @@ pub struct AppliedJob {
     pub change: String,
 }
 
+fn default_kind() -> String {
+    "job".to_owned()
+}
+
 /// Answer of `POST /jobs/apply`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApplyResponse {
-    /// One entry per job, in file order.
+    /// One entry per job, then one per workflow, in file order.
     pub jobs: Vec<AppliedJob>,
 }
 
@@ -167,6 +186,11 @@ pub struct BackfillRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Workflows only: at most this many of the backfill's runs active at once (1..=64;
+    /// default: the workflow's `max_active_runs`). Jobs follow their concurrency policy.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 64)]
+    pub parallel: Option<u32>,
 }
 
 /// Answer of a backfill.
@@ -185,12 +209,18 @@ pub struct BackfillResponse {
 pub struct RunView {
     /// Run id.
     pub id: i64,
-    /// Job name.
+    /// `job` or `workflow`: what the run executes.
+    pub kind: String,
+    /// Job or workflow name.
     pub job: String,
-    /// Job version it runs.
+    /// Job or workflow version it runs.
     pub job_version: i64,
     /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `skipped`.
     pub state: String,
+    /// The workflow run whose task started this run (a job call or sub-workflow), if any.
+    pub parent_run_id: Option<i64>,
+    /// The task of that workflow run.
+    pub parent_task: Option<String>,
     /// `schedule`, `manual` or `backfill`.
     pub trigger: String,
     /// Who asked.
@@ -259,6 +289,8 @@ pub struct AttemptView {
 pub struct RunEventView {
     /// When.
     pub at: DateTime<Utc>,
+    /// The task instance concerned (workflow runs); `None` for the run itself.
+    pub task: Option<String>,
     /// Attempt concerned.
     pub attempt_id: Option<i64>,
     /// From state.
@@ -269,15 +301,138 @@ pub struct RunEventView {
     pub reason: String,
 }
 
-/// A run with attempts and transitions.
+/// A run with its task instances, attempts and transitions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RunDetailView {
     /// The run.
     pub run: RunView,
+    /// Task instances in definition order (one, `main`, for a job run).
+    pub tasks: Vec<TaskInstanceView>,
     /// Attempts, oldest first.
     pub attempts: Vec<AttemptView>,
     /// Transitions, oldest first.
     pub events: Vec<RunEventView>,
+}
+
+/// One task instance of a run: a workflow task (or `main`, the single task of a job run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInstanceView {
+    /// Task id (`main` for a job run).
+    pub task: String,
+    /// `shell`, `python`, `sql`, `job`, `workflow`, `approval`, `branch` or `group`.
+    pub kind: String,
+    /// `pending`, `queued`, `running`, `waiting_approval`, `succeeded`, `failed`, `timed_out`,
+    /// `skipped`, `upstream_failed` or `cancelled`.
+    pub state: String,
+    /// Upstream task ids.
+    pub depends_on: Vec<String>,
+    /// Attempts so far (all tries, also before a clear or rerun).
+    pub attempts: i64,
+    /// When the engine queued it.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When its first attempt (of the current try) started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached its state, if terminal.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Wall time from start to end, ms.
+    pub duration_ms: Option<i64>,
+    /// Why it is in its state (skip reason, branch choice, who approved, last attempt).
+    pub reason: Option<String>,
+    /// Exit code of its last attempt, when a process exited.
+    pub exit_code: Option<i32>,
+    /// Outputs it published (name → text; a sql task's rows as JSON under `rows`).
+    #[schema(value_type = Object)]
+    pub outputs: BTreeMap<String, String>,
+    /// The run it started (a job call or sub-workflow).
+    pub child_run_id: Option<i64>,
+    /// For an approval task: its request and decision.
+    pub approval: Option<ApprovalView>,
+}
+
+/// An approval task's request and decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// Shown to approvers.
+    pub message: String,
+    /// Who may decide (token names); empty = any authenticated caller.
+    pub approvers: Vec<String>,
+    /// When the default outcome applies if nobody decides.
+    pub deadline: Option<DateTime<Utc>>,
+    /// `approve` or `reject`: what happens at the deadline.
+    pub default_outcome: String,
+    /// Who decided (`token:alice`, or `timeout`), once decided.
+    pub decided_by: Option<String>,
+}
+
+/// Body of approve and reject.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DecisionRequest {
+    /// Why (recorded with the decision).
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Body of `POST /runs/{id}/tasks/{task}/mark`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MarkRequest {
+    /// `succeeded` or `failed`.
+    pub state: String,
+    /// Why (recorded with who marked it).
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Body of `POST /runs/{id}/rerun`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RerunRequest {
+    /// Rerun from this task (it must have ended without succeeding); `None` = from every
+    /// task that failed, timed out, was cancelled or upstream_failed.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// A workflow with its current version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowView {
+    /// Unique name (jobs and workflows share one namespace).
+    pub name: String,
+    /// Current version (1-based).
+    pub version: i64,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Cron expression or `every 30s`; `None` for manual-only workflows.
+    pub schedule: Option<String>,
+    /// Time zone of the schedule.
+    pub timezone: Option<String>,
+    /// Paused workflows do not fire by schedule.
+    pub paused: bool,
+    /// Next scheduled fire time.
+    pub next_fire_at: Option<DateTime<Utc>>,
+    /// Number of tasks.
+    pub tasks: usize,
+    /// At most this many runs active at once.
+    pub max_active_runs: u32,
+    /// First applied at.
+    pub created_at: DateTime<Utc>,
+    /// Current version applied at.
+    pub updated_at: DateTime<Utc>,
+    /// The definition (`WorkflowSpec` as JSON), on `GET /workflows/{name}` only.
+    #[schema(value_type = Object)]
+    pub definition: Option<serde_json::Value>,
+}
+
+/// One stored version of a workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkflowVersionView {
+    /// Version number.
+    pub version: i64,
+    /// Applied at.
+    pub created_at: DateTime<Utc>,
+    /// The definition (`WorkflowSpec` as JSON).
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
 }
 
 /// Answer of a cancel.

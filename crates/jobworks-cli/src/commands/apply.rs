@@ -87,6 +87,7 @@ mod tests {
 
     fn applied(name: &str, version: i64, change: &str) -> AppliedJob {
         AppliedJob {
+            kind: "job".into(),
             name: name.into(),
             version,
             change: change.into(),

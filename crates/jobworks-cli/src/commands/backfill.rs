@@ -35,6 +35,7 @@ pub async fn run(
         from: parse_time(&options.from, options.tz)?,
         to: parse_time(&options.to, options.tz)?,
         params: params_map(&options.params)?,
+        parallel: None,
     };
     let response = client.backfill(&options.job, &request).await?;
     match format {

@@ -252,6 +252,9 @@ mod tests {
     fn outcomes() {
         let mut run = RunView {
             id: 42,
+            kind: "job".into(),
+            parent_run_id: None,
+            parent_task: None,
             job: "backup".into(),
             job_version: 1,
             state: "succeeded".into(),

@@ -295,6 +295,9 @@ mod tests {
         let ended_at = ended.map(at);
         RunView {
             id,
+            kind: "job".into(),
+            parent_run_id: None,
+            parent_task: None,
             job: "backup".into(),
             job_version: 3,
             state: state.into(),
@@ -367,6 +370,7 @@ mod tests {
                 Some("2026-03-08T11:00:01Z"),
                 Some("2026-03-08T11:00:03.500Z"),
             ),
+            tasks: Vec::new(),
             attempts: vec![AttemptView {
                 id: 31,
                 attempt_no: 1,
@@ -387,6 +391,7 @@ mod tests {
             }],
             events: vec![
                 RunEventView {
+                    task: None,
                     at: at("2026-03-08T11:00:00Z"),
                     attempt_id: None,
                     from: None,
@@ -394,6 +399,7 @@ mod tests {
                     reason: "schedule tick".into(),
                 },
                 RunEventView {
+                    task: None,
                     at: at("2026-03-08T11:00:03.500Z"),
                     attempt_id: Some(31),
                     from: Some("running".into()),

@@ -58,9 +58,12 @@ pub fn masked_params(params: &serde_json::Value, spec: Option<&JobSpec>) -> serd
 pub fn run_view(run: &RunRecord, spec: Option<&JobSpec>) -> RunView {
     RunView {
         id: run.id.0,
+        kind: "job".into(),
         job: run.job_name.clone(),
         job_version: run.job_version,
         state: run.state.as_str().to_string(),
+        parent_run_id: None,
+        parent_task: None,
         trigger: run.trigger.as_str().to_string(),
         triggered_by: run.triggered_by.clone(),
         scheduled_at: run.scheduled_at,
@@ -105,12 +108,14 @@ pub fn attempt_view(a: &AttemptRecord) -> AttemptView {
 pub fn run_detail_view(d: &RunDetail, spec: Option<&JobSpec>) -> RunDetailView {
     RunDetailView {
         run: run_view(&d.run, spec),
+        tasks: Vec::new(),
         attempts: d.attempts.iter().map(attempt_view).collect(),
         events: d
             .events
             .iter()
             .map(|e| RunEventView {
                 at: e.at,
+                task: None,
                 attempt_id: e.attempt_id.map(|a| a.0),
                 from: e.from_state.clone(),
                 to: e.to_state.clone(),

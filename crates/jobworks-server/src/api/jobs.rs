@@ -73,6 +73,7 @@ pub async fn apply_files(
     for spec in &specs {
         if dry_run {
             jobs.push(AppliedJob {
+                kind: "job".into(),
                 name: spec.name.clone(),
                 version: 0,
                 change: "valid".into(),
@@ -82,6 +83,7 @@ pub async fn apply_files(
         let next = first_fire(spec, state.config.default_timezone, now);
         let out = state.store.apply_job(spec, next, now).await?;
         jobs.push(AppliedJob {
+            kind: "job".into(),
             name: out.name,
             version: out.version,
             change: match out.change {
