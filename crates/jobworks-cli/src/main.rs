@@ -3,6 +3,9 @@
 
 mod client;
 mod commands;
+#[cfg(test)]
+mod fixtures;
+mod gantt;
 mod human;
 mod job_files;
 mod output;
@@ -184,7 +187,7 @@ struct BackfillArgs {
 enum RunsCommand {
     /// List runs, newest first
     List(RunsListArgs),
-    /// Show a run with its attempts and state changes
+    /// Show a run with its tasks, attempts and state changes (a Gantt chart for workflows)
     Show(RunIdArg),
 }
 

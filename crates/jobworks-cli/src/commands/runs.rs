@@ -1,12 +1,14 @@
-//! `jobworks runs list|show` and `jobworks cancel`.
+//! `jobworks runs list|show` and `jobworks cancel`. A workflow run's `show` adds its task
+//! instances, a Gantt chart of them and their outputs.
 
 use crate::client::{ApiClient, RunQuery};
+use crate::gantt;
 use crate::human::{self, Clock};
 use crate::output::{self, OutputFormat, outln, print_json};
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use comfy_table::Table;
-use jobworks_protocol::{AttemptView, RunDetailView, RunEventView, RunView};
+use jobworks_protocol::{AttemptView, RunDetailView, RunEventView, RunView, TaskInstanceView};
 
 /// Filters of `runs list` as typed by the user.
 #[derive(Clone, Debug, Default)]
@@ -60,7 +62,8 @@ pub async fn list(
     }
 }
 
-/// `runs show RUN`: the run, its attempts and its state transitions.
+/// `runs show RUN`: the run, its tasks (workflow runs), its attempts and its state
+/// transitions.
 pub async fn show(client: &ApiClient, id: i64, format: OutputFormat) -> anyhow::Result<()> {
     let detail = client.get_run(id).await?;
     match format {
@@ -163,9 +166,20 @@ fn run_duration(run: &RunView, clock: &Clock) -> String {
     }
 }
 
-/// The whole `runs show` text: details, attempts, events.
+/// The whole `runs show` text: details; for a workflow run its tasks, their Gantt chart and
+/// their outputs; attempts; events.
 pub fn render_detail(detail: &RunDetailView, clock: &Clock) -> String {
-    let mut sections = vec![output::render(&run_details(&detail.run, clock))];
+    let mut sections = vec![output::render(&run_details(detail, clock))];
+    if shows_tasks(detail) {
+        sections.push(render_tasks(detail.run.id, &detail.tasks, clock));
+        let chart = gantt::gantt(&detail.tasks, clock.now, gantt::DEFAULT_WIDTH);
+        if !chart.is_empty() {
+            sections.push(chart);
+        }
+        if let Some(outputs) = outputs_table(&detail.tasks) {
+            sections.push(output::render(&outputs));
+        }
+    }
     if !detail.attempts.is_empty() {
         sections.push(output::render(&attempts_table(&detail.attempts, clock)));
     }
@@ -175,7 +189,153 @@ pub fn render_detail(detail: &RunDetailView, clock: &Clock) -> String {
     sections.join("\n\n")
 }
 
-fn run_details(run: &RunView, clock: &Clock) -> Table {
+/// Whether the run's tasks are worth a section: a workflow run's are; a job run's single
+/// `main` task repeats the run.
+pub fn shows_tasks(detail: &RunDetailView) -> bool {
+    !detail.tasks.is_empty()
+        && (detail.run.kind == "workflow" || detail.tasks.iter().any(|task| task.task != "main"))
+}
+
+/// The task table, then for each task waiting for approval what it asks and how to decide.
+pub fn render_tasks(run_id: i64, tasks: &[TaskInstanceView], clock: &Clock) -> String {
+    let mut text = output::render(&tasks_table(tasks, clock));
+    for task in tasks.iter().filter(|task| task.state == "waiting_approval") {
+        text.push('\n');
+        text.push_str(&approval_text(run_id, task, clock));
+    }
+    text
+}
+
+/// Longest REASON shown in the task table, in characters.
+const TASK_REASON_WIDTH: usize = 50;
+/// Longest output value shown, in characters.
+const OUTPUT_VALUE_WIDTH: usize = 40;
+
+/// TASK, KIND, STATE, ATTEMPTS, STARTED, DURATION, EXIT, CHILD RUN (when a task started
+/// one), REASON; in the order given (the definition's).
+pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
+    let children = tasks.iter().any(|task| task.child_run_id.is_some());
+    let mut headers = vec![
+        "TASK", "KIND", "STATE", "ATTEMPTS", "STARTED", "DURATION", "EXIT",
+    ];
+    if children {
+        headers.push("CHILD RUN");
+    }
+    headers.push("REASON");
+    let mut table = output::table(&headers);
+    let dash = || "-".to_owned();
+    for task in tasks {
+        let mut row = vec![
+            task.task.clone(),
+            task.kind.clone(),
+            task.state.clone(),
+            task.attempts.to_string(),
+            optional_time(task.started_at, clock),
+            task_duration(task, clock),
+            task.exit_code.map_or_else(dash, |code| code.to_string()),
+        ];
+        if children {
+            row.push(task.child_run_id.map_or_else(dash, |id| id.to_string()));
+        }
+        row.push(
+            task.reason
+                .as_deref()
+                .map_or_else(dash, |reason| human::truncate(reason, TASK_REASON_WIDTH)),
+        );
+        table.add_row(row);
+    }
+    table
+}
+
+/// The task's duration; `12.3s…` while it runs (or waits for approval); `-` before it
+/// started.
+fn task_duration(task: &TaskInstanceView, clock: &Clock) -> String {
+    match (task.duration_ms, task.started_at, task.ended_at) {
+        (Some(ms), _, _) => human::duration_ms(ms),
+        (None, Some(started), None) => format!(
+            "{}…",
+            human::duration_ms((clock.now - started).num_milliseconds())
+        ),
+        _ => "-".into(),
+    }
+}
+
+/// `gate waits for approval: Load into prod? (approvers: alice; rejected at … if nobody
+/// decides)` and the two commands that decide it.
+fn approval_text(run_id: i64, task: &TaskInstanceView, clock: &Clock) -> String {
+    let mut text = format!("{} waits for approval", task.task);
+    if let Some(approval) = &task.approval {
+        if !approval.message.is_empty() {
+            text.push_str(&format!(": {}", approval.message));
+        }
+        let mut terms = Vec::new();
+        if !approval.approvers.is_empty() {
+            terms.push(format!("approvers: {}", approval.approvers.join(", ")));
+        }
+        if let Some(deadline) = approval.deadline {
+            let outcome = match approval.default_outcome.as_str() {
+                "approve" => "approved",
+                "reject" => "rejected",
+                other => other,
+            };
+            terms.push(format!(
+                "{outcome} at {} if nobody decides",
+                clock.date_time_relative(deadline)
+            ));
+        }
+        if !terms.is_empty() {
+            text.push_str(&format!(" ({})", terms.join("; ")));
+        }
+    }
+    text.push_str(&format!(
+        "\n  decide: `jobworks approve {run_id} {task}` or `jobworks reject {run_id} {task} \
+         --comment WHY`",
+        task = task.task
+    ));
+    text
+}
+
+/// TASK, OUTPUTS (`name=value, …`, long values cut), for the tasks that published outputs;
+/// `None` when none did.
+pub fn outputs_table(tasks: &[TaskInstanceView]) -> Option<Table> {
+    let with_outputs: Vec<&TaskInstanceView> = tasks
+        .iter()
+        .filter(|task| !task.outputs.is_empty())
+        .collect();
+    if with_outputs.is_empty() {
+        return None;
+    }
+    let mut table = output::table(&["TASK", "OUTPUTS"]);
+    for task in with_outputs {
+        let pairs: Vec<String> = task
+            .outputs
+            .iter()
+            .map(|(name, value)| format!("{name}={}", human::truncate(value, OUTPUT_VALUE_WIDTH)))
+            .collect();
+        table.add_row(vec![task.task.clone(), pairs.join(", ")]);
+    }
+    Some(table)
+}
+
+/// `5 (3 succeeded, 1 running, 1 pending)`: the number of tasks, then how many are in each
+/// state, states in order of first appearance.
+pub fn task_summary(tasks: &[TaskInstanceView]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for task in tasks {
+        match counts.iter_mut().find(|(state, _)| *state == task.state) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((&task.state, 1)),
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(state, count)| format!("{count} {state}"))
+        .collect();
+    format!("{} ({})", tasks.len(), parts.join(", "))
+}
+
+fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
+    let run = &detail.run;
     let params = match &run.params {
         serde_json::Value::Object(map) if map.is_empty() => "-".into(),
         serde_json::Value::Null => "-".into(),
@@ -183,7 +343,14 @@ fn run_details(run: &RunView, clock: &Clock) -> Table {
     };
     let mut rows = vec![
         ("run", run.id.to_string()),
-        ("job", format!("{} (version {})", run.job, run.job_version)),
+        (
+            if run.kind == "workflow" {
+                "workflow"
+            } else {
+                "job"
+            },
+            format!("{} (version {})", run.job, run.job_version),
+        ),
         ("state", run.state.clone()),
         (
             "trigger",
@@ -195,8 +362,19 @@ fn run_details(run: &RunView, clock: &Clock) -> Table {
         ("started", optional_time(run.started_at, clock)),
         ("ended", optional_time(run.ended_at, clock)),
         ("duration", run_duration(run, clock)),
-        ("attempts", run.attempts.to_string()),
     ];
+    if let Some(parent) = run.parent_run_id {
+        let task = run
+            .parent_task
+            .as_deref()
+            .map_or_else(String::new, |task| format!(", task {task}"));
+        rows.insert(2, ("parent", format!("run {parent}{task}")));
+    }
+    if shows_tasks(detail) {
+        rows.push(("tasks", task_summary(&detail.tasks)));
+    } else {
+        rows.push(("attempts", run.attempts.to_string()));
+    }
     if let Some(not_before) = run.not_before {
         rows.push(("next attempt", clock.date_time_relative(not_before)));
     }
@@ -260,19 +438,26 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
     table
 }
 
-/// TIME, TRANSITION, REASON.
+/// TIME, TASK (when some event concerns a task: `-` for the run itself), TRANSITION,
+/// REASON.
 pub fn events_table(events: &[RunEventView], clock: &Clock) -> Table {
-    let mut table = output::table(&["TIME", "TRANSITION", "REASON"]);
+    let with_tasks = events.iter().any(|event| event.task.is_some());
+    let mut table = output::table(if with_tasks {
+        &["TIME", "TASK", "TRANSITION", "REASON"][..]
+    } else {
+        &["TIME", "TRANSITION", "REASON"][..]
+    });
     for event in events {
         let transition = match &event.from {
             Some(from) => format!("{from} → {}", event.to),
             None => event.to.clone(),
         };
-        table.add_row(vec![
-            clock.format(event.at, "%Y-%m-%d %H:%M:%S%.3f"),
-            transition,
-            event.reason.clone(),
-        ]);
+        let mut row = vec![clock.format(event.at, "%Y-%m-%d %H:%M:%S%.3f")];
+        if with_tasks {
+            row.push(event.task.clone().unwrap_or_else(|| "-".into()));
+        }
+        row.extend([transition, event.reason.clone()]);
+        table.add_row(row);
     }
     table
 }
@@ -429,5 +614,147 @@ mod tests {
         2026-03-08 11:00:00.000  queued            schedule tick
         2026-03-08 11:00:03.500  running → failed  killed by signal 9
         ");
+    }
+
+    fn workflow_detail() -> RunDetailView {
+        use crate::fixtures::{task, workflow_run};
+        use jobworks_protocol::ApprovalView;
+        let mut extract = task(
+            "extract",
+            "succeeded",
+            Some("2026-03-08T11:00:00Z"),
+            Some("2026-03-08T11:00:04Z"),
+        );
+        extract.exit_code = Some(0);
+        extract.reason = Some("attempt 1 succeeded".into());
+        extract.outputs = [
+            ("rows".to_owned(), "1234".to_owned()),
+            (
+                "file".to_owned(),
+                "/data/extract/2026-03-08/part-0000.parquet.gz.tmp".to_owned(),
+            ),
+        ]
+        .into();
+        let mut check = task(
+            "check",
+            "failed",
+            Some("2026-03-08T11:00:04Z"),
+            Some("2026-03-08T11:00:06.500Z"),
+        );
+        check.kind = "python".into();
+        check.attempts = 2;
+        check.exit_code = Some(3);
+        check.reason = Some("attempt 2 failed with exit code 3".into());
+        let mut load = task("load", "running", Some("2026-03-08T11:00:06.500Z"), None);
+        load.kind = "job".into();
+        load.child_run_id = Some(57);
+        let mut gate = task(
+            "gate",
+            "waiting_approval",
+            Some("2026-03-08T11:00:10Z"),
+            None,
+        );
+        gate.kind = "approval".into();
+        gate.attempts = 0;
+        gate.approval = Some(ApprovalView {
+            message: "Load into prod?".into(),
+            approvers: vec!["alice".into(), "bob".into()],
+            deadline: Some(at("2026-03-08T15:00:00Z")),
+            default_outcome: "reject".into(),
+            decided_by: None,
+        });
+        RunDetailView {
+            run: workflow_run(43, "running", None),
+            tasks: vec![
+                extract,
+                check,
+                load,
+                gate,
+                task("report", "pending", None, None),
+            ],
+            attempts: Vec::new(),
+            events: vec![
+                RunEventView {
+                    at: at("2026-03-08T11:00:00Z"),
+                    task: None,
+                    attempt_id: None,
+                    from: Some("queued".into()),
+                    to: "running".into(),
+                    reason: "started".into(),
+                },
+                RunEventView {
+                    at: at("2026-03-08T11:00:04Z"),
+                    task: Some("extract".into()),
+                    attempt_id: Some(90),
+                    from: Some("running".into()),
+                    to: "succeeded".into(),
+                    reason: "attempt 1 succeeded".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn workflow_detail_text() {
+        let clock = Clock::fixed(at("2026-03-08T11:00:12.400Z"), Tz::UTC);
+        insta::assert_snapshot!(render_detail(&workflow_detail(), &clock), @r"
+        run        43
+        workflow   etl (version 2)
+        state      running
+        trigger    manual by token:alice
+        params     -
+        queued     2026-03-08 11:00:00
+        scheduled  -
+        started    2026-03-08 11:00:00
+        ended      -
+        duration   12.4s…
+        tasks      5 (1 succeeded, 1 failed, 1 running, 1 waiting_approval, 1 pending)
+        reason     -
+
+        TASK     KIND      STATE             ATTEMPTS  STARTED              DURATION  EXIT  CHILD RUN  REASON
+        extract  shell     succeeded         1         2026-03-08 11:00:00  4.00s     0     -          attempt 1 succeeded
+        check    python    failed            2         2026-03-08 11:00:04  2.50s     3     -          attempt 2 failed with exit code 3
+        load     job       running           1         2026-03-08 11:00:06  5.90s…    -     57         -
+        gate     approval  waiting_approval  0         2026-03-08 11:00:10  2.40s…    -     -          -
+        report   shell     pending           0         -                    -         -     -          -
+        gate waits for approval: Load into prod? (approvers: alice, bob; rejected at 2026-03-08 15:00:00 (in 3h59m) if nobody decides)
+          decide: `jobworks approve 43 gate` or `jobworks reject 43 gate --comment WHY`
+
+        extract  ███████████████████ 4.00s
+        check                       ████████████ 2.50s
+        load                                    █████████████████████████████ 5.90s…
+        gate                                                     ████████████ 2.40s…
+                 0s                                                     12.4s
+        not started: report
+
+        TASK     OUTPUTS
+        extract  file=/data/extract/2026-03-08/part-0000.parq…, rows=1234
+
+        TIME                     TASK     TRANSITION           REASON
+        2026-03-08 11:00:00.000  -        queued → running     started
+        2026-03-08 11:00:04.000  extract  running → succeeded  attempt 1 succeeded
+        ");
+    }
+
+    #[test]
+    fn job_runs_keep_their_single_task_out_of_sight() {
+        let mut detail = workflow_detail();
+        assert!(shows_tasks(&detail));
+        detail.run.kind = "job".into();
+        detail.tasks = vec![crate::fixtures::task("main", "succeeded", None, None)];
+        assert!(!shows_tasks(&detail));
+        detail.tasks.clear();
+        detail.run.kind = "workflow".into();
+        assert!(!shows_tasks(&detail), "nothing to show");
+    }
+
+    #[test]
+    fn task_summaries_count_states_in_order() {
+        let detail = workflow_detail();
+        assert_eq!(
+            task_summary(&detail.tasks),
+            "5 (1 succeeded, 1 failed, 1 running, 1 waiting_approval, 1 pending)"
+        );
+        assert!(outputs_table(&detail.tasks[1..]).is_none());
     }
 }
