@@ -6,9 +6,10 @@ use crate::settings::ClientSettings;
 use crate::sse::{SseEvent, SseParser};
 use anyhow::{Context as _, anyhow};
 use jobworks_protocol::{
-    ApplyRequest, ApplyResponse, BackfillRequest, BackfillResponse, CancelResponse, DiagnosticView,
-    JobVersionView, JobView, LogPage, Problem, RunDetailView, RunView, TriggerRequest,
-    TriggerResponse,
+    ApplyRequest, ApplyResponse, BackfillRequest, BackfillResponse, CancelResponse,
+    DecisionRequest, DiagnosticView, JobVersionView, JobView, LogPage, MarkRequest, Problem,
+    RerunRequest, RunDetailView, RunView, TaskInstanceView, TriggerRequest, TriggerResponse,
+    WorkflowVersionView, WorkflowView,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -127,6 +128,57 @@ impl ApiClient {
         self.post(&["jobs", name, "backfill"], request).await
     }
 
+    /// `GET /workflows`.
+    pub async fn list_workflows(&self) -> anyhow::Result<Vec<WorkflowView>> {
+        self.get(&["workflows"], &[]).await
+    }
+
+    /// `GET /workflows/{name}`: the workflow with its definition.
+    pub async fn get_workflow(&self, name: &str) -> anyhow::Result<WorkflowView> {
+        self.get(&["workflows", name], &[]).await
+    }
+
+    /// `GET /workflows/{name}/versions`.
+    pub async fn workflow_versions(&self, name: &str) -> anyhow::Result<Vec<WorkflowVersionView>> {
+        self.get(&["workflows", name, "versions"], &[]).await
+    }
+
+    /// `DELETE /workflows/{name}`.
+    pub async fn delete_workflow(&self, name: &str) -> anyhow::Result<()> {
+        self.send(self.request(Method::DELETE, &["workflows", name], &[]))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /workflows/{name}/pause` or `/resume`.
+    pub async fn set_workflow_paused(
+        &self,
+        name: &str,
+        paused: bool,
+    ) -> anyhow::Result<WorkflowView> {
+        let action = if paused { "pause" } else { "resume" };
+        self.post(&["workflows", name, action], &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /workflows/{name}/runs`.
+    pub async fn trigger_workflow(
+        &self,
+        name: &str,
+        request: &TriggerRequest,
+    ) -> anyhow::Result<TriggerResponse> {
+        self.post(&["workflows", name, "runs"], request).await
+    }
+
+    /// `POST /workflows/{name}/backfill`.
+    pub async fn backfill_workflow(
+        &self,
+        name: &str,
+        request: &BackfillRequest,
+    ) -> anyhow::Result<BackfillResponse> {
+        self.post(&["workflows", name, "backfill"], request).await
+    }
+
     /// `GET /runs` with filters.
     pub async fn list_runs(&self, query: &RunQuery) -> anyhow::Result<Vec<RunView>> {
         let mut pairs = Vec::new();
@@ -153,6 +205,52 @@ impl ApiClient {
     /// `POST /runs/{id}/cancel`.
     pub async fn cancel(&self, id: i64) -> anyhow::Result<CancelResponse> {
         self.post(&["runs", &id.to_string(), "cancel"], &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /runs/{id}/tasks`: the run's task instances in definition order.
+    pub async fn run_tasks(&self, id: i64) -> anyhow::Result<Vec<TaskInstanceView>> {
+        self.get(&["runs", &id.to_string(), "tasks"], &[]).await
+    }
+
+    /// `POST /runs/{id}/tasks/{task}/approve` or `/reject`: decides an approval task.
+    pub async fn decide(
+        &self,
+        id: i64,
+        task: &str,
+        decision: Decision,
+        request: &DecisionRequest,
+    ) -> anyhow::Result<TaskInstanceView> {
+        self.post(
+            &["runs", &id.to_string(), "tasks", task, decision.route()],
+            request,
+        )
+        .await
+    }
+
+    /// `POST /runs/{id}/tasks/{task}/mark`: sets a task's state by hand.
+    pub async fn mark_task(
+        &self,
+        id: i64,
+        task: &str,
+        request: &MarkRequest,
+    ) -> anyhow::Result<RunDetailView> {
+        self.post(&["runs", &id.to_string(), "tasks", task, "mark"], request)
+            .await
+    }
+
+    /// `POST /runs/{id}/tasks/{task}/clear`: the task and what follows it run again.
+    pub async fn clear_task(&self, id: i64, task: &str) -> anyhow::Result<RunDetailView> {
+        self.post(
+            &["runs", &id.to_string(), "tasks", task, "clear"],
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `POST /runs/{id}/rerun`: runs failed tasks (or one task) and what follows again.
+    pub async fn rerun(&self, id: i64, request: &RerunRequest) -> anyhow::Result<RunDetailView> {
+        self.post(&["runs", &id.to_string(), "rerun"], request)
             .await
     }
 
@@ -292,6 +390,33 @@ impl ApiClient {
     }
 }
 
+/// The decision on an approval task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Let the run go on past the task.
+    Approve,
+    /// Fail the task.
+    Reject,
+}
+
+impl Decision {
+    /// The last path segment of the route: `approve` or `reject`.
+    pub fn route(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
+/// Whether `error` is the server answering 404 Not Found (an unknown job, workflow, run or
+/// task, or a route this server does not have).
+pub fn is_not_found(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<ApiError>()
+        .is_some_and(|api| api.status == StatusCode::NOT_FOUND)
+}
+
 /// A non-success answer of the API.
 #[derive(Debug)]
 pub struct ApiError {
@@ -301,6 +426,18 @@ pub struct ApiError {
     pub problem: Option<Problem>,
     /// The raw body (shown when it was not a problem document).
     body: String,
+}
+
+impl ApiError {
+    /// An answer with this status and an empty body, for tests of callers.
+    #[cfg(test)]
+    pub fn bare(status: StatusCode) -> ApiError {
+        ApiError {
+            status,
+            problem: None,
+            body: String::new(),
+        }
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -517,5 +654,37 @@ mod tests {
             plain.to_string(),
             "the server answered 502 Bad Gateway: upstream down"
         );
+    }
+
+    #[test]
+    fn not_found_is_recognised_through_context() {
+        let missing = |status| {
+            anyhow::Error::new(ApiError {
+                status,
+                problem: None,
+                body: String::new(),
+            })
+        };
+        assert!(is_not_found(&missing(StatusCode::NOT_FOUND)));
+        assert!(is_not_found(
+            &missing(StatusCode::NOT_FOUND).context("while triggering")
+        ));
+        assert!(!is_not_found(&missing(StatusCode::CONFLICT)));
+        assert!(!is_not_found(&anyhow!("connection refused")));
+    }
+
+    #[test]
+    fn task_routes() {
+        let plain = client("http://127.0.0.1:8080");
+        assert_eq!(
+            plain
+                .url(
+                    &["runs", "42", "tasks", "gate", Decision::Reject.route()],
+                    &[]
+                )
+                .as_str(),
+            "http://127.0.0.1:8080/api/v1/runs/42/tasks/gate/reject"
+        );
+        assert_eq!(Decision::Approve.route(), "approve");
     }
 }

@@ -15,7 +15,7 @@ mod sse;
 
 use clap::{Args, Parser, Subcommand};
 use client::ApiClient;
-use commands::{apply, import, jobs, logs, run, runs, schedule, validate};
+use commands::{apply, import, jobs, logs, run, runs, schedule, tasks, validate, workflow};
 use output::OutputFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,18 +63,26 @@ enum Command {
     /// List and manage jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Trigger a run of a job
+    /// Trigger a run of a job or a workflow
+    ///
+    /// NAME is looked up as a job first, then as a workflow. With --wait, a workflow run's
+    /// log holds the lines of all its tasks.
     #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
-    /// Create one run per schedule tick in a time range (idempotent)
+    /// Create one run per schedule tick of a job or workflow in a time range (idempotent)
     ///
     /// Each run gets its tick as JOBWORKS_LOGICAL_TIME. Ticks that already have a run (fired
     /// by the scheduler or an earlier backfill) are left alone, so running it twice creates
-    /// nothing new. Runs follow the job's concurrency policy: `queue` runs them one by one.
+    /// nothing new. A job's runs follow its concurrency policy (`queue` runs them one by
+    /// one); a workflow's runs are limited by --parallel, else by its `max_active_runs`.
     Backfill(BackfillArgs),
-    /// List and inspect runs
+    /// List and inspect runs; rerun, mark and clear a workflow run's tasks
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Approve an approval task of a workflow run, so the run goes on past it
+    Approve(DecisionArgs),
+    /// Reject an approval task of a workflow run (the task fails)
+    Reject(DecisionArgs),
     /// Print a run's log (`HH:MM:SS.mmm stream| text`)
     Logs(LogsArgs),
     /// Cancel a queued or running run
@@ -85,22 +93,45 @@ enum Command {
     /// Import jobs from other schedulers
     #[command(subcommand)]
     Import(ImportCommand),
-    /// Work with workflow files (DAGs of tasks)
+    /// List and manage workflows (DAGs of tasks); draw them
     #[command(subcommand)]
     Workflow(WorkflowCommand),
 }
 
 #[derive(Subcommand, Debug)]
 enum WorkflowCommand {
-    /// Draw a workflow's DAG from its file: in the terminal, as Graphviz DOT, or as Mermaid
+    /// List workflows with their schedule, next fire time and number of tasks
+    List,
+    /// Show a workflow's details and draw its DAG
+    Show(WorkflowNameArg),
+    /// List a workflow's stored versions, newest first
+    Versions(WorkflowNameArg),
+    /// Pause a workflow's schedule (manual runs still work)
+    Pause(WorkflowNameArg),
+    /// Resume a paused workflow
+    Resume(WorkflowNameArg),
+    /// Delete a workflow
+    Delete(WorkflowNameArg),
+    /// Draw a workflow's DAG: in the terminal, as Graphviz DOT, or as Mermaid
+    ///
+    /// With -f, from its file, without a server; without -f, the stored workflow NAME
+    /// from the server.
     Graph(WorkflowGraphArgs),
 }
 
 #[derive(Args, Debug)]
+struct WorkflowNameArg {
+    /// Workflow name
+    name: String,
+}
+
+#[derive(Args, Debug)]
 struct WorkflowGraphArgs {
-    #[command(flatten)]
-    files: FilesArgs,
-    /// The workflow to draw (optional when the files define only one)
+    /// A job file, or a directory whose *.toml files are read in sorted order; repeatable.
+    /// Without it, the stored workflow NAME is drawn
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// The workflow to draw (with -f, optional when the files define only one)
     name: Option<String>,
     /// Drawing format
     #[arg(long, value_enum, default_value_t = commands::workflow::GraphFormat::Text)]
@@ -155,8 +186,8 @@ struct JobNameArg {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Job name
-    job: String,
+    /// Job or workflow name
+    name: String,
     /// A parameter value, KEY=VALUE (the value may contain `=`); repeatable
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = run::parse_param)]
     params: Vec<(String, String)>,
@@ -167,8 +198,8 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct BackfillArgs {
-    /// Job name
-    job: String,
+    /// Job or workflow name
+    name: String,
     /// First tick time considered, inclusive (RFC 3339, or `2026-03-01 00:00` read in --tz)
     #[arg(long)]
     from: String,
@@ -181,6 +212,10 @@ struct BackfillArgs {
     /// A parameter value for every run, KEY=VALUE; repeatable
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = run::parse_param)]
     params: Vec<(String, String)>,
+    /// Workflows only: at most N of the backfill's runs active at once (1-64) [default: the
+    /// workflow's max_active_runs]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    parallel: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,6 +224,58 @@ enum RunsCommand {
     List(RunsListArgs),
     /// Show a run with its tasks, attempts and state changes (a Gantt chart for workflows)
     Show(RunIdArg),
+    /// Run a workflow run's failed tasks again, keeping the tasks that succeeded
+    ///
+    /// Without --from, every task that failed, timed out, was cancelled or upstream_failed
+    /// runs again, with what follows it.
+    Rerun(RerunArgs),
+    /// Set a task's state by hand: succeeded or failed (e.g. work done outside Jobworks)
+    Mark(MarkArgs),
+    /// Run a task of a workflow run again, with every task after it
+    Clear(RunTaskArgs),
+}
+
+/// A run and one of its tasks.
+#[derive(Args, Debug)]
+struct RunTaskArgs {
+    /// Run id
+    #[arg(value_name = "RUN")]
+    run: i64,
+    /// Task id within the run's workflow
+    #[arg(value_name = "TASK")]
+    task: String,
+}
+
+#[derive(Args, Debug)]
+struct DecisionArgs {
+    #[command(flatten)]
+    target: RunTaskArgs,
+    /// Why; recorded with the decision
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RerunArgs {
+    /// Run id
+    #[arg(value_name = "RUN")]
+    run: i64,
+    /// Rerun from this task (it must have ended without succeeding) instead of from every
+    /// failed task
+    #[arg(long, value_name = "TASK")]
+    from: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct MarkArgs {
+    #[command(flatten)]
+    target: RunTaskArgs,
+    /// The state to record
+    #[arg(long, value_enum)]
+    state: tasks::MarkState,
+    /// Why; recorded with who marked it
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -321,9 +408,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Server(args) => serve::serve(args).await?,
         Command::Validate(args) => return validate::run(&args.files, format),
-        Command::Workflow(WorkflowCommand::Graph(args)) => {
-            return commands::workflow::graph(&args.files.files, args.name.as_deref(), args.format);
-        }
+        Command::Workflow(command) => match command {
+            // drawing a file needs no server
+            WorkflowCommand::Graph(args) => {
+                let source = workflow::GraphSource::choose(&args.files, args.name.as_deref())?;
+                return workflow::graph_from(source, connect, args.format).await;
+            }
+            WorkflowCommand::List => workflow::list(&connect()?, format).await?,
+            WorkflowCommand::Show(args) => workflow::show(&connect()?, &args.name, format).await?,
+            WorkflowCommand::Versions(args) => {
+                workflow::versions(&connect()?, &args.name, format).await?;
+            }
+            WorkflowCommand::Pause(args) => {
+                workflow::set_paused(&connect()?, &args.name, true, format).await?;
+            }
+            WorkflowCommand::Resume(args) => {
+                workflow::set_paused(&connect()?, &args.name, false, format).await?;
+            }
+            WorkflowCommand::Delete(args) => {
+                workflow::delete(&connect()?, &args.name, format).await?;
+            }
+        },
         Command::Apply(args) => {
             apply::run(&connect()?, &args.files.files, args.dry_run, format).await?;
         }
@@ -343,7 +448,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => {
             let options = run::TriggerOptions {
-                job: args.job,
+                name: args.name,
                 params: args.params,
                 wait: args.wait,
             };
@@ -351,12 +456,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backfill(args) => {
             let options = commands::backfill::BackfillOptions {
-                job: args.job,
+                name: args.name,
                 from: args.from,
                 to: args.to,
                 tz: jobworks_schedule::parse_timezone(&args.tz)
                     .map_err(|e| anyhow::anyhow!("--tz {}: {e}", args.tz))?,
                 params: args.params,
+                parallel: args.parallel,
             };
             commands::backfill::run(&connect()?, &options, format).await?;
         }
@@ -370,6 +476,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             runs::list(&connect()?, &options, format).await?;
         }
         Command::Runs(RunsCommand::Show(args)) => runs::show(&connect()?, args.run, format).await?,
+        Command::Runs(RunsCommand::Rerun(args)) => {
+            tasks::rerun(&connect()?, args.run, args.from, format).await?;
+        }
+        Command::Runs(RunsCommand::Mark(args)) => {
+            let RunTaskArgs { run, task } = args.target;
+            tasks::mark(&connect()?, run, &task, args.state, args.comment, format).await?;
+        }
+        Command::Runs(RunsCommand::Clear(args)) => {
+            tasks::clear(&connect()?, args.run, &args.task, format).await?;
+        }
+        Command::Approve(args) => {
+            let RunTaskArgs { run, task } = args.target;
+            let decision = client::Decision::Approve;
+            tasks::decide(&connect()?, run, &task, decision, args.comment, format).await?;
+        }
+        Command::Reject(args) => {
+            let RunTaskArgs { run, task } = args.target;
+            let decision = client::Decision::Reject;
+            tasks::decide(&connect()?, run, &task, decision, args.comment, format).await?;
+        }
         Command::Logs(args) => logs::run(&connect()?, args.run, args.follow, format).await?,
         Command::Cancel(args) => runs::cancel(&connect()?, args.run, format).await?,
         Command::Schedule(ScheduleCommand::Preview(args)) => {
@@ -471,5 +597,89 @@ mod tests {
         };
         assert_eq!(args.target.join(" "), "0 9 * * MON-FRI");
         assert_eq!(args.count, 3);
+    }
+
+    #[test]
+    fn workflow_graph_takes_a_file_or_a_stored_name() {
+        let cli = Cli::try_parse_from(["jobworks", "workflow", "graph", "etl", "--format", "dot"])
+            .expect("a name alone");
+        let Command::Workflow(WorkflowCommand::Graph(args)) = cli.command else {
+            panic!("expected workflow graph");
+        };
+        assert!(args.files.is_empty());
+        assert_eq!(args.name.as_deref(), Some("etl"));
+        let cli = Cli::try_parse_from(["jobworks", "workflow", "graph", "-f", "etl.toml"])
+            .expect("a file alone");
+        let Command::Workflow(WorkflowCommand::Graph(args)) = cli.command else {
+            panic!("expected workflow graph");
+        };
+        assert_eq!(args.files, [PathBuf::from("etl.toml")]);
+        assert_eq!(args.name, None);
+    }
+
+    #[test]
+    fn backfill_parallel_is_bounded() {
+        let parse = |parallel: &str| {
+            Cli::try_parse_from([
+                "jobworks",
+                "backfill",
+                "etl",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-31",
+                "--parallel",
+                parallel,
+            ])
+        };
+        let Command::Backfill(args) = parse("4").expect("in range").command else {
+            panic!("expected backfill");
+        };
+        assert_eq!(args.parallel, Some(4));
+        assert!(parse("0").is_err());
+        assert!(parse("65").is_err());
+    }
+
+    #[test]
+    fn task_actions_parse() {
+        let cli = Cli::try_parse_from([
+            "jobworks",
+            "runs",
+            "mark",
+            "42",
+            "load",
+            "--state",
+            "succeeded",
+            "--comment",
+            "loaded by hand",
+        ])
+        .expect("mark");
+        let Command::Runs(RunsCommand::Mark(args)) = cli.command else {
+            panic!("expected runs mark");
+        };
+        assert_eq!((args.target.run, args.target.task.as_str()), (42, "load"));
+        assert_eq!(args.state, tasks::MarkState::Succeeded);
+        assert_eq!(args.comment.as_deref(), Some("loaded by hand"));
+        assert!(
+            Cli::try_parse_from([
+                "jobworks", "runs", "mark", "42", "load", "--state", "skipped"
+            ])
+            .is_err()
+        );
+
+        let cli = Cli::try_parse_from(["jobworks", "reject", "42", "gate", "--comment", "not now"])
+            .expect("reject");
+        let Command::Reject(args) = cli.command else {
+            panic!("expected reject");
+        };
+        assert_eq!(args.target.task, "gate");
+        assert_eq!(args.comment.as_deref(), Some("not now"));
+
+        let cli = Cli::try_parse_from(["jobworks", "runs", "rerun", "42", "--from", "load"])
+            .expect("rerun");
+        let Command::Runs(RunsCommand::Rerun(args)) = cli.command else {
+            panic!("expected runs rerun");
+        };
+        assert_eq!(args.from.as_deref(), Some("load"));
     }
 }

@@ -1,17 +1,19 @@
-//! `jobworks backfill`: one run per schedule tick in a past (or future) time range, each with
-//! its logical time; running it twice creates nothing new.
+//! `jobworks backfill`: one run per schedule tick of a job or workflow in a past (or future)
+//! time range, each with its logical time; running it twice creates nothing new.
 
 use crate::client::ApiClient;
 use crate::commands::run::params_map;
 use crate::commands::schedule::parse_time;
+use crate::commands::target::{self, JOB_THEN_WORKFLOW, Kind};
 use crate::output::{OutputFormat, outln, print_json, print_table, table};
+use anyhow::anyhow;
 use chrono_tz::Tz;
 use jobworks_protocol::BackfillRequest;
 
 /// What to backfill.
 pub struct BackfillOptions {
-    /// Job name.
-    pub job: String,
+    /// Job or workflow name (a job is tried first).
+    pub name: String,
     /// Range start (inclusive), as typed.
     pub from: String,
     /// Range end (inclusive), as typed.
@@ -20,12 +22,34 @@ pub struct BackfillOptions {
     pub tz: Tz,
     /// `KEY=VALUE` parameters for every run.
     pub params: Vec<(String, String)>,
+    /// Workflows only: at most this many of the backfill's runs active at once.
+    pub parallel: Option<u32>,
 }
 
-/// Sends the backfill and prints what it created.
+/// The order in which kinds are tried. With `--parallel` the workflow goes first, so that a
+/// job is never backfilled with an option it does not take.
+pub fn route_order(parallel: Option<u32>) -> [Kind; 2] {
+    match parallel {
+        Some(_) => [Kind::Workflow, Kind::Job],
+        None => JOB_THEN_WORKFLOW,
+    }
+}
+
+/// The error for `--parallel` given with a job's name.
+pub fn parallel_for_job(name: &str) -> anyhow::Error {
+    anyhow!(
+        "`{name}` is a job: --parallel applies to workflows only; a job's backfill runs follow \
+         its concurrency policy (`concurrency = \"queue\"` runs them one at a time)\n  hint: \
+         drop --parallel, or change the job's `concurrency` and `jobworks apply` it"
+    )
+}
+
+/// Sends the backfill (to the job of that name, else to the workflow) and prints what it
+/// created.
 ///
-/// Errors: unreadable times (with the accepted forms), repeated parameters, and the server's
-/// refusals (no schedule, too many ticks, invalid parameters).
+/// Errors: unreadable times (with the accepted forms), repeated parameters, `--parallel` for
+/// a job, no job or workflow of that name, and the server's refusals (no schedule, too many
+/// ticks, invalid parameters).
 pub async fn run(
     client: &ApiClient,
     options: &BackfillOptions,
@@ -35,9 +59,23 @@ pub async fn run(
         from: parse_time(&options.from, options.tz)?,
         to: parse_time(&options.to, options.tz)?,
         params: params_map(&options.params)?,
-        parallel: None,
+        parallel: options.parallel,
     };
-    let response = client.backfill(&options.job, &request).await?;
+    let name = options.name.as_str();
+    let request = &request;
+    let (kind, response) =
+        target::resolve(name, route_order(options.parallel), |kind| async move {
+            match kind {
+                Kind::Workflow => client.backfill_workflow(name, request).await,
+                // a job's route never sees `parallel`: look the job up instead, to say why not
+                Kind::Job if request.parallel.is_some() => {
+                    client.get_job(name).await?;
+                    Err(parallel_for_job(name))
+                }
+                Kind::Job => client.backfill(name, request).await,
+            }
+        })
+        .await?;
     match format {
         OutputFormat::Json => print_json(&response)?,
         OutputFormat::Table => {
@@ -52,10 +90,17 @@ pub async fn run(
                 }
                 print_table(&runs)?;
             }
+            let parallel = match request.parallel {
+                Some(parallel) if kind == Kind::Workflow => {
+                    format!(" (at most {parallel} active at once)")
+                }
+                _ => String::new(),
+            };
             outln!(
-                "{} ticks of `{}` between {} and {}: {} runs created, {} already had a run",
+                "{} ticks of {} `{name}` between {} and {}: {} runs created{parallel}, {} \
+                 already had a run",
                 response.ticks,
-                options.job,
+                kind.noun(),
                 request.from.to_rfc3339(),
                 request.to.to_rfc3339(),
                 response.runs.len(),
@@ -64,4 +109,25 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_asks_for_the_workflow_first() {
+        assert_eq!(route_order(None), [Kind::Job, Kind::Workflow]);
+        assert_eq!(route_order(Some(4)), [Kind::Workflow, Kind::Job]);
+    }
+
+    #[test]
+    fn parallel_for_a_job_says_what_governs_instead() {
+        assert_eq!(
+            parallel_for_job("backup").to_string(),
+            "`backup` is a job: --parallel applies to workflows only; a job's backfill runs \
+             follow its concurrency policy (`concurrency = \"queue\"` runs them one at a time)\n  \
+             hint: drop --parallel, or change the job's `concurrency` and `jobworks apply` it"
+        );
+    }
 }

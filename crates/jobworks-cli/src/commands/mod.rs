@@ -8,5 +8,7 @@ pub mod logs;
 pub mod run;
 pub mod runs;
 pub mod schedule;
+pub mod target;
+pub mod tasks;
 pub mod validate;
 pub mod workflow;

@@ -1,13 +1,15 @@
-//! `jobworks run NAME [--param k=v]... [--wait]`: triggers a run and optionally waits for
-//! it with a live spinner and its log, exiting with the run's outcome.
+//! `jobworks run NAME [--param k=v]... [--wait]`: triggers a run of a job or a workflow and
+//! optionally waits for it with a live spinner and its log (a workflow run's log holds the
+//! lines of all its tasks), exiting with the run's outcome.
 
 use crate::client::ApiClient;
 use crate::commands::logs::{self, LinePrinter};
+use crate::commands::target::{self, JOB_THEN_WORKFLOW, Kind};
 use crate::human;
 use crate::output::{self, OutputFormat, outln, print_json, print_json_line};
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
-use jobworks_protocol::{RunView, TriggerRequest};
+use jobworks_protocol::{RunDetailView, RunView, TriggerRequest};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,8 +20,8 @@ const STATE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// What to trigger.
 #[derive(Clone, Debug, Default)]
 pub struct TriggerOptions {
-    /// Job name.
-    pub job: String,
+    /// Job or workflow name (a job is tried first).
+    pub name: String,
     /// `--param` values in the order given.
     pub params: Vec<(String, String)>,
     /// Follow the run to its end.
@@ -59,11 +61,19 @@ pub async fn run(
         params: params_map(&options.params)?,
         count: None,
     };
-    let response = client.trigger(&options.job, &request).await?;
+    let (name, request) = (options.name.as_str(), &request);
+    let (kind, response) = target::resolve(name, JOB_THEN_WORKFLOW, |kind| async move {
+        match kind {
+            Kind::Job => client.trigger(name, request).await,
+            Kind::Workflow => client.trigger_workflow(name, request).await,
+        }
+    })
+    .await?;
+    let noun = kind.noun();
     let Some(first) = response.runs.first().cloned() else {
         bail!(
-            "the server created no run for job `{}` (a run for the same time already exists)",
-            options.job
+            "the server created no run for {noun} `{name}` (a run for the same time already \
+             exists)"
         );
     };
     if !options.wait || first.state == "skipped" {
@@ -73,15 +83,14 @@ pub async fn run(
                 outln!("{}", first.run_id);
                 if first.state == "skipped" {
                     output::note(&format!(
-                        "run {} of job {} was skipped: {}",
+                        "run {} of {noun} {name} was skipped: {}",
                         first.run_id,
-                        options.job,
                         first.reason.as_deref().unwrap_or("no reason given")
                     ));
                 } else {
                     output::note(&format!(
-                        "queued run {} of job {}; follow it with `jobworks logs {} -f`",
-                        first.run_id, options.job, first.run_id
+                        "queued run {} of {noun} {name}; follow it with `jobworks logs {} -f`",
+                        first.run_id, first.run_id
                     ));
                 }
             }
@@ -93,7 +102,7 @@ pub async fn run(
         };
         return Ok(ExitCode::from(code));
     }
-    wait(client, first.run_id, &options.job, format).await
+    wait(client, first.run_id, name, format).await
 }
 
 pub(crate) fn params_map(
@@ -115,14 +124,14 @@ pub(crate) fn params_map(
 async fn wait(
     client: &ApiClient,
     id: i64,
-    job: &str,
+    name: &str,
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let spinner = spinner(format!("run {id} ({job}): queued"));
+    let spinner = spinner(format!("run {id} ({name}): queued"));
     let poller = tokio::spawn(show_state(
         client.clone(),
         id,
-        job.to_owned(),
+        name.to_owned(),
         spinner.clone(),
     ));
     let printer = LinePrinter::new(format);
@@ -135,7 +144,12 @@ async fn wait(
     let end = end?;
     match format {
         OutputFormat::Json => print_json_line(&end)?,
-        OutputFormat::Table => output::note(&outcome_text(&end)),
+        OutputFormat::Table => {
+            output::note(&outcome_text(&end));
+            if let Some(hint) = workflow_hint(&end) {
+                output::note(&hint);
+            }
+        }
     }
     Ok(ExitCode::from(outcome_exit_code(&end.state)))
 }
@@ -152,24 +166,54 @@ fn spinner(message: String) -> ProgressBar {
 
 /// Keeps the spinner's state text current until aborted; errors are ignored (the log
 /// stream reports a lost server).
-async fn show_state(client: crate::client::ApiClient, id: i64, job: String, spinner: ProgressBar) {
+async fn show_state(client: ApiClient, id: i64, name: String, spinner: ProgressBar) {
     let mut interval = tokio::time::interval(STATE_POLL_INTERVAL);
     loop {
         interval.tick().await;
         if let Ok(detail) = client.get_run(id).await {
-            spinner.set_message(state_text(&detail.run, &job));
+            spinner.set_message(state_text(&detail, &name, chrono::Utc::now()));
         }
     }
 }
 
-/// `run 42 (backup): running, attempt 2` or `…: queued, retry in 25s`.
-fn state_text(run: &RunView, job: &str) -> String {
-    let mut text = format!("run {} ({job}): {}", run.id, run.state);
+/// Task states after which a task instance does nothing more (until a clear or rerun).
+const TASK_DONE_STATES: [&str; 6] = [
+    "succeeded",
+    "failed",
+    "timed_out",
+    "skipped",
+    "upstream_failed",
+    "cancelled",
+];
+
+/// `run 42 (backup): running, attempt 2`, `…: queued, retry in 25s`, or for a workflow
+/// `run 43 (etl): running, 2/5 tasks done, waiting for approval: gate`.
+fn state_text(detail: &RunDetailView, name: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let run = &detail.run;
+    let mut text = format!("run {} ({name}): {}", run.id, run.state);
+    if run.kind == "workflow" {
+        let done = detail
+            .tasks
+            .iter()
+            .filter(|task| TASK_DONE_STATES.contains(&task.state.as_str()))
+            .count();
+        text.push_str(&format!(", {done}/{} tasks done", detail.tasks.len()));
+        let waiting: Vec<&str> = detail
+            .tasks
+            .iter()
+            .filter(|task| task.state == "waiting_approval")
+            .map(|task| task.task.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            text.push_str(&format!(", waiting for approval: {}", waiting.join(", ")));
+        }
+        return text;
+    }
     if run.attempts > 0 {
         text.push_str(&format!(", attempt {}", run.attempts));
     }
     if let Some(not_before) = run.not_before {
-        let wait = not_before - chrono::Utc::now();
+        let wait = not_before - now;
         if wait > chrono::TimeDelta::zero() {
             text.push_str(&format!(", retry in {}", human::compact(wait)));
         }
@@ -177,10 +221,22 @@ fn state_text(run: &RunView, job: &str) -> String {
     text
 }
 
-/// `run 42 succeeded in 1.25s` or `run 42 failed after 2 attempts in 3.00s: exit code 1`.
+/// For a workflow run that did not succeed: where to look and how to go on.
+pub fn workflow_hint(run: &RunView) -> Option<String> {
+    (run.kind == "workflow" && run.state != "succeeded" && run.state != "skipped").then(|| {
+        format!(
+            "  hint: `jobworks runs show {id}` shows its tasks; `jobworks runs rerun {id}` runs \
+             the failed ones again",
+            id = run.id
+        )
+    })
+}
+
+/// `run 42 succeeded in 1.25s` or `run 42 failed after 2 attempts in 3.00s: exit code 1`
+/// (attempts are counted for job runs only: a workflow's tasks have their own).
 pub fn outcome_text(run: &RunView) -> String {
     let mut text = format!("run {} {}", run.id, run.state.replace('_', " "));
-    if run.attempts > 1 {
+    if run.kind != "workflow" && run.attempts > 1 {
         text.push_str(&format!(" after {} attempts", run.attempts));
     }
     if let Some(ms) = run.duration_ms {
@@ -278,5 +334,58 @@ mod tests {
             outcome_text(&run),
             "run 42 timed out after 3 attempts in 1.25s: timed out after 30s"
         );
+    }
+
+    #[test]
+    fn workflow_runs_report_their_tasks() {
+        use crate::fixtures::{at, task, workflow_run};
+        let now = at("2026-03-08T11:00:30Z");
+        let mut detail = RunDetailView {
+            run: workflow_run(43, "running", None),
+            tasks: vec![
+                task("extract", "succeeded", Some("2026-03-08T11:00:00Z"), None),
+                task("check", "skipped", None, None),
+                task(
+                    "gate",
+                    "waiting_approval",
+                    Some("2026-03-08T11:00:10Z"),
+                    None,
+                ),
+                task("load", "pending", None, None),
+            ],
+            attempts: Vec::new(),
+            events: Vec::new(),
+        };
+        assert_eq!(
+            state_text(&detail, "etl", now),
+            "run 43 (etl): running, 2/4 tasks done, waiting for approval: gate"
+        );
+        detail.run.kind = "job".into();
+        detail.run.attempts = 2;
+        detail.run.not_before = Some(at("2026-03-08T11:00:55Z"));
+        assert_eq!(
+            state_text(&detail, "etl", now),
+            "run 43 (etl): running, attempt 2, retry in 25s"
+        );
+
+        let mut run = workflow_run(43, "failed", Some("2026-03-08T11:00:12.500Z"));
+        run.attempts = 5;
+        run.reason = Some("task load failed".into());
+        assert_eq!(
+            outcome_text(&run),
+            "run 43 failed in 12.5s: task load failed"
+        );
+        assert_eq!(
+            workflow_hint(&run).as_deref(),
+            Some(
+                "  hint: `jobworks runs show 43` shows its tasks; `jobworks runs rerun 43` runs \
+                 the failed ones again"
+            )
+        );
+        run.state = "succeeded".into();
+        assert_eq!(workflow_hint(&run), None);
+        run.kind = "job".into();
+        run.state = "failed".into();
+        assert_eq!(workflow_hint(&run), None);
     }
 }
