@@ -15,5 +15,5 @@ pub mod workflow;
 pub use concurrency::{Admission, ConcurrencyPolicy, admit};
 pub use ids::{AttemptId, JobId, RunId, TaskInstanceId};
 pub use params::{ParamFormat, ParamSpec, ParamType, ParamValue};
-pub use spec::{JobSpec, ShellKind, TaskSpec, TriggerSpec};
+pub use spec::{JobSpec, ScheduleHeader, ShellKind, TaskSpec, TriggerSpec};
 pub use state::{AttemptState, RunState, TriggerKind};

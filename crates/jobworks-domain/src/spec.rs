@@ -62,7 +62,40 @@ pub struct JobSpec {
     pub enabled: bool,
 }
 
+/// What the scheduler reads of a definition, job or workflow: its name, schedule, time zone,
+/// misfire policy and params (for defaults). Borrowed, so building one copies nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct ScheduleHeader<'a> {
+    /// The definition's name.
+    pub name: &'a str,
+    /// When it fires by itself; `None` = only when triggered.
+    pub trigger: Option<&'a TriggerSpec>,
+    /// IANA time zone for cron schedules; `None` = the server's default zone.
+    pub timezone: Option<&'a str>,
+    /// What happens to missed ticks.
+    pub misfire: MisfirePolicy,
+    /// Upper bound on catch-up runs for `fire_all`.
+    pub max_catchup: u32,
+    /// Declared params, whose defaults fill a scheduled run's values.
+    pub params: &'a [ParamSpec],
+    /// Disabled definitions never fire by schedule.
+    pub enabled: bool,
+}
+
 impl JobSpec {
+    /// The fields the scheduler reads.
+    pub fn schedule_header(&self) -> ScheduleHeader<'_> {
+        ScheduleHeader {
+            name: &self.name,
+            trigger: self.trigger.as_ref(),
+            timezone: self.timezone.as_deref(),
+            misfire: self.misfire,
+            max_catchup: self.max_catchup,
+            params: &self.params,
+            enabled: self.enabled,
+        }
+    }
+
     /// The JSON that identifies this definition: equal specs give equal bytes (struct fields
     /// are serialized in declaration order and maps are sorted), so an unchanged file applies
     /// as a no-op.

@@ -84,15 +84,13 @@ async fn queue_throughput(n: usize, workers: usize) -> f64 {
         .await
         .expect("apply bench job");
     let job = store.get_job("noop").await.expect("job");
-    let run = NewRun {
-        job_id: job.id,
-        job_version: job.version,
-        trigger: TriggerKind::Manual,
-        scheduled_at: None,
-        params: serde_json::json!({}),
-        triggered_by: "bench".into(),
-        skip_reason: None,
-    };
+    let run = NewRun::new(
+        job.id,
+        job.version,
+        TriggerKind::Manual,
+        serde_json::json!({}),
+        "bench",
+    );
     // enqueue everything first (durably), then measure draining the queue
     for chunk in 0..n.div_ceil(1000) {
         let size = (n - chunk * 1000).min(1000);

@@ -5,7 +5,7 @@
 use crate::finisher::Record;
 use crate::task::{TaskContext, run_attempt};
 use chrono::Utc;
-use jobworks_domain::{AttemptId, RunId};
+use jobworks_domain::{AttemptId, RunId, TaskInstanceId};
 use jobworks_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,19 +34,27 @@ pub async fn wait_until(at: chrono::DateTime<Utc>) {
 /// Attempts running on this server: their cancel tokens, by attempt.
 #[derive(Default, Debug)]
 pub struct Running {
-    inner: Mutex<HashMap<AttemptId, (RunId, CancellationToken)>>,
+    inner: Mutex<HashMap<AttemptId, (RunId, TaskInstanceId, CancellationToken)>>,
 }
 
+type RunningMap = HashMap<AttemptId, (RunId, TaskInstanceId, CancellationToken)>;
+
 impl Running {
-    fn insert(&self, attempt: AttemptId, run: RunId, token: CancellationToken) {
-        self.lock().insert(attempt, (run, token));
+    fn insert(
+        &self,
+        attempt: AttemptId,
+        run: RunId,
+        task: TaskInstanceId,
+        token: CancellationToken,
+    ) {
+        self.lock().insert(attempt, (run, task, token));
     }
 
     fn remove(&self, attempt: AttemptId) {
         self.lock().remove(&attempt);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AttemptId, (RunId, CancellationToken)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunningMap> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -57,8 +65,17 @@ impl Running {
 
     /// Cancels the attempt, if it runs here.
     pub fn cancel_attempt(&self, attempt: AttemptId) {
-        if let Some((_, token)) = self.lock().get(&attempt) {
+        if let Some((_, _, token)) = self.lock().get(&attempt) {
             token.cancel();
+        }
+    }
+
+    /// Cancels the attempt of task instance `task`, if it runs here.
+    pub fn cancel_task(&self, task: TaskInstanceId) {
+        for (_, t, token) in self.lock().values() {
+            if *t == task {
+                token.cancel();
+            }
         }
     }
 
@@ -66,7 +83,7 @@ impl Running {
     pub fn cancel_run(&self, run: RunId) -> bool {
         let guard = self.lock();
         let mut found = false;
-        for (r, token) in guard.values() {
+        for (r, _, token) in guard.values() {
             if *r == run {
                 token.cancel();
                 found = true;
@@ -138,7 +155,12 @@ impl Dispatcher {
                             };
                             let token = shutdown.child_token();
                             self.running
-                                .insert(claim.attempt_id, claim.run_id, token.clone());
+                                .insert(
+                                    claim.attempt_id,
+                                    claim.run_id,
+                                    claim.task_instance_id,
+                                    token.clone(),
+                                );
                             let me = self.clone();
                             let stopping = shutdown.clone();
                             tracker.spawn(async move {

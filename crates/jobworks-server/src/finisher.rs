@@ -45,6 +45,7 @@ pub async fn run_finisher(
     mut rx: mpsc::Receiver<Record>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    advance: crate::workflow::AdvanceSender,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -82,6 +83,9 @@ pub async fn run_finisher(
                         .map(|s| (f.ended_at - s).num_microseconds().unwrap_or(0) as f64 / 1e6)
                         .unwrap_or(0.0);
                     metrics.attempt_finished(job, f.state.as_str(), seconds);
+                    if let Some(run) = done.advance {
+                        advance.advance(run);
+                    }
                     tracing::debug!(run = %done.run_id, state = %done.run_state, "attempt recorded");
                 }
                 Err(StoreError::Fenced(id)) => {

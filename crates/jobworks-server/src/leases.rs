@@ -17,6 +17,7 @@ pub async fn run_lease_keeper(
     worker: String,
     lease: std::time::Duration,
     wake: Arc<Notify>,
+    advance: crate::workflow::AdvanceSender,
     shutdown: CancellationToken,
 ) {
     let lease_ms = lease.as_millis() as u64;
@@ -56,6 +57,9 @@ pub async fn run_lease_keeper(
                         let tags: Vec<String> = lost.iter().map(|l| l.attempt_id.to_string()).collect();
                         for l in &lost {
                             tracing::warn!(attempt = %l.attempt_id, run = %l.run_id, next = %l.run_state, "attempt lost: lease expired");
+                            if let Some(run) = l.advance {
+                                advance.advance(run);
+                            }
                         }
                         let killed = tokio::task::spawn_blocking(move || jobworks_executor::sweep_orphans(&tags))
                             .await

@@ -17,6 +17,7 @@ mod retry;
 mod scheduler;
 mod server;
 mod task;
+mod workflow;
 pub mod tokens;
 
 pub use config::{Datasource, ServerConfig};

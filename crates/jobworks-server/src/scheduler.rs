@@ -9,7 +9,7 @@ use crate::dispatch::{LOOKAHEAD, Running};
 use crate::health::Health;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use jobworks_domain::{JobSpec, TriggerKind, TriggerSpec};
+use jobworks_domain::{ParamSpec, ScheduleHeader, TriggerKind, TriggerSpec};
 use jobworks_schedule::{CronExpr, Schedule, TickPlan, parse_timezone, plan_ticks};
 use jobworks_store::{DueSchedule, EnqueueOutcome, NewRun, Store, StoreError};
 use std::sync::Arc;
@@ -22,22 +22,22 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// Schedules handled per store read.
 const DUE_BATCH: u32 = 500;
 
-/// The schedule of a job spec, or `None` for manual-only and disabled jobs.
+/// The schedule of a job or workflow, or `None` for manual-only and disabled ones.
 ///
 /// Errors: a message when the stored expression or time zone no longer parses (for example
 /// a time zone removed from the tz database).
 pub fn schedule_of(
-    spec: &JobSpec,
+    spec: ScheduleHeader<'_>,
     default_tz: Tz,
     anchor: DateTime<Utc>,
 ) -> Result<Option<Schedule>, String> {
     if !spec.enabled {
         return Ok(None);
     }
-    match &spec.trigger {
+    match spec.trigger {
         None => Ok(None),
         Some(TriggerSpec::Cron { expr }) => {
-            let tz = match &spec.timezone {
+            let tz = match spec.timezone {
                 Some(name) => parse_timezone(name).map_err(|e| e.to_string())?,
                 None => default_tz,
             };
@@ -51,8 +51,12 @@ pub fn schedule_of(
     }
 }
 
-/// The first fire time after `now` of a spec's schedule (for apply and resume).
-pub fn first_fire(spec: &JobSpec, default_tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The first fire time after `now` of a job's or workflow's schedule (for apply and resume).
+pub fn first_fire(
+    spec: ScheduleHeader<'_>,
+    default_tz: Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     schedule_of(spec, default_tz, now)
         .ok()
         .flatten()
@@ -68,49 +72,53 @@ pub fn plan_due(
     now: DateTime<Utc>,
     misfire_threshold: Duration,
 ) -> (Vec<NewRun>, Option<DateTime<Utc>>) {
+    let header = due.spec.schedule_header();
     let plan: TickPlan = plan_ticks(
         schedule,
         due.next_fire_at,
         now,
-        due.spec.misfire,
-        due.spec.max_catchup,
+        header.misfire,
+        header.max_catchup,
         misfire_threshold,
     );
-    let defaults = default_params(&due.spec);
+    let defaults = default_params(header.params);
     let mut runs: Vec<NewRun> = Vec::with_capacity(plan.fire.len() + plan.skipped.len());
-    let policy = serde_json::to_value(due.spec.misfire)
+    let policy = serde_json::to_value(header.misfire)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     for at in &plan.skipped {
         runs.push(NewRun {
-            job_id: due.job_id,
-            job_version: due.version,
-            trigger: TriggerKind::Schedule,
             scheduled_at: Some(*at),
-            params: defaults.clone(),
-            triggered_by: "scheduler".into(),
             skip_reason: Some(format!(
                 "misfire policy {policy}: tick missed while the server was down or overloaded"
             )),
+            ..NewRun::new(
+                due.job_id,
+                due.version,
+                TriggerKind::Schedule,
+                defaults.clone(),
+                "scheduler",
+            )
         });
     }
     if plan.skipped_overflow > 0 {
         tracing::warn!(
-            job = %due.spec.name,
+            job = %header.name,
             ticks = plan.skipped_overflow,
             "more missed ticks than are recorded individually"
         );
     }
     for at in &plan.fire {
         runs.push(NewRun {
-            job_id: due.job_id,
-            job_version: due.version,
-            trigger: TriggerKind::Schedule,
             scheduled_at: Some(*at),
-            params: defaults.clone(),
-            triggered_by: "scheduler".into(),
-            skip_reason: None,
+            ..NewRun::new(
+                due.job_id,
+                due.version,
+                TriggerKind::Schedule,
+                defaults.clone(),
+                "scheduler",
+            )
         });
     }
     runs.sort_by_key(|r| r.scheduled_at);
@@ -118,9 +126,9 @@ pub fn plan_due(
 }
 
 /// Parameter defaults as a JSON object (scheduled runs take every parameter's default).
-pub fn default_params(spec: &JobSpec) -> serde_json::Value {
+pub fn default_params(params: &[ParamSpec]) -> serde_json::Value {
     let mut map = serde_json::Map::new();
-    for p in &spec.params {
+    for p in params {
         if let Some(v) = &p.default {
             map.insert(p.name.clone(), serde_json::to_value(v).unwrap_or_default());
         }
@@ -220,7 +228,7 @@ async fn tick(
         let due = store.due_schedules(now, DUE_BATCH).await?;
         let full = due.len() as u32 == DUE_BATCH;
         for d in &due {
-            let schedule = match schedule_of(&d.spec, default_tz, d.schedule_anchor_at) {
+            let schedule = match schedule_of(d.spec.schedule_header(), default_tz, d.schedule_anchor_at) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     store
@@ -229,7 +237,7 @@ async fn tick(
                     continue;
                 }
                 Err(e) => {
-                    tracing::error!(job = %d.spec.name, error = %e, "schedule no longer valid; job will not fire");
+                    tracing::error!(job = %d.spec.schedule_header().name, error = %e, "schedule no longer valid; job will not fire");
                     store
                         .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now)
                         .await?;

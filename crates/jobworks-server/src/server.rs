@@ -110,6 +110,7 @@ impl Server {
         let dispatch_wake = Arc::new(Notify::new());
         let (log_tx, log_rx) = mpsc::channel(LOG_QUEUE);
         let (finish_tx, finish_rx) = mpsc::channel(crate::finisher::QUEUE);
+        let (advance, advance_rx) = crate::workflow::AdvanceSender::channel();
 
         // writers stop last: they drain what the attempts send while shutting down
         let writers = CancellationToken::new();
@@ -119,6 +120,7 @@ impl Server {
             finish_rx,
             metrics.clone(),
             dispatch_wake.clone(),
+            advance.clone(),
             writers.clone(),
         ));
         let dispatcher = Arc::new(Dispatcher {
@@ -152,8 +154,18 @@ impl Server {
             config.worker_id.clone(),
             config.lease,
             dispatch_wake.clone(),
+            advance.clone(),
             shutdown.clone(),
         ));
+        tracker.spawn(
+            crate::workflow::Advancer {
+                store: store.clone(),
+                dispatch_wake: dispatch_wake.clone(),
+                running: running.clone(),
+                rx: advance_rx,
+            }
+            .run(shutdown.clone()),
+        );
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -162,6 +174,7 @@ impl Server {
             running,
             schedule_wake,
             dispatch_wake,
+            advance,
         };
         let app = router(state.clone());
         let http_shutdown = shutdown.clone();

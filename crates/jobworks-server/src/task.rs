@@ -5,6 +5,7 @@ use crate::config::ServerConfig;
 use crate::retry::retry_at;
 use chrono::Utc;
 use jobworks_domain::params::env_var_name;
+use jobworks_domain::workflow::input_env_name;
 use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
 use jobworks_executor::{
     EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask, SqlValue,
@@ -74,12 +75,7 @@ pub async fn run_attempt(
                 let task = SqlTask {
                     url,
                     query: query.clone(),
-                    params: bind
-                        .iter()
-                        .map(|name| {
-                            sql_value(params.iter().find(|(n, _)| n == name).map(|(_, v)| v))
-                        })
-                        .collect(),
+                    params: bind.iter().map(|name| bind_value(claim, &params, name)).collect(),
                     timeout: claim.spec.timeout_ms.map(Duration::from_millis),
                     max_rows: 10_000,
                 };
@@ -192,7 +188,7 @@ pub async fn run_attempt(
     if finish.state.is_retryable() {
         finish.retry_at = retry_at(
             &claim.spec,
-            claim.attempt_no,
+            claim.try_no,
             finish.ended_at,
             rand::random(),
         );
@@ -221,6 +217,19 @@ fn param_values(spec: &JobSpec, params: &serde_json::Value) -> Vec<(String, Para
             Some((p.name.clone(), value))
         })
         .collect()
+}
+
+/// The value a SQL bind name stands for: a param, or a workflow task's upstream output
+/// (`tasks.<id>.outputs.<name>`, carried in the claim's env as its input variable; bound as
+/// text). A missing value binds NULL.
+fn bind_value(claim: &Claim, params: &[(String, ParamValue)], name: &str) -> SqlValue {
+    if let Some((task, output)) = crate::workflow::output_reference(name) {
+        return match claim.env.get(&input_env_name(task, output)) {
+            Some(text) => SqlValue::Text(text.clone()),
+            None => SqlValue::Null,
+        };
+    }
+    sql_value(params.iter().find(|(n, _)| n == name).map(|(_, v)| v))
 }
 
 fn sql_value(value: Option<&ParamValue>) -> SqlValue {
@@ -290,6 +299,7 @@ fn process_task(
     for (name, value) in params {
         env.push((env_var_name(name), value.to_env_string()));
     }
+    env.extend(claim.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.push(("JOBWORKS_JOB".into(), spec.name.clone()));
     env.push(("JOBWORKS_JOB_VERSION".into(), claim.job_version.to_string()));
     env.push(("JOBWORKS_RUN_ID".into(), claim.run_id.to_string()));

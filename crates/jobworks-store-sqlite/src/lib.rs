@@ -8,7 +8,9 @@
 //! fsync per commit.
 
 mod codec;
+mod definitions;
 mod open;
 mod store;
+mod workflow_runs;
 
 pub use open::{Durability, SqliteStore, SqliteStoreOptions};

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use jobworks_domain::workflow::{TaskId, WorkflowSpec, outputs_from_json};
 use jobworks_domain::{
     Admission, AttemptId, AttemptState, ConcurrencyPolicy, JobId, JobSpec, RunId, RunState,
     TaskInstanceId, TriggerKind, admit,
@@ -12,6 +13,7 @@ use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::codec::*;
+use crate::definitions::*;
 use crate::open::SqliteStore;
 
 /// Task key of the single task of a job run.
@@ -28,11 +30,27 @@ async fn insert_event(
     to: &str,
     reason: &str,
 ) -> Result<(), StoreError> {
+    insert_task_event(conn, run_id, None, attempt_id, at, from, to, reason).await
+}
+
+/// Records a transition of a run (`task` = `None`) or of one task of a workflow run.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_task_event(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    task: Option<&str>,
+    attempt_id: Option<i64>,
+    at: DateTime<Utc>,
+    from: Option<&str>,
+    to: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, reason) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(run_id)
+    .bind(task)
     .bind(attempt_id)
     .bind(to_us(at))
     .bind(from)
@@ -44,9 +62,14 @@ async fn insert_event(
     Ok(())
 }
 
-/// Moves a run (and its task instance) to `to`, recording the event; sets `ended_at` for
-/// terminal states.
-async fn set_run_state(
+/// States a task instance never leaves by itself, as an SQL list.
+pub(crate) const TERMINAL_SQL: &str =
+    "('succeeded', 'failed', 'timed_out', 'skipped', 'upstream_failed', 'cancelled')";
+
+/// Moves a run to `to`, recording the event; sets `ended_at` for terminal states. Its task
+/// instances that are not terminal follow (a job run's single instance mirrors the run; a
+/// cancelled queued workflow run cancels its pending tasks).
+pub(crate) async fn set_run_state(
     conn: &mut SqliteConnection,
     run_id: i64,
     from: RunState,
@@ -64,8 +87,14 @@ async fn set_run_state(
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
-    sqlx::query("UPDATE task_instances SET state = ? WHERE run_id = ?")
+    let sql = format!(
+        "UPDATE task_instances SET state = ?, reason = ?, ended_at_us = ? \
+         WHERE run_id = ? AND state NOT IN {TERMINAL_SQL}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(to.as_str())
+        .bind(reason)
+        .bind(ended)
         .bind(run_id)
         .execute(&mut *conn)
         .await
@@ -82,8 +111,10 @@ async fn set_run_state(
     .await
 }
 
-/// Asks a run to stop: queued runs are cancelled at once; running ones get a pending cancel.
-async fn cancel_in_tx(
+/// Asks a run to stop: queued runs are cancelled at once; running ones get a pending cancel
+/// (a job run's worker acts on it; a workflow run's engine cancels its tasks, and their
+/// calls' child runs, in its next pass).
+pub(crate) async fn cancel_in_tx(
     conn: &mut SqliteConnection,
     run_id: i64,
     reason: &str,
@@ -112,6 +143,15 @@ async fn cancel_in_tx(
                     .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;
+                sqlx::query(
+                    "UPDATE task_instances SET cancel_requested_at_us = ? \
+                     WHERE run_id = ? AND state = 'running' AND child_run_id IS NULL",
+                )
+                .bind(to_us(now))
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
                 insert_event(
                     conn,
                     run_id,
@@ -135,13 +175,17 @@ async fn cancel_in_tx(
     }
 }
 
-/// Creates one run inside a transaction, applying the job's concurrency policy.
-async fn enqueue_in_tx(
+/// Creates one run inside a transaction, applying the job's concurrency policy (workflow
+/// runs wait queued for `max_active_runs` instead, see `Store::workflow_runs_to_advance`).
+/// A workflow run gets one pending task instance per task; a job run one queued `main`.
+pub(crate) async fn enqueue_in_tx(
     conn: &mut SqliteConnection,
     run: &NewRun,
+    parent: Option<(i64, &str)>,
     now: DateTime<Utc>,
 ) -> Result<EnqueueOutcome, StoreError> {
-    let (policy, priority) = job_policy(conn, run.job_id.0, run.job_version).await?;
+    let definition = job_policy(conn, run.job_id.0, run.job_version).await?;
+    let policy = definition.policy;
 
     if let Some(at) = run.scheduled_at {
         let exists = sqlx::query("SELECT 1 FROM runs WHERE job_id = ? AND scheduled_at_us = ?")
@@ -155,12 +199,20 @@ async fn enqueue_in_tx(
         }
     }
 
+    let workflow: Option<WorkflowSpec> = match definition.kind {
+        DefinitionKind::Workflow => {
+            Some(from_json("job_versions.spec_json", &definition.spec_json)?)
+        }
+        DefinitionKind::Job => None,
+    };
     let admission = if let Some(reason) = &run.skip_reason {
         Admission::Skip(reason.clone())
-    } else if matches!(
-        policy,
-        ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
-    ) {
+    } else if workflow.is_none()
+        && matches!(
+            policy,
+            ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
+        )
+    {
         let active: Vec<RunId> = sqlx::query(
             "SELECT id FROM runs WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
         )
@@ -180,13 +232,23 @@ async fn enqueue_in_tx(
         Admission::Skip(reason) => (RunState::Skipped, Some(reason.clone())),
         _ => (RunState::Queued, None),
     };
+    // a scheduled tick never starts before its time, even when fired a little ahead
+    let not_before = match run.trigger {
+        TriggerKind::Schedule => run.scheduled_at.map(to_us),
+        _ => None,
+    };
+    let max_active = workflow
+        .as_ref()
+        .map(|spec| i64::from(run.max_active.unwrap_or(spec.max_active_runs).max(1)));
     let run_id: i64 = sqlx::query(
-        "INSERT INTO runs (job_id, job_version, state, trigger_kind, triggered_by, scheduled_at_us, \
-         queued_at_us, ended_at_us, params_json, priority, serial, reason, not_before_us) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO runs (job_id, job_version, kind, state, trigger_kind, triggered_by, \
+         scheduled_at_us, queued_at_us, ended_at_us, params_json, priority, serial, reason, \
+         not_before_us, parent_run_id, parent_task_key, max_active) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(run.job_id.0)
     .bind(run.job_version)
+    .bind(definition.kind.as_str())
     .bind(state.as_str())
     .bind(run.trigger.as_str())
     .bind(&run.triggered_by)
@@ -194,32 +256,61 @@ async fn enqueue_in_tx(
     .bind(to_us(now))
     .bind(state.is_terminal().then(|| to_us(now)))
     .bind(run.params.to_string())
-    .bind(priority)
+    .bind(definition.priority)
     .bind(i64::from(policy == ConcurrencyPolicy::Queue))
     .bind(&reason)
-    // a scheduled tick never starts before its time, even when fired a little ahead
-    .bind(match run.trigger {
-        TriggerKind::Schedule => run.scheduled_at.map(to_us),
-        _ => None,
-    })
+    .bind(not_before)
+    .bind(parent.map(|(id, _)| id))
+    .bind(parent.map(|(_, task)| task.to_owned()))
+    .bind(max_active)
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err)?
     .get(0);
-    sqlx::query("INSERT INTO task_instances (run_id, task_key, state) VALUES (?, ?, ?)")
-        .bind(run_id)
-        .bind(MAIN_TASK)
-        .bind(state.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let created_reason = match run.trigger {
-        TriggerKind::Schedule => format!(
+    match &workflow {
+        None => {
+            sqlx::query(
+                "INSERT INTO task_instances (run_id, task_key, state, priority, serial, \
+                 not_before_us, queued_at_us, ended_at_us, reason) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run_id)
+            .bind(MAIN_TASK)
+            .bind(state.as_str())
+            .bind(definition.priority)
+            .bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .bind(not_before)
+            .bind(to_us(now))
+            .bind(state.is_terminal().then(|| to_us(now)))
+            .bind(&reason)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        }
+        Some(spec) => {
+            let task_state = if state == RunState::Skipped {
+                "skipped"
+            } else {
+                "pending"
+            };
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO task_instances (run_id, task_key, state) ");
+            q.push_values(&spec.tasks, |mut b, task| {
+                b.push_bind(run_id)
+                    .push_bind(task.id.as_str().to_owned())
+                    .push_bind(task_state);
+            });
+            q.build().execute(&mut *conn).await.map_err(db_err)?;
+        }
+    }
+    let created_reason = match (run.trigger, parent) {
+        (_, Some((parent_run, task))) => format!("started by task `{task}` of run {parent_run}"),
+        (TriggerKind::Schedule, None) => format!(
             "scheduled tick {}",
             run.scheduled_at.map(|t| t.to_rfc3339()).unwrap_or_default()
         ),
-        TriggerKind::Manual => format!("triggered by {}", run.triggered_by),
-        TriggerKind::Backfill => format!(
+        (TriggerKind::Manual, None) => format!("triggered by {}", run.triggered_by),
+        (TriggerKind::Backfill, None) => format!(
             "backfill of {}",
             run.scheduled_at.map(|t| t.to_rfc3339()).unwrap_or_default()
         ),
@@ -250,15 +341,6 @@ async fn enqueue_in_tx(
     }
 }
 
-fn trigger_key(spec: &JobSpec) -> String {
-    format!(
-        "{}|{}|{}",
-        serde_json::to_string(&spec.trigger).unwrap_or_default(),
-        spec.timezone.as_deref().unwrap_or(""),
-        spec.enabled
-    )
-}
-
 fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         id: JobId(row.get("id")),
@@ -272,15 +354,15 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-const RUN_COLUMNS: &str = "r.id, r.job_id, j.name AS job_name, r.job_version, r.state, \
-    r.trigger_kind, r.triggered_by, r.scheduled_at_us, r.queued_at_us, r.started_at_us, \
-    r.ended_at_us, r.not_before_us, r.params_json, r.priority, r.attempts, r.reason, \
-    r.cancel_requested_at_us, \
-    (SELECT t.id FROM task_instances t WHERE t.run_id = r.id AND t.task_key = 'main') AS task_instance_id";
+pub(crate) const RUN_COLUMNS: &str = "r.id, r.kind, r.job_id, j.name AS job_name, \
+    r.job_version, r.state, r.trigger_kind, r.triggered_by, r.scheduled_at_us, r.queued_at_us, \
+    r.started_at_us, r.ended_at_us, r.not_before_us, r.params_json, r.priority, r.attempts, \
+    r.reason, r.cancel_requested_at_us, r.parent_run_id, r.parent_task_key, r.deadline_us";
 
-fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+pub(crate) fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
         id: RunId(row.get("id")),
+        kind: DefinitionKind::parse(row.get("kind")),
         job_id: JobId(row.get("job_id")),
         job_name: row.get("job_name"),
         job_version: row.get("job_version"),
@@ -297,9 +379,32 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         attempts: row.get("attempts"),
         reason: row.get("reason"),
         cancel_requested_at: opt_from_us(row.get("cancel_requested_at_us")),
-        task_instance_id: TaskInstanceId(
-            row.get::<Option<i64>, _>("task_instance_id").unwrap_or(0),
-        ),
+        parent: row
+            .get::<Option<i64>, _>("parent_run_id")
+            .map(|id| (RunId(id), row.get::<Option<String>, _>("parent_task_key").unwrap_or_default())),
+        deadline: opt_from_us(row.get("deadline_us")),
+    })
+}
+
+pub(crate) fn task_from_row(row: &SqliteRow) -> Result<TaskInstanceRecord, StoreError> {
+    Ok(TaskInstanceRecord {
+        id: TaskInstanceId(row.get("id")),
+        run_id: RunId(row.get("run_id")),
+        task: TaskId::new(row.get::<String, _>("task_key")),
+        state: parse_state("task_instances.state", row.get("state"))?,
+        attempts: row.get("attempts"),
+        retry_base: row.get("retry_base"),
+        queued_at: opt_from_us(row.get("queued_at_us")),
+        started_at: opt_from_us(row.get("started_at_us")),
+        ended_at: opt_from_us(row.get("ended_at_us")),
+        not_before: opt_from_us(row.get("not_before_us")),
+        reason: row.get("reason"),
+        exit_code: row.get::<Option<i64>, _>("exit_code").map(|c| c as i32),
+        outputs: from_json("task_instances.outputs_json", row.get("outputs_json"))?,
+        cancel_requested_at: opt_from_us(row.get("cancel_requested_at_us")),
+        child_run_id: row.get::<Option<i64>, _>("child_run_id").map(RunId),
+        deadline: opt_from_us(row.get("deadline_us")),
+        decided_by: row.get("decided_by"),
     })
 }
 
@@ -340,91 +445,15 @@ impl Store for SqliteStore {
         next_fire_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<ApplyOutcome, StoreError> {
-        let json = spec.canonical_json();
-        let mut tx = self.begin().await?;
-        let existing = sqlx::query(
-            "SELECT j.id, j.version, j.deleted_at_us, v.spec_json FROM jobs j \
-             JOIN job_versions v ON v.job_id = j.id AND v.version = j.version WHERE j.name = ?",
-        )
-        .bind(&spec.name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let now_us = to_us(now);
-        let outcome = match existing {
-            None => {
-                let id: i64 = sqlx::query(
-                    "INSERT INTO jobs (name, version, next_fire_at_us, schedule_anchor_us, \
-                     created_at_us, updated_at_us) VALUES (?, 1, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&spec.name)
-                .bind(next_fire_at.map(to_us))
-                .bind(now_us)
-                .bind(now_us)
-                .bind(now_us)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .get(0);
-                insert_version(&mut tx, id, 1, spec, &json, now_us).await?;
-                ApplyOutcome {
-                    job_id: JobId(id),
-                    name: spec.name.clone(),
-                    version: 1,
-                    change: ApplyChange::Created,
-                }
-            }
-            Some(row) => {
-                let id: i64 = row.get(0);
-                let version: i64 = row.get(1);
-                let deleted = row.get::<Option<i64>, _>(2).is_some();
-                let old_json: &str = row.get(3);
-                if old_json == json && !deleted {
-                    ApplyOutcome {
-                        job_id: JobId(id),
-                        name: spec.name.clone(),
-                        version,
-                        change: ApplyChange::Unchanged,
-                    }
-                } else {
-                    let old: JobSpec = from_json("job_versions.spec_json", old_json)?;
-                    let new_version = version + 1;
-                    insert_version(&mut tx, id, new_version, spec, &json, now_us).await?;
-                    if deleted || trigger_key(&old) != trigger_key(spec) {
-                        sqlx::query(
-                            "UPDATE jobs SET version = ?, deleted_at_us = NULL, paused = 0, \
-                             next_fire_at_us = ?, schedule_anchor_us = ?, updated_at_us = ? WHERE id = ?",
-                        )
-                        .bind(new_version)
-                        .bind(next_fire_at.map(to_us))
-                        .bind(now_us)
-                        .bind(now_us)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    } else {
-                        sqlx::query("UPDATE jobs SET version = ?, updated_at_us = ? WHERE id = ?")
-                            .bind(new_version)
-                            .bind(now_us)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                    }
-                    ApplyOutcome {
-                        job_id: JobId(id),
-                        name: spec.name.clone(),
-                        version: new_version,
-                        change: if deleted {
-                            ApplyChange::Created
-                        } else {
-                            ApplyChange::Updated
-                        },
-                    }
-                }
-            }
+        let definition = NewDefinition {
+            kind: DefinitionKind::Job,
+            name: &spec.name,
+            json: spec.canonical_json(),
+            concurrency: spec.concurrency.as_str(),
+            priority: i64::from(spec.priority),
         };
+        let mut tx = self.begin().await?;
+        let outcome = apply_definition(&mut tx, &definition, next_fire_at, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(outcome)
     }
@@ -433,7 +462,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
              ON v.job_id = j.id AND v.version = j.version \
-             WHERE j.deleted_at_us IS NULL ORDER BY j.name",
+             WHERE j.deleted_at_us IS NULL AND j.kind = 'job' ORDER BY j.name",
         )
         .fetch_all(&self.reader)
         .await
@@ -445,7 +474,7 @@ impl Store for SqliteStore {
         let row = sqlx::query(
             "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
              ON v.job_id = j.id AND v.version = j.version \
-             WHERE j.name = ? AND j.deleted_at_us IS NULL",
+             WHERE j.name = ? AND j.deleted_at_us IS NULL AND j.kind = 'job'",
         )
         .bind(name)
         .fetch_optional(&self.reader)
@@ -478,30 +507,7 @@ impl Store for SqliteStore {
 
     async fn delete_job(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let id: i64 = sqlx::query(
-            "UPDATE jobs SET deleted_at_us = ?, next_fire_at_us = NULL, updated_at_us = ? \
-             WHERE name = ? AND deleted_at_us IS NULL RETURNING id",
-        )
-        .bind(to_us(now))
-        .bind(to_us(now))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::JobNotFound(name.to_string()))?
-        .get(0);
-        let queued: Vec<i64> =
-            sqlx::query("SELECT id FROM runs WHERE job_id = ? AND state = 'queued'")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-        for run in queued {
-            cancel_in_tx(&mut tx, run, "job deleted", now).await?;
-        }
+        delete_definition(&mut tx, DefinitionKind::Job, name, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -514,39 +520,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<JobRecord, StoreError> {
         let mut tx = self.begin().await?;
-        let done = if paused {
-            sqlx::query(
-                "UPDATE jobs SET paused = 1, updated_at_us = ? WHERE name = ? AND deleted_at_us IS NULL",
-            )
-            .bind(to_us(now))
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-        } else {
-            sqlx::query(
-                "UPDATE jobs SET paused = 0, next_fire_at_us = ?, updated_at_us = ? \
-                 WHERE name = ? AND deleted_at_us IS NULL",
-            )
-            .bind(next_fire_at.map(to_us))
-            .bind(to_us(now))
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-        }
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::JobNotFound(name.to_string()));
-        }
+        pause_definition(&mut tx, DefinitionKind::Job, name, paused, next_fire_at, now).await?;
         tx.commit().await.map_err(db_err)?;
-        let row = sqlx::query(
-            "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
-             ON v.job_id = j.id AND v.version = j.version WHERE j.name = ?",
-        )
-        .bind(name)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(db_err)?;
-        job_from_row(&row)
+        self.get_job(name).await
     }
 
     async fn due_schedules(
@@ -555,7 +531,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<DueSchedule>, StoreError> {
         let rows = sqlx::query(
-            "SELECT j.id, j.version, v.spec_json, j.next_fire_at_us, j.schedule_anchor_us \
+            "SELECT j.id, j.version, v.spec_json, j.next_fire_at_us, j.schedule_anchor_us, j.kind \
              FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version \
              WHERE j.next_fire_at_us IS NOT NULL AND j.paused = 0 AND j.deleted_at_us IS NULL \
              AND j.next_fire_at_us <= ? ORDER BY j.next_fire_at_us LIMIT ?",
@@ -567,10 +543,17 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         rows.iter()
             .map(|row| {
+                let json: &str = row.get(2);
+                let spec = match DefinitionKind::parse(row.get(5)) {
+                    DefinitionKind::Job => Definition::Job(from_json("job_versions.spec_json", json)?),
+                    DefinitionKind::Workflow => {
+                        Definition::Workflow(from_json("job_versions.spec_json", json)?)
+                    }
+                };
                 Ok(DueSchedule {
                     job_id: JobId(row.get(0)),
                     version: row.get(1),
-                    spec: from_json("job_versions.spec_json", row.get(2))?,
+                    spec,
                     next_fire_at: from_us(row.get(3)),
                     schedule_anchor_at: from_us(row.get(4)),
                 })
@@ -611,7 +594,7 @@ impl Store for SqliteStore {
         }
         let mut out = Vec::with_capacity(runs.len());
         for run in &runs {
-            out.push(enqueue_in_tx(&mut tx, run, now).await?);
+            out.push(enqueue_in_tx(&mut tx, run, None, now).await?);
         }
         tx.commit().await.map_err(db_err)?;
         Ok(Some(out))
@@ -624,7 +607,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<EnqueueOutcome>, StoreError> {
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(runs.len());
-        let mut policies: std::collections::HashMap<(i64, i64), (ConcurrencyPolicy, i64)> =
+        let mut policies: std::collections::HashMap<(i64, i64), Policy> =
             std::collections::HashMap::new();
         let mut i = 0;
         while i < runs.len() {
@@ -636,18 +619,17 @@ impl Store for SqliteStore {
                     break;
                 }
                 let key = (run.job_id.0, run.job_version);
-                let policy = match policies.get(&key) {
-                    Some(p) => *p,
-                    None => {
-                        let p = job_policy(&mut tx, run.job_id.0, run.job_version).await?;
-                        policies.insert(key, p);
-                        p
-                    }
-                };
-                if !matches!(
-                    policy.0,
-                    ConcurrencyPolicy::Allow | ConcurrencyPolicy::Queue
-                ) {
+                if !policies.contains_key(&key) {
+                    let p = job_policy(&mut tx, run.job_id.0, run.job_version).await?;
+                    policies.insert(key, p);
+                }
+                let policy = &policies[&key];
+                if policy.kind != DefinitionKind::Job
+                    || !matches!(
+                        policy.policy,
+                        ConcurrencyPolicy::Allow | ConcurrencyPolicy::Queue
+                    )
+                {
                     break;
                 }
                 j += 1;
@@ -661,7 +643,7 @@ impl Store for SqliteStore {
                 }));
                 i = j;
             } else {
-                out.push(enqueue_in_tx(&mut tx, &runs[i], now).await?);
+                out.push(enqueue_in_tx(&mut tx, &runs[i], None, now).await?);
                 i += 1;
             }
         }
@@ -682,16 +664,18 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin().await?;
         let now_us = to_us(now);
+        // the queue holds task instances: a job run's `main`, a workflow run's queued tasks
         let rows = sqlx::query(
-            "SELECT r.id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, r.serial, \
-             r.attempts, v.spec_json, r.not_before_us, \
-             (SELECT t.id FROM task_instances t WHERE t.run_id = r.id AND t.task_key = 'main') \
-             FROM runs r INDEXED BY runs_ready \
+            "SELECT t.id, t.run_id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, \
+             t.serial, t.attempts, COALESCE(t.spec_json, v.spec_json), t.not_before_us, \
+             t.task_key, t.retry_base, t.env_json, r.kind \
+             FROM task_instances t INDEXED BY task_instances_ready \
+             JOIN runs r ON r.id = t.run_id \
              JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
-             WHERE r.state = 'queued' AND (r.not_before_us IS NULL OR r.not_before_us <= ?) \
-             AND (r.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
+             WHERE t.state = 'queued' AND (t.not_before_us IS NULL OR t.not_before_us <= ?) \
+             AND (t.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
                   AND o.state = 'running')) \
-             ORDER BY r.priority DESC, r.id LIMIT ?",
+             ORDER BY t.priority DESC, t.id LIMIT ?",
         )
         .bind(to_us(ready_by))
         .bind(i64::from(limit))
@@ -702,29 +686,34 @@ impl Store for SqliteStore {
         let mut serial_taken = std::collections::HashSet::new();
         let picked: Vec<SqliteRow> = rows
             .into_iter()
-            .filter(|row| row.get::<i64, _>(5) == 0 || serial_taken.insert(row.get::<i64, _>(1)))
+            .filter(|row| row.get::<i64, _>(6) == 0 || serial_taken.insert(row.get::<i64, _>(2)))
             .collect();
         if picked.is_empty() {
             tx.commit().await.map_err(db_err)?;
             return Ok(Vec::new());
         }
-        // four statements for the whole batch, whatever its size
+        // a handful of statements for the whole batch, whatever its size
+        let mut per_run: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+        for row in &picked {
+            *per_run.entry(row.get::<i64, _>(1)).or_default() += 1;
+        }
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE runs SET state = 'running', attempts = attempts + 1, not_before_us = NULL \
-             WHERE id IN (",
+            "UPDATE runs SET state = 'running', attempts = attempts + v.column2, \
+             not_before_us = NULL FROM (",
+        );
+        q.push_values(&per_run, |mut b, (run, n)| {
+            b.push_bind(*run).push_bind(*n);
+        });
+        q.push(") AS v WHERE runs.id = v.column1");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
+
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE task_instances SET state = 'running', attempts = attempts + 1, \
+             not_before_us = NULL WHERE id IN (",
         );
         let mut ids = q.separated(", ");
         for row in &picked {
             ids.push_bind(row.get::<i64, _>(0));
-        }
-        q.push(")");
-        q.build().execute(&mut *tx).await.map_err(db_err)?;
-
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("UPDATE task_instances SET state = 'running' WHERE id IN (");
-        let mut ids = q.separated(", ");
-        for row in &picked {
-            ids.push_bind(row.get::<i64, _>(9));
         }
         q.push(")");
         q.build().execute(&mut *tx).await.map_err(db_err)?;
@@ -734,15 +723,15 @@ impl Store for SqliteStore {
              claimed_at_us, lease_expires_at_us) ",
         );
         q.push_values(&picked, |mut b, row| {
-            b.push_bind(row.get::<i64, _>(0))
-                .push_bind(row.get::<i64, _>(9))
-                .push_bind(row.get::<i64, _>(6) + 1)
+            b.push_bind(row.get::<i64, _>(1))
+                .push_bind(row.get::<i64, _>(0))
+                .push_bind(row.get::<i64, _>(7) + 1)
                 .push_bind("running")
                 .push_bind(worker.to_string())
                 .push_bind(now_us)
                 .push_bind(to_us(lease_until));
         });
-        q.push(" RETURNING id, run_id");
+        q.push(" RETURNING id, task_instance_id");
         let attempt_ids: std::collections::HashMap<i64, i64> = q
             .build()
             .fetch_all(&mut *tx)
@@ -753,40 +742,51 @@ impl Store for SqliteStore {
             .collect();
 
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) ",
+            "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
+             reason) ",
         );
         q.push_values(&picked, |mut b, row| {
-            let run_id: i64 = row.get(0);
-            b.push_bind(run_id)
-                .push_bind(attempt_ids.get(&run_id).copied())
+            let task_instance: i64 = row.get(0);
+            let task: Option<String> = (row.get::<&str, _>(13) == "workflow").then(|| row.get(10));
+            b.push_bind(row.get::<i64, _>(1))
+                .push_bind(task)
+                .push_bind(attempt_ids.get(&task_instance).copied())
                 .push_bind(now_us)
                 .push_bind("queued")
                 .push_bind("running")
                 .push_bind(format!(
                     "attempt {} claimed by {worker}",
-                    row.get::<i64, _>(6) + 1
+                    row.get::<i64, _>(7) + 1
                 ));
         });
         q.build().execute(&mut *tx).await.map_err(db_err)?;
 
         let mut claims = Vec::with_capacity(picked.len());
         for row in &picked {
-            let run_id: i64 = row.get(0);
-            let attempt_id = attempt_ids.get(&run_id).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!("no attempt created for run {run_id}"))
+            let task_instance: i64 = row.get(0);
+            let attempt_id = attempt_ids.get(&task_instance).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("no attempt created for task instance {task_instance}"))
             })?;
+            let attempt_no = row.get::<i64, _>(7) + 1;
+            let env = match row.get::<Option<&str>, _>(12) {
+                Some(json) => from_json("task_instances.env_json", json)?,
+                None => Default::default(),
+            };
             claims.push(Claim {
                 attempt_id: AttemptId(attempt_id),
-                run_id: RunId(run_id),
-                task_instance_id: TaskInstanceId(row.get(9)),
-                attempt_no: row.get::<i64, _>(6) + 1,
-                job_id: JobId(row.get(1)),
-                job_version: row.get(2),
-                spec: from_json("job_versions.spec_json", row.get(7))?,
-                params: from_json("runs.params_json", row.get(3))?,
-                scheduled_at: opt_from_us(row.get(4)),
+                run_id: RunId(row.get(1)),
+                task_instance_id: TaskInstanceId(task_instance),
+                task: row.get(10),
+                attempt_no,
+                try_no: attempt_no - row.get::<i64, _>(11),
+                env,
+                job_id: JobId(row.get(2)),
+                job_version: row.get(3),
+                spec: from_json("job_versions.spec_json", row.get(8))?,
+                params: from_json("runs.params_json", row.get(4))?,
+                scheduled_at: opt_from_us(row.get(5)),
                 lease_expires_at: lease_until,
-                not_before: opt_from_us(row.get(8)).filter(|t| *t > now),
+                not_before: opt_from_us(row.get(9)).filter(|t| *t > now),
             });
         }
         tx.commit().await.map_err(db_err)?;
@@ -820,6 +820,18 @@ impl Store for SqliteStore {
         }
         q.push(")");
         q.build().execute(&mut *tx).await.map_err(db_err)?;
+        // and a task instance when the first attempt of its current try did
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "UPDATE task_instances SET started_at_us = a.started_at_us FROM attempts a \
+             WHERE a.task_instance_id = task_instances.id \
+             AND task_instances.started_at_us IS NULL AND a.id IN (",
+        );
+        let mut ids = q.separated(", ");
+        for (attempt, _, _) in &started {
+            ids.push_bind(attempt.0);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -838,7 +850,8 @@ impl Store for SqliteStore {
             let row = sqlx::query(
                 "UPDATE attempts SET lease_expires_at_us = ? \
                  WHERE id = ? AND worker = ? AND state = 'running' \
-                 RETURNING (SELECT cancel_requested_at_us FROM runs WHERE runs.id = attempts.run_id)",
+                 RETURNING (SELECT cancel_requested_at_us FROM task_instances t \
+                 WHERE t.id = attempts.task_instance_id)",
             )
             .bind(until)
             .bind(attempt.0)
@@ -867,8 +880,10 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin().await?;
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT a.id, a.state, a.worker, a.run_id, a.attempt_no, r.cancel_requested_at_us \
-             FROM attempts a JOIN runs r ON r.id = a.run_id WHERE a.id IN (",
+            "SELECT a.id, a.state, a.worker, a.run_id, a.attempt_no, t.cancel_requested_at_us, \
+             t.id, t.task_key, r.kind, r.parent_run_id \
+             FROM attempts a JOIN task_instances t ON t.id = a.task_instance_id \
+             JOIN runs r ON r.id = a.run_id WHERE a.id IN (",
         );
         let mut ids = q.separated(", ");
         for f in &finishes {
@@ -884,10 +899,13 @@ impl Store for SqliteStore {
             .map(|r| (r.get::<i64, _>(0), r))
             .collect();
 
-        // decide each finish (fencing first), then write the whole batch in five statements
+        // decide each finish (fencing first), then write the whole batch in a few statements
         struct Accepted<'a> {
             f: &'a AttemptFinish,
             run_id: i64,
+            task_instance: i64,
+            /// the task's id when the run is a workflow run
+            task: Option<String>,
             next: RunState,
             reason: String,
         }
@@ -911,6 +929,7 @@ impl Store for SqliteStore {
             let run_id: i64 = row.get(3);
             let attempt_no: i64 = row.get(4);
             let cancel_pending = row.get::<Option<i64>, _>(5).is_some();
+            let workflow = row.get::<&str, _>(8) == "workflow";
             let summary = attempt_summary(f, attempt_no);
             let next = if f.state == AttemptState::Cancelled || cancel_pending {
                 RunState::Cancelled
@@ -925,13 +944,23 @@ impl Store for SqliteStore {
             } else {
                 summary
             };
+            let advance = if workflow {
+                Some(RunId(run_id))
+            } else if next.is_terminal() {
+                row.get::<Option<i64>, _>(9).map(RunId)
+            } else {
+                None
+            };
             out.push(Ok(FinishOutcome {
                 run_id: RunId(run_id),
                 run_state: next,
+                advance,
             }));
             accepted.push(Accepted {
                 f,
                 run_id,
+                task_instance: row.get(6),
+                task: workflow.then(|| row.get(7)),
                 next,
                 reason,
             });
@@ -967,13 +996,40 @@ impl Store for SqliteStore {
         q.push(") AS v WHERE attempts.id = v.column1");
         q.build().execute(&mut *tx).await.map_err(db_err)?;
 
+        // a job run mirrors its single task; a workflow run moves on by its engine
+        let job_runs: Vec<&Accepted<'_>> = accepted.iter().filter(|a| a.task.is_none()).collect();
+        if !job_runs.is_empty() {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "UPDATE runs SET state = v.column2, reason = v.column3, ended_at_us = v.column4, \
+                 not_before_us = v.column5, started_at_us = COALESCE(runs.started_at_us, v.column6) \
+                 FROM (",
+            );
+            q.push_values(&job_runs, |mut b, a| {
+                b.push_bind(a.run_id)
+                    .push_bind(a.next.as_str())
+                    .push_bind(a.reason.clone())
+                    .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
+                    .push_bind(if a.next == RunState::Queued {
+                        a.f.retry_at.map(to_us)
+                    } else {
+                        None
+                    })
+                    .push_bind(a.f.started_at.map(to_us));
+            });
+            q.push(") AS v WHERE runs.id = v.column1");
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
+        }
+
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE runs SET state = v.column2, reason = v.column3, ended_at_us = v.column4, \
-             not_before_us = v.column5, started_at_us = COALESCE(runs.started_at_us, v.column6) \
-             FROM (",
+            "UPDATE task_instances SET state = v.column2, reason = v.column3, \
+             ended_at_us = v.column4, not_before_us = v.column5, exit_code = v.column6, \
+             outputs_json = v.column7, \
+             started_at_us = COALESCE(task_instances.started_at_us, v.column8) FROM (",
         );
         q.push_values(&accepted, |mut b, a| {
-            b.push_bind(a.run_id)
+            let outputs = serde_json::to_string(&outputs_from_json(&a.f.outputs))
+                .unwrap_or_else(|_| "{}".to_owned());
+            b.push_bind(a.task_instance)
                 .push_bind(a.next.as_str())
                 .push_bind(a.reason.clone())
                 .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
@@ -982,24 +1038,20 @@ impl Store for SqliteStore {
                 } else {
                     None
                 })
+                .push_bind(a.f.exit_code)
+                .push_bind(outputs)
                 .push_bind(a.f.started_at.map(to_us));
         });
-        q.push(") AS v WHERE runs.id = v.column1");
-        q.build().execute(&mut *tx).await.map_err(db_err)?;
-
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("UPDATE task_instances SET state = v.column2 FROM (");
-        q.push_values(&accepted, |mut b, a| {
-            b.push_bind(a.run_id).push_bind(a.next.as_str());
-        });
-        q.push(") AS v WHERE task_instances.run_id = v.column1");
+        q.push(") AS v WHERE task_instances.id = v.column1");
         q.build().execute(&mut *tx).await.map_err(db_err)?;
 
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO run_events (run_id, attempt_id, at_us, from_state, to_state, reason) ",
+            "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
+             reason) ",
         );
         q.push_values(&accepted, |mut b, a| {
             b.push_bind(a.run_id)
+                .push_bind(a.task.clone())
                 .push_bind(a.f.attempt_id.0)
                 .push_bind(to_us(a.f.ended_at))
                 .push_bind("running")
@@ -1019,7 +1071,9 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         let rows = sqlx::query(
             "SELECT a.id, a.run_id, a.attempt_no, a.pid, a.lease_expires_at_us, \
-             r.cancel_requested_at_us, v.spec_json FROM attempts a \
+             t.cancel_requested_at_us, COALESCE(t.spec_json, v.spec_json), t.id, t.task_key, \
+             t.retry_base, r.kind, r.parent_run_id FROM attempts a \
+             JOIN task_instances t ON t.id = a.task_instance_id \
              JOIN runs r ON r.id = a.run_id \
              JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
              WHERE a.state = 'running' AND a.lease_expires_at_us < ? LIMIT 1000",
@@ -1036,6 +1090,9 @@ impl Store for SqliteStore {
             let expired_at = from_us(row.get(4));
             let cancel_pending = row.get::<Option<i64>, _>(5).is_some();
             let spec: JobSpec = from_json("job_versions.spec_json", row.get(6))?;
+            let task_instance: i64 = row.get(7);
+            let task: String = row.get(8);
+            let workflow = row.get::<&str, _>(10) == "workflow";
             let error = format!(
                 "lease expired at {}: the worker stopped renewing it (crash or lost store)",
                 expired_at.to_rfc3339()
@@ -1053,37 +1110,72 @@ impl Store for SqliteStore {
             let retry_at = if cancel_pending {
                 None
             } else {
-                retry(&spec, attempt_no)
+                retry(&spec, attempt_no - row.get::<i64, _>(9))
             };
             let reason = format!("attempt {attempt_no} lost: {error}");
             let next = if cancel_pending {
                 RunState::Cancelled
-            } else if let Some(at) = retry_at {
-                sqlx::query("UPDATE runs SET not_before_us = ? WHERE id = ?")
-                    .bind(to_us(at))
-                    .bind(run_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
+            } else if retry_at.is_some() {
                 RunState::Queued
             } else {
                 RunState::Failed
             };
-            set_run_state(
-                &mut tx,
-                run_id,
-                RunState::Running,
-                next,
-                Some(attempt_id),
-                &reason,
-                now,
+            sqlx::query(
+                "UPDATE task_instances SET state = ?, reason = ?, not_before_us = ?, \
+                 ended_at_us = ? WHERE id = ?",
             )
-            .await?;
+            .bind(next.as_str())
+            .bind(&reason)
+            .bind(retry_at.map(to_us))
+            .bind(next.is_terminal().then(|| to_us(now)))
+            .bind(task_instance)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let advance = if workflow {
+                insert_task_event(
+                    &mut tx,
+                    run_id,
+                    Some(&task),
+                    Some(attempt_id),
+                    now,
+                    Some("running"),
+                    next.as_str(),
+                    &reason,
+                )
+                .await?;
+                Some(RunId(run_id))
+            } else {
+                if let Some(at) = retry_at {
+                    sqlx::query("UPDATE runs SET not_before_us = ? WHERE id = ?")
+                        .bind(to_us(at))
+                        .bind(run_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                set_run_state(
+                    &mut tx,
+                    run_id,
+                    RunState::Running,
+                    next,
+                    Some(attempt_id),
+                    &reason,
+                    now,
+                )
+                .await?;
+                if next.is_terminal() {
+                    row.get::<Option<i64>, _>(11).map(RunId)
+                } else {
+                    None
+                }
+            };
             out.push(LostAttempt {
                 attempt_id: AttemptId(attempt_id),
                 run_id: RunId(run_id),
                 pid: row.get(3),
                 run_state: next,
+                advance,
             });
         }
         tx.commit().await.map_err(db_err)?;
@@ -1157,8 +1249,16 @@ impl Store for SqliteStore {
             .iter()
             .map(attempt_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let tasks = sqlx::query("SELECT * FROM task_instances WHERE run_id = ? ORDER BY id")
+            .bind(run_id.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let events = sqlx::query(
-            "SELECT at_us, attempt_id, from_state, to_state, reason FROM run_events \
+            "SELECT at_us, attempt_id, from_state, to_state, reason, task_key FROM run_events \
              WHERE run_id = ? ORDER BY id",
         )
         .bind(run_id.0)
@@ -1168,6 +1268,7 @@ impl Store for SqliteStore {
         .iter()
         .map(|r| RunEvent {
             at: from_us(r.get(0)),
+            task: r.get(5),
             attempt_id: r.get::<Option<i64>, _>(1).map(AttemptId),
             from_state: r.get(2),
             to_state: r.get(3),
@@ -1176,6 +1277,7 @@ impl Store for SqliteStore {
         .collect();
         Ok(RunDetail {
             run,
+            tasks,
             attempts,
             events,
         })
@@ -1244,7 +1346,7 @@ impl Store for SqliteStore {
             }
         }
         let ready: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM runs WHERE state = 'queued' \
+            "SELECT COUNT(*) FROM task_instances WHERE state = 'queued' \
              AND (not_before_us IS NULL OR not_before_us <= ?)",
         )
         .bind(to_us(now))
@@ -1253,6 +1355,136 @@ impl Store for SqliteStore {
         .map_err(db_err)?
         .get(0);
         Ok(RunCounts { by_state, ready })
+    }
+
+    async fn apply_workflow(
+        &self,
+        spec: &WorkflowSpec,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let definition = NewDefinition {
+            kind: DefinitionKind::Workflow,
+            name: &spec.name,
+            json: spec.canonical_json(),
+            concurrency: ConcurrencyPolicy::Queue.as_str(),
+            priority: 0,
+        };
+        let mut tx = self.begin().await?;
+        let outcome = apply_definition(&mut tx, &definition, next_fire_at, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome)
+    }
+
+    async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        list_workflows(&mut conn, None).await
+    }
+
+    async fn get_workflow(&self, name: &str) -> Result<WorkflowRecord, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        list_workflows(&mut conn, Some(name))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::WorkflowNotFound(name.to_owned()))
+    }
+
+    async fn workflow_versions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<WorkflowVersionRecord>, StoreError> {
+        let workflow = self.get_workflow(name).await?;
+        let mut conn = self.reader.acquire().await.map_err(db_err)?;
+        workflow_versions(&mut conn, workflow.id).await
+    }
+
+    async fn set_workflow_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<WorkflowRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        pause_definition(
+            &mut tx,
+            DefinitionKind::Workflow,
+            name,
+            paused,
+            next_fire_at,
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        list_workflows(&mut conn, Some(name))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::WorkflowNotFound(name.to_owned()))
+    }
+
+    async fn delete_workflow(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        delete_definition(&mut tx, DefinitionKind::Workflow, name, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn workflow_runs_to_advance(
+        &self,
+        now: DateTime<Utc>,
+        all_active: bool,
+        limit: u32,
+    ) -> Result<Vec<RunId>, StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        crate::workflow_runs::runs_to_advance(&mut conn, now, all_active, limit).await
+    }
+
+    async fn advance_run(
+        &self,
+        run_id: RunId,
+        now: DateTime<Utc>,
+        plan: Planner<'_>,
+    ) -> Result<AdvanceOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = crate::workflow_runs::advance_run(&mut tx, run_id.0, now, plan).await?;
+        if outcome.writes == 0 {
+            tx.rollback().await.map_err(db_err)?;
+        } else {
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn decide_task(
+        &self,
+        run_id: RunId,
+        task: &str,
+        decision: TaskDecision,
+        approval: bool,
+        reset: Vec<TaskId>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskInstanceRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let out = crate::workflow_runs::decide_task(
+            &mut tx, run_id.0, task, &decision, approval, &reset, now,
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn reset_tasks(
+        &self,
+        run_id: RunId,
+        tasks: Vec<TaskId>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        crate::workflow_runs::reset_tasks(&mut tx, run_id.0, &tasks, reason, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
     }
 
     async fn insert_token(
@@ -1298,14 +1530,24 @@ impl Store for SqliteStore {
     }
 }
 
-/// The concurrency policy and priority of a job version. Errors: `JobNotFound`.
+/// What enqueueing needs of a definition version.
+pub(crate) struct Policy {
+    kind: DefinitionKind,
+    policy: ConcurrencyPolicy,
+    priority: i64,
+    spec_json: String,
+}
+
+/// The kind, concurrency policy, priority and spec of a definition version. Errors:
+/// `JobNotFound`.
 async fn job_policy(
     conn: &mut SqliteConnection,
     job_id: i64,
     version: i64,
-) -> Result<(ConcurrencyPolicy, i64), StoreError> {
+) -> Result<Policy, StoreError> {
     let row = sqlx::query(
-        "SELECT concurrency, priority FROM job_versions WHERE job_id = ? AND version = ?",
+        "SELECT v.concurrency, v.priority, j.kind, v.spec_json FROM job_versions v \
+         JOIN jobs j ON j.id = v.job_id WHERE v.job_id = ? AND v.version = ?",
     )
     .bind(job_id)
     .bind(version)
@@ -1317,7 +1559,12 @@ async fn job_policy(
         "job_versions.concurrency",
         &format!("\"{}\"", row.get::<&str, _>(0)),
     )?;
-    Ok((policy, row.get(1)))
+    Ok(Policy {
+        kind: DefinitionKind::parse(row.get(2)),
+        policy,
+        priority: row.get(1),
+        spec_json: row.get(3),
+    })
 }
 
 /// Inserts manual runs that need no admission decision, three statements per batch; returns
@@ -1325,7 +1572,7 @@ async fn job_policy(
 async fn insert_queued_batch(
     conn: &mut SqliteConnection,
     runs: &[NewRun],
-    policies: &std::collections::HashMap<(i64, i64), (ConcurrencyPolicy, i64)>,
+    policies: &std::collections::HashMap<(i64, i64), Policy>,
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let now_us = to_us(now);
@@ -1336,7 +1583,7 @@ async fn insert_queued_batch(
     q.push_values(runs, |mut b, run| {
         let (policy, priority) = policies
             .get(&(run.job_id.0, run.job_version))
-            .copied()
+            .map(|p| (p.policy, p.priority))
             .unwrap_or((ConcurrencyPolicy::Allow, 0));
         b.push_bind(run.job_id.0)
             .push_bind(run.job_version)
@@ -1359,10 +1606,20 @@ async fn insert_queued_batch(
         .collect();
     // rowids of one INSERT grow in VALUES order; RETURNING order itself is unspecified
     ids.sort_unstable();
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new("INSERT INTO task_instances (run_id, task_key, state) ");
-    q.push_values(&ids, |mut b, id| {
-        b.push_bind(*id).push_bind(MAIN_TASK).push_bind("queued");
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO task_instances (run_id, task_key, state, priority, serial, queued_at_us) ",
+    );
+    q.push_values(ids.iter().zip(runs), |mut b, (id, run)| {
+        let (policy, priority) = policies
+            .get(&(run.job_id.0, run.job_version))
+            .map(|p| (p.policy, p.priority))
+            .unwrap_or((ConcurrencyPolicy::Allow, 0));
+        b.push_bind(*id)
+            .push_bind(MAIN_TASK)
+            .push_bind("queued")
+            .push_bind(priority)
+            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .push_bind(now_us);
     });
     q.build().execute(&mut *conn).await.map_err(db_err)?;
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -1378,30 +1635,6 @@ async fn insert_queued_batch(
     });
     q.build().execute(&mut *conn).await.map_err(db_err)?;
     Ok(ids)
-}
-
-async fn insert_version(
-    tx: &mut Tx,
-    job_id: i64,
-    version: i64,
-    spec: &JobSpec,
-    json: &str,
-    now_us: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO job_versions (job_id, version, spec_json, concurrency, priority, created_at_us) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(job_id)
-    .bind(version)
-    .bind(json)
-    .bind(spec.concurrency.as_str())
-    .bind(i64::from(spec.priority))
-    .bind(now_us)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 /// One-line summary of how an attempt ended, for the run's reason and its event.

@@ -61,6 +61,7 @@ fn manual(job: &ApplyOutcome) -> NewRun {
         params: serde_json::json!({}),
         triggered_by: "test".into(),
         skip_reason: None,
+        max_active: None,
     }
 }
 

@@ -6,6 +6,29 @@ pub enum StoreError {
     /// The named job does not exist (or was deleted).
     #[error("job `{0}` not found")]
     JobNotFound(String),
+    /// The named workflow does not exist (or was deleted).
+    #[error("workflow `{0}` not found")]
+    WorkflowNotFound(String),
+    /// A job and a workflow cannot share a name.
+    #[error("`{name}` is already a {existing}; jobs and workflows share one namespace of names")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// `job` or `workflow`: what has it.
+        existing: String,
+    },
+    /// The run has no task with this id.
+    #[error("run {run} has no task `{task}`")]
+    TaskNotFound {
+        /// The run.
+        run: i64,
+        /// The task id asked for.
+        task: String,
+    },
+    /// The operation does not fit the current state (approve a task that is not waiting,
+    /// clear a running task, rerun a job run).
+    #[error("{0}")]
+    Conflict(String),
     /// The run does not exist.
     #[error("run {0} not found")]
     RunNotFound(i64),

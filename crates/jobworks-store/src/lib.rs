@@ -12,4 +12,4 @@ pub mod store;
 
 pub use error::StoreError;
 pub use records::*;
-pub use store::{RetryDecider, Store};
+pub use store::{Planner, RetryDecider, Store};

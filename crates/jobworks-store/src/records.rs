@@ -2,9 +2,101 @@
 //! sizes are bytes.
 
 use chrono::{DateTime, Utc};
+use jobworks_domain::workflow::{TaskId, TaskState, WorkflowSpec};
 use jobworks_domain::{
-    AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId, TriggerKind,
+    AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, ScheduleHeader, TaskInstanceId,
+    TriggerKind,
 };
+use std::collections::BTreeMap;
+
+/// What a definition, and a run of it, is: a job (one task) or a workflow (a DAG of tasks).
+/// Jobs and workflows share one namespace of names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefinitionKind {
+    /// A job: its run has one task instance, `main`.
+    #[default]
+    Job,
+    /// A workflow: its run has one task instance per task.
+    Workflow,
+}
+
+impl DefinitionKind {
+    /// `job` or `workflow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefinitionKind::Job => "job",
+            DefinitionKind::Workflow => "workflow",
+        }
+    }
+
+    /// Parses `job` or `workflow`; anything else reads as `job`.
+    pub fn parse(text: &str) -> DefinitionKind {
+        match text {
+            "workflow" => DefinitionKind::Workflow,
+            _ => DefinitionKind::Job,
+        }
+    }
+}
+
+/// A stored definition: a job's or a workflow's spec.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Definition {
+    /// A job.
+    Job(JobSpec),
+    /// A workflow.
+    Workflow(WorkflowSpec),
+}
+
+impl Definition {
+    /// Job or workflow.
+    pub fn kind(&self) -> DefinitionKind {
+        match self {
+            Definition::Job(_) => DefinitionKind::Job,
+            Definition::Workflow(_) => DefinitionKind::Workflow,
+        }
+    }
+
+    /// What the scheduler reads.
+    pub fn schedule_header(&self) -> ScheduleHeader<'_> {
+        match self {
+            Definition::Job(spec) => spec.schedule_header(),
+            Definition::Workflow(spec) => spec.schedule_header(),
+        }
+    }
+}
+
+/// A workflow with its current version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRecord {
+    /// Definition id (shared with jobs).
+    pub id: JobId,
+    /// Unique name.
+    pub name: String,
+    /// Current version number, starting at 1.
+    pub version: i64,
+    /// The current version's definition.
+    pub spec: WorkflowSpec,
+    /// Paused workflows do not fire by schedule.
+    pub paused: bool,
+    /// When the schedule fires next.
+    pub next_fire_at: Option<DateTime<Utc>>,
+    /// When first applied.
+    pub created_at: DateTime<Utc>,
+    /// When the current version was applied.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One stored version of a workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowVersionRecord {
+    /// Version number, 1-based.
+    pub version: i64,
+    /// The definition of this version.
+    pub spec: WorkflowSpec,
+    /// When it was applied.
+    pub created_at: DateTime<Utc>,
+}
 use serde::{Deserialize, Serialize};
 
 /// A job with its current version.
@@ -66,15 +158,15 @@ pub struct ApplyOutcome {
     pub change: ApplyChange,
 }
 
-/// A job whose schedule is due.
+/// A job or workflow whose schedule is due.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DueSchedule {
-    /// Job id.
+    /// Definition id.
     pub job_id: JobId,
     /// Current version.
     pub version: i64,
     /// Current definition.
-    pub spec: JobSpec,
+    pub spec: Definition,
     /// The persisted next fire time (≤ now).
     pub next_fire_at: DateTime<Utc>,
     /// When the current schedule was applied (anchor of interval schedules).
@@ -99,6 +191,32 @@ pub struct NewRun {
     pub triggered_by: String,
     /// When a run is skipped by policy before it is queued (misfire `skip`), the reason.
     pub skip_reason: Option<String>,
+    /// Workflow runs only: at most this many runs of the workflow active at once while this
+    /// one waits (a backfill's `--parallel`); `None` = the workflow's `max_active_runs`.
+    pub max_active: Option<u32>,
+}
+
+impl NewRun {
+    /// A run of definition `job_id` version `version` with no tick, no skip and the
+    /// definition's own concurrency.
+    pub fn new(
+        job_id: JobId,
+        version: i64,
+        trigger: TriggerKind,
+        params: serde_json::Value,
+        triggered_by: impl Into<String>,
+    ) -> NewRun {
+        NewRun {
+            job_id,
+            job_version: version,
+            trigger,
+            scheduled_at: None,
+            params,
+            triggered_by: triggered_by.into(),
+            skip_reason: None,
+            max_active: None,
+        }
+    }
 }
 
 /// What happened to one `NewRun`.
@@ -128,9 +246,11 @@ pub enum EnqueueOutcome {
 pub struct RunRecord {
     /// Run id.
     pub id: RunId,
-    /// Job id.
+    /// Job or workflow.
+    pub kind: DefinitionKind,
+    /// Definition id.
     pub job_id: JobId,
-    /// Job name.
+    /// Job or workflow name.
     pub job_name: String,
     /// Version of the job this run executes.
     pub job_version: i64,
@@ -160,8 +280,49 @@ pub struct RunRecord {
     pub reason: Option<String>,
     /// Set when a cancel was asked while running.
     pub cancel_requested_at: Option<DateTime<Utc>>,
-    /// The single task instance of a job run.
-    pub task_instance_id: TaskInstanceId,
+    /// The workflow run and task that started this run (job call or sub-workflow).
+    pub parent: Option<(RunId, String)>,
+    /// Workflow runs: when the whole run times out.
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// One task instance of a run (the single `main` one of a job run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInstanceRecord {
+    /// Instance id.
+    pub id: TaskInstanceId,
+    /// Its run.
+    pub run_id: RunId,
+    /// Task id (`main` for a job run).
+    pub task: TaskId,
+    /// State.
+    pub state: TaskState,
+    /// Attempts made so far, across clears and reruns.
+    pub attempts: i64,
+    /// Attempts made before the latest clear or rerun (retry policies count after them).
+    pub retry_base: i64,
+    /// When it was queued (or started waiting).
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When its current try's first attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal state.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Earliest start of its next attempt.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Why it is in its state.
+    pub reason: Option<String>,
+    /// Exit code of its last attempt.
+    pub exit_code: Option<i32>,
+    /// Outputs it published (see `jobworks_domain::workflow::outputs_from_json`).
+    pub outputs: BTreeMap<String, String>,
+    /// A cancel is pending.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// The run it started (job call or sub-workflow).
+    pub child_run_id: Option<RunId>,
+    /// Approval tasks: when the default outcome applies.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Approval tasks: who decided (`token:alice`, `timeout`); marks: who marked.
+    pub decided_by: Option<String>,
 }
 
 /// One attempt.
@@ -210,6 +371,8 @@ pub struct AttemptRecord {
 pub struct RunEvent {
     /// When.
     pub at: DateTime<Utc>,
+    /// The task concerned in a workflow run; `None` for the run itself.
+    pub task: Option<String>,
     /// The attempt concerned, if any.
     pub attempt_id: Option<AttemptId>,
     /// Previous state (`None` when the run was created).
@@ -225,10 +388,126 @@ pub struct RunEvent {
 pub struct RunDetail {
     /// The run.
     pub run: RunRecord,
+    /// Its task instances, in definition order (one, `main`, for a job run).
+    pub tasks: Vec<TaskInstanceRecord>,
     /// Its attempts, oldest first.
     pub attempts: Vec<AttemptRecord>,
     /// Its transitions, oldest first.
     pub events: Vec<RunEvent>,
+}
+
+/// A workflow run as the engine sees it, read in the same transaction that applies the
+/// engine's decisions (see `Store::advance_run`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowRunSnapshot {
+    /// The run.
+    pub run: RunRecord,
+    /// The workflow version it runs (a run keeps its version whatever is applied later).
+    pub spec: WorkflowSpec,
+    /// Its task instances by task id (every task has one from the run's creation).
+    pub tasks: BTreeMap<TaskId, TaskInstanceRecord>,
+    /// Runs of the same workflow that are running now.
+    pub active_runs: i64,
+    /// A queued run starts only while `active_runs` is below this: the workflow's
+    /// `max_active_runs`, or a backfill's `parallel`.
+    pub max_active: i64,
+    /// The transaction's clock.
+    pub now: DateTime<Utc>,
+}
+
+/// One write the engine's runtime asks of `Store::advance_run`. Each is idempotent and
+/// guarded by the task's current state, so repeating a plan changes nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskWrite {
+    /// Queued → running: the run starts; `deadline` is its timeout.
+    StartRun {
+        /// When the whole run times out.
+        deadline: Option<DateTime<Utc>>,
+    },
+    /// Pending → queued: an inline task for workers to claim.
+    Queue {
+        /// The task.
+        task: TaskId,
+        /// What to run (see `Claim::spec`).
+        spec: JobSpec,
+        /// Extra environment (see `Claim::env`).
+        env: BTreeMap<String, String>,
+    },
+    /// Pending → running: start a run of job or workflow `name` with `params` (validated and
+    /// defaulted here against the called definition's current version) and wait for it.
+    /// A missing definition or invalid params fail the task with the reason.
+    Call {
+        /// The task.
+        task: TaskId,
+        /// Job or workflow.
+        kind: DefinitionKind,
+        /// Its name.
+        name: String,
+        /// Its params, references already resolved.
+        params: BTreeMap<String, serde_json::Value>,
+    },
+    /// Pending → waiting_approval until `deadline`.
+    WaitApproval {
+        /// The task.
+        task: TaskId,
+        /// When its default outcome applies.
+        deadline: DateTime<Utc>,
+    },
+    /// Any non-terminal state → `state` (skipped, upstream_failed, a branch or group's
+    /// outcome, a group's `running`, an approval's timeout outcome), with the reason.
+    Set {
+        /// The task.
+        task: TaskId,
+        /// The new state.
+        state: TaskState,
+        /// Why.
+        reason: String,
+        /// Who decided, when a person or a timeout did.
+        decided_by: Option<String>,
+    },
+    /// Stop an active task: a queued or waiting one is cancelled at once, a running one gets a
+    /// pending cancel its worker acts on, a call cancels its child run (which cascades).
+    Cancel {
+        /// The task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// Every task has finished: the run ends in `state`.
+    FinishRun {
+        /// `succeeded`, `failed`, `cancelled` or `timed_out`.
+        state: RunState,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What `Store::advance_run` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdvanceOutcome {
+    /// The run's state afterwards.
+    pub run_state: Option<RunState>,
+    /// Tasks were queued: workers should claim.
+    pub queued: bool,
+    /// Other workflow runs to advance now: sub-workflow runs just created or cancelled, and
+    /// the parent of this run when it just ended.
+    pub advance: Vec<RunId>,
+    /// Writes applied (0 when the plan was empty or everything was already done).
+    pub writes: usize,
+    /// Task instances that got a pending cancel: stop their attempts now where they run.
+    pub cancelled_tasks: Vec<TaskInstanceId>,
+}
+
+/// A person's (or a timeout's) decision on a task: approve or reject an approval, mark a task
+/// succeeded or failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskDecision {
+    /// The new state: `succeeded` or `failed`.
+    pub state: TaskState,
+    /// Who (`token:alice`).
+    pub by: String,
+    /// Why, as recorded.
+    pub reason: String,
 }
 
 /// Filter for listing runs; `None` fields do not filter.
@@ -257,13 +536,22 @@ pub struct Claim {
     pub run_id: RunId,
     /// Its task instance.
     pub task_instance_id: TaskInstanceId,
-    /// 1-based attempt number.
+    /// The task's id (`main` for a job run).
+    pub task: String,
+    /// 1-based attempt number within the task instance (across clears).
     pub attempt_no: i64,
+    /// 1-based attempt number within the current try (after the latest clear or rerun):
+    /// what retry policies count.
+    pub try_no: i64,
+    /// Extra environment of the task: a workflow task's inputs (`JOBWORKS_INPUT_*`) and
+    /// identity (`JOBWORKS_WORKFLOW`, `JOBWORKS_TASK`). Empty for a job run.
+    pub env: BTreeMap<String, String>,
     /// Job id.
     pub job_id: JobId,
-    /// Job version the run executes.
+    /// Job (or workflow) version the run executes.
     pub job_version: i64,
-    /// That version's definition.
+    /// What to run: the job version's definition, or for a workflow task a job-shaped spec
+    /// built from the task (its task, timeout, retries, env; the workflow's name and params).
     pub spec: JobSpec,
     /// Validated parameter values (JSON object).
     pub params: serde_json::Value,
@@ -316,8 +604,12 @@ pub struct AttemptFinish {
 pub struct FinishOutcome {
     /// The run.
     pub run_id: RunId,
-    /// The run's state after the finish (`queued` when a retry follows).
+    /// The task instance's state after the finish (`queued` when a retry follows); for a job
+    /// run also the run's state.
     pub run_state: RunState,
+    /// A workflow run to advance now: this run when it is one, or the run that called this
+    /// job run when it ended.
+    pub advance: Option<RunId>,
 }
 
 /// An attempt whose lease expired and that the reaper marked `lost`.
@@ -329,8 +621,10 @@ pub struct LostAttempt {
     pub run_id: RunId,
     /// Its process id, if it had started.
     pub pid: Option<i64>,
-    /// The run's state after the reaper's decision.
+    /// The task instance's state after the reaper's decision.
     pub run_state: RunState,
+    /// A workflow run to advance now (see `FinishOutcome::advance`).
+    pub advance: Option<RunId>,
 }
 
 /// Lease status returned by a renewal.

@@ -8,12 +8,17 @@ use crate::error::StoreError;
 use crate::records::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use jobworks_domain::workflow::{TaskId, WorkflowSpec};
 use jobworks_domain::{AttemptId, JobId, JobSpec, RunId};
 
 /// Decides, for an attempt that ended as retryable (failed, timed out, lost), when the next
 /// attempt may start: `(spec, attempt_no that ended)` → `Some(not_before)` or `None` (the run
 /// ends). The server builds it from the job's retry policy and the clock.
 pub type RetryDecider<'a> = &'a (dyn Fn(&JobSpec, i64) -> Option<DateTime<Utc>> + Send + Sync);
+
+/// The engine's runtime: from a workflow run's snapshot, the writes that move it on (see
+/// `Store::advance_run`). Pure: no I/O, no clock but `snapshot.now`.
+pub type Planner<'a> = &'a (dyn Fn(&WorkflowRunSnapshot) -> Vec<TaskWrite> + Send + Sync);
 
 /// The durable state of Jobworks.
 #[async_trait]
@@ -159,6 +164,90 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts of runs by state, and ready queue depth at `now`.
     async fn run_counts(&self, now: DateTime<Utc>) -> Result<RunCounts, StoreError>;
+
+    /// Creates or updates a workflow, with the same rules as `apply_job` (identical spec: no
+    /// write; changed: a new version; runs keep the version they started with). Errors:
+    /// `NameTaken` when a job has the name.
+    async fn apply_workflow(
+        &self,
+        spec: &WorkflowSpec,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError>;
+
+    /// Workflows that are not deleted, by name.
+    async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError>;
+
+    /// One workflow by name. Errors: `WorkflowNotFound`.
+    async fn get_workflow(&self, name: &str) -> Result<WorkflowRecord, StoreError>;
+
+    /// All versions of a workflow, oldest first. Errors: `WorkflowNotFound`.
+    async fn workflow_versions(&self, name: &str)
+    -> Result<Vec<WorkflowVersionRecord>, StoreError>;
+
+    /// Pauses or resumes a workflow's schedule (as `set_paused` for jobs). Errors:
+    /// `WorkflowNotFound`.
+    async fn set_workflow_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_fire_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<WorkflowRecord, StoreError>;
+
+    /// Deletes a workflow: it stops firing and leaves listings; its runs stay, queued runs are
+    /// cancelled. Errors: `WorkflowNotFound`.
+    async fn delete_workflow(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Workflow runs that need the engine now, oldest first, at most `limit`: queued runs
+    /// whose time has come and that `max_active_runs` admits, runs with a cancel pending or a
+    /// passed deadline, approvals past their deadline, and calls whose child run ended. With
+    /// `all_active`, every queued or running workflow run (used once at start-up, to resume
+    /// after a crash).
+    async fn workflow_runs_to_advance(
+        &self,
+        now: DateTime<Utc>,
+        all_active: bool,
+        limit: u32,
+    ) -> Result<Vec<RunId>, StoreError>;
+
+    /// Moves a workflow run on, in one transaction: reads its snapshot (syncing calls whose
+    /// child run ended into their task's state), asks `plan` what to do, applies the writes.
+    /// A run that is not a running or queued workflow run is left alone. Errors:
+    /// `RunNotFound`.
+    async fn advance_run(
+        &self,
+        run_id: RunId,
+        now: DateTime<Utc>,
+        plan: Planner<'_>,
+    ) -> Result<AdvanceOutcome, StoreError>;
+
+    /// Records a person's decision on a task: with `approval`, the task must be
+    /// `waiting_approval` (approve or reject); otherwise it must not be active (mark it
+    /// succeeded or failed by hand). Then resets `reset` tasks to pending (what follows the
+    /// marked task runs again) and reopens the run if it had ended. Errors: `RunNotFound`,
+    /// `TaskNotFound`, `Conflict`.
+    async fn decide_task(
+        &self,
+        run_id: RunId,
+        task: &str,
+        decision: TaskDecision,
+        approval: bool,
+        reset: Vec<TaskId>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskInstanceRecord, StoreError>;
+
+    /// Clears tasks of a workflow run (clear, rerun from failed): each goes back to pending,
+    /// its attempts kept as history and its retries counted afresh; the run reopens if it
+    /// had ended. Errors: `RunNotFound`, `TaskNotFound`, `Conflict` (a task is active, or
+    /// the run is a job run).
+    async fn reset_tasks(
+        &self,
+        run_id: RunId,
+        tasks: Vec<TaskId>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Stores a new API token's SHA-256 hash (hex). Returns its id.
     async fn insert_token(

@@ -103,6 +103,45 @@ fn collect_sources(
     }
 }
 
+/// A task's outputs as text, from the JSON its attempt recorded: an object of strings (from
+/// `::set-output` or `$JOBWORKS_OUTPUT`) is kept as is, other scalars become their JSON text.
+/// A sql task's result (`{"columns", "rows", "rows_affected", "truncated"}`) becomes `rows`
+/// (the rows as a JSON array of objects), `row_count` and `rows_affected`, plus one output
+/// per column of the first row (its value as text, `""` for NULL), so that
+/// `select count(*) as n ...` publishes `n`.
+pub fn outputs_from_json(json: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut outputs = BTreeMap::new();
+    let Some(object) = json.as_object() else {
+        return outputs;
+    };
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if let (Some(serde_json::Value::Array(columns)), Some(serde_json::Value::Array(rows))) =
+        (object.get("columns"), object.get("rows"))
+    {
+        if let Some(first) = rows.first().and_then(|row| row.as_object()) {
+            for column in columns.iter().filter_map(|c| c.as_str()) {
+                if let Some(value) = first.get(column) {
+                    outputs.insert(column.to_owned(), text(value));
+                }
+            }
+        }
+        outputs.insert("rows".to_owned(), serde_json::Value::Array(rows.clone()).to_string());
+        outputs.insert("row_count".to_owned(), rows.len().to_string());
+        if let Some(affected) = object.get("rows_affected") {
+            outputs.insert("rows_affected".to_owned(), text(affected));
+        }
+        return outputs;
+    }
+    for (name, value) in object {
+        outputs.insert(name.clone(), text(value));
+    }
+    outputs
+}
+
 /// A piece of a call-param string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TemplatePart {
@@ -260,6 +299,41 @@ fn lookup(reference: &Reference, scope: ExpressionScope<'_>) -> Result<serde_jso
             .map(Into::into)
             .ok_or_else(|| format!("task `{task}` has no exit code")),
         Reference::TaskState(task) => Ok(state(task).state.as_str().into()),
+    }
+}
+
+#[cfg(test)]
+mod outputs_tests {
+    use super::outputs_from_json;
+    use serde_json::json;
+
+    #[test]
+    fn set_output_values_are_kept() {
+        let got = outputs_from_json(&json!({"rows": "12", "ok": true}));
+        assert_eq!(got["rows"], "12");
+        assert_eq!(got["ok"], "true");
+    }
+
+    #[test]
+    fn sql_results_publish_rows_and_first_row_columns() {
+        let got = outputs_from_json(&json!({
+            "columns": ["n", "name", "gone"],
+            "rows": [{"n": 42, "name": "a", "gone": null}, {"n": 7, "name": "b", "gone": null}],
+            "rows_affected": 0,
+            "truncated": false
+        }));
+        assert_eq!(got["n"], "42");
+        assert_eq!(got["name"], "a");
+        assert_eq!(got["gone"], "");
+        assert_eq!(got["row_count"], "2");
+        assert_eq!(got["rows_affected"], "0");
+        let rows: serde_json::Value = serde_json::from_str(&got["rows"]).unwrap();
+        assert_eq!(rows[1]["name"], "b");
+    }
+
+    #[test]
+    fn non_objects_publish_nothing() {
+        assert!(outputs_from_json(&json!([1, 2])).is_empty());
     }
 }
 

@@ -137,7 +137,8 @@ pub mod validate;
 
 pub use branch::{BranchChoice, branch_source, choose_branch};
 pub use data::{
-    TemplateError, TemplatePart, input_env_name, parse_template, resolve_call_params, task_inputs,
+    TemplateError, TemplatePart, input_env_name, outputs_from_json, parse_template,
+    resolve_call_params, task_inputs,
 };
 pub use engine::{
     Action, ClearError, RunOutcome, TaskInstanceState, clear_task, next_actions, rerun_from,

@@ -107,6 +107,19 @@ impl WorkflowSpec {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The fields the scheduler reads (as for a job).
+    pub fn schedule_header(&self) -> crate::spec::ScheduleHeader<'_> {
+        crate::spec::ScheduleHeader {
+            name: &self.name,
+            trigger: self.trigger.as_ref(),
+            timezone: self.timezone.as_deref(),
+            misfire: self.misfire,
+            max_catchup: self.max_catchup,
+            params: &self.params,
+            enabled: self.enabled,
+        }
+    }
+
     /// The task with this id (the first one, should a spec that failed validation repeat it).
     pub fn task(&self, id: &str) -> Option<&TaskNode> {
         self.tasks.iter().find(|task| task.id.as_str() == id)

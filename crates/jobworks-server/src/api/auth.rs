@@ -7,10 +7,16 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// Rejects requests without `Authorization: Bearer <token>` of a stored token.
+/// Who is calling: `token:<name>` of the bearer token used. Handlers record it with
+/// decisions (approvals, marks).
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
+/// Rejects requests without `Authorization: Bearer <token>` of a stored token; puts the
+/// [`Caller`] in the request's extensions.
 pub async fn require_token(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let header = request
@@ -30,7 +36,12 @@ pub async fn require_token(
         .ok_or_else(|| ApiError::Unauthorized("authorization scheme must be `Bearer`".into()))?
         .trim();
     match state.store.find_token(&hash_token(token)).await? {
-        Some(_) => Ok(next.run(request).await),
+        Some(record) => {
+            request
+                .extensions_mut()
+                .insert(Caller(format!("token:{}", record.name)));
+            Ok(next.run(request).await)
+        }
         None => Err(ApiError::Unauthorized("unknown API token".into())),
     }
 }

@@ -23,6 +23,12 @@ pub enum ApiError {
         /// Findings with locations.
         errors: Vec<DiagnosticView>,
     },
+    /// The caller may not do this (not among an approval's approvers).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request does not fit the current state (approve a task that is not waiting).
+    #[error("{0}")]
+    Conflict(String),
     /// The request itself is malformed (bad query parameter, bad JSON).
     #[error("{0}")]
     BadRequest(String),
@@ -44,6 +50,14 @@ impl From<StoreError> for ApiError {
                 "job `{name}` not found; `jobworks jobs list` shows the jobs that exist"
             )),
             StoreError::RunNotFound(id) => ApiError::NotFound(format!("run {id} not found")),
+            StoreError::WorkflowNotFound(name) => ApiError::NotFound(format!(
+                "workflow `{name}` not found; `jobworks workflow list` shows the workflows that exist"
+            )),
+            StoreError::TaskNotFound { run, task } => ApiError::NotFound(format!(
+                "run {run} has no task `{task}`; `jobworks runs show {run}` lists its tasks"
+            )),
+            StoreError::NameTaken { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Busy(m) => ApiError::Unavailable(format!("database busy, retry: {m}")),
             other => ApiError::Internal(other.to_string()),
         }
@@ -61,6 +75,8 @@ impl ApiError {
                 "Invalid input",
             ),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

@@ -7,11 +7,12 @@ use crate::scheduler::first_fire;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use jobworks_domain::file::{FileContext, parse_job_file};
+use jobworks_domain::file::{FileContext, parse_file};
 use jobworks_domain::params::validate_params;
-use jobworks_domain::{JobSpec, TriggerKind};
+use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
+use jobworks_domain::{JobSpec, ParamSpec, ScheduleHeader, TriggerKind};
 use jobworks_protocol::*;
-use jobworks_store::{ApplyChange, EnqueueOutcome, NewRun};
+use jobworks_store::{ApplyChange, DefinitionKind, EnqueueOutcome, NewRun, StoreError};
 use std::collections::BTreeMap;
 
 /// Lists jobs by name.
@@ -60,47 +61,123 @@ pub async fn apply(
     ))
 }
 
-/// Validates `files` (every error at once) and applies their jobs, or only validates with
-/// `dry_run`. Errors: `ApiError::Invalid` with every finding; store errors.
+/// Validates `files` (every error at once) and applies their jobs and workflows, or only
+/// validates with `dry_run`. Jobs are applied first, so a workflow may call a job applied in
+/// the same request. Errors: `ApiError::Invalid` with every finding (including calls of jobs
+/// or workflows that exist neither in the files nor on the server); store errors.
 pub async fn apply_files(
     state: &AppState,
     files: &[SourceFile],
     dry_run: bool,
 ) -> Result<ApplyResponse, ApiError> {
-    let specs = validate_sources(state, files)?;
+    let (specs, workflows) = validate_sources(state, files)?;
+    check_calls(state, &specs, &workflows).await?;
     let now = Utc::now();
-    let mut jobs = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        if dry_run {
+    let mut jobs = Vec::with_capacity(specs.len() + workflows.len());
+    let applied = |kind: &str, out: jobworks_store::ApplyOutcome| AppliedJob {
+        kind: kind.into(),
+        name: out.name,
+        version: out.version,
+        change: match out.change {
+            ApplyChange::Created => "created",
+            ApplyChange::Updated => "updated",
+            ApplyChange::Unchanged => "unchanged",
+        }
+        .into(),
+    };
+    if dry_run {
+        let names = specs
+            .iter()
+            .map(|s| ("job", &s.name))
+            .chain(workflows.iter().map(|w| ("workflow", &w.name)));
+        for (kind, name) in names {
             jobs.push(AppliedJob {
-                kind: "job".into(),
-                name: spec.name.clone(),
+                kind: kind.into(),
+                name: name.clone(),
                 version: 0,
                 change: "valid".into(),
             });
-            continue;
         }
-        let next = first_fire(spec, state.config.default_timezone, now);
-        let out = state.store.apply_job(spec, next, now).await?;
-        jobs.push(AppliedJob {
-            kind: "job".into(),
-            name: out.name,
-            version: out.version,
-            change: match out.change {
-                ApplyChange::Created => "created",
-                ApplyChange::Updated => "updated",
-                ApplyChange::Unchanged => "unchanged",
-            }
-            .into(),
-        });
+        return Ok(ApplyResponse { jobs });
+    }
+    for spec in &specs {
+        let next = first_fire(spec.schedule_header(), state.config.default_timezone, now);
+        jobs.push(applied("job", state.store.apply_job(spec, next, now).await?));
+    }
+    for spec in &workflows {
+        let next = first_fire(spec.schedule_header(), state.config.default_timezone, now);
+        jobs.push(applied(
+            "workflow",
+            state.store.apply_workflow(spec, next, now).await?,
+        ));
     }
     state.schedule_wake.notify_one();
     Ok(ApplyResponse { jobs })
 }
 
-/// Parses and validates every file, collecting all findings; names must be unique across
-/// files.
-pub fn validate_sources(state: &AppState, files: &[SourceFile]) -> Result<Vec<JobSpec>, ApiError> {
+/// Every job and workflow a workflow task calls must exist, in the files or on the server,
+/// as the kind the task says. Errors: `Invalid` naming each missing one.
+async fn check_calls(
+    state: &AppState,
+    jobs: &[JobSpec],
+    workflows: &[WorkflowSpec],
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for workflow in workflows {
+        for node in &workflow.tasks {
+            let (kind, name) = match &node.kind {
+                TaskKind::Job { job, .. } => ("job", job),
+                TaskKind::Workflow { workflow, .. } => ("workflow", workflow),
+                _ => continue,
+            };
+            let in_files = match kind {
+                "job" => jobs.iter().any(|j| &j.name == name),
+                _ => workflows.iter().any(|w| &w.name == name),
+            };
+            if in_files {
+                continue;
+            }
+            let on_server = match kind {
+                "job" => state.store.get_job(name).await.map(|_| ()),
+                _ => state.store.get_workflow(name).await.map(|_| ()),
+            };
+            match on_server {
+                Ok(()) => {}
+                Err(StoreError::JobNotFound(_) | StoreError::WorkflowNotFound(_)) => {
+                    errors.push(DiagnosticView {
+                        file: String::new(),
+                        line: 0,
+                        column: 0,
+                        field: format!("workflow `{}`: task `{}`.{kind}", workflow.name, node.id),
+                        message: format!("no {kind} named `{name}`"),
+                        hint: Some(format!(
+                            "apply the {kind} in the same request or before this workflow"
+                        )),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        detail: errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        errors,
+    })
+}
+
+/// Parses and validates every file, collecting all findings; names (of jobs and workflows
+/// alike) must be unique across files.
+pub fn validate_sources(
+    state: &AppState,
+    files: &[SourceFile],
+) -> Result<(Vec<JobSpec>, Vec<WorkflowSpec>), ApiError> {
     let mut known: Vec<String> = state
         .config
         .datasources
@@ -114,24 +191,38 @@ pub fn validate_sources(state: &AppState, files: &[SourceFile]) -> Result<Vec<Jo
     };
     let mut errors = Vec::new();
     let mut specs: Vec<JobSpec> = Vec::new();
+    let mut workflows: Vec<WorkflowSpec> = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for file in files {
-        match parse_job_file(&file.name, &file.content, &ctx) {
+        match parse_file(&file.name, &file.content, &ctx) {
             Ok(parsed) => {
-                for spec in parsed {
-                    if let Some(first) = seen.get(&spec.name) {
+                let names = parsed
+                    .jobs
+                    .iter()
+                    .map(|j| ("job", j.name.clone()))
+                    .chain(parsed.workflows.iter().map(|w| ("workflow", w.name.clone())));
+                let mut duplicate = false;
+                for (kind, name) in names {
+                    if let Some(first) = seen.get(&name) {
+                        duplicate = true;
                         errors.push(DiagnosticView {
                             file: file.name.clone(),
                             line: 1,
                             column: 1,
-                            field: "job.name".into(),
-                            message: format!("job `{}` is also defined in {first}", spec.name),
-                            hint: Some("job names must be unique across all applied files".into()),
+                            field: format!("{kind}.name"),
+                            message: format!("`{name}` is also defined in {first}"),
+                            hint: Some(
+                                "job and workflow names must be unique across all applied files"
+                                    .into(),
+                            ),
                         });
-                        continue;
+                    } else {
+                        seen.insert(name, file.name.clone());
                     }
-                    seen.insert(spec.name.clone(), file.name.clone());
-                    specs.push(spec);
+                }
+                if !duplicate {
+                    specs.extend(parsed.jobs);
+                    workflows.extend(parsed.workflows);
                 }
             }
             Err(diagnostics) => errors.extend(diagnostics.into_iter().map(|d| DiagnosticView {
@@ -145,7 +236,7 @@ pub fn validate_sources(state: &AppState, files: &[SourceFile]) -> Result<Vec<Jo
         }
     }
     if errors.is_empty() {
-        Ok(specs)
+        Ok((specs, workflows))
     } else {
         Err(ApiError::Invalid {
             detail: format!(
@@ -197,7 +288,7 @@ pub async fn resume_job(
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
     let job = state.store.get_job(&name).await?;
-    let next = first_fire(&job.spec, state.config.default_timezone, now);
+    let next = first_fire(job.spec.schedule_header(), state.config.default_timezone, now);
     let job = state.store.set_paused(&name, false, next, now).await?;
     state.schedule_wake.notify_one();
     Ok(Json(job_view(&job)))
@@ -205,6 +296,16 @@ pub async fn resume_job(
 
 /// Most ticks one backfill may create.
 const MAX_BACKFILL_TICKS: usize = 10_000;
+
+/// What trigger and backfill need of a job or workflow.
+pub(super) struct Target<'a> {
+    pub kind: DefinitionKind,
+    pub id: jobworks_domain::JobId,
+    pub version: i64,
+    pub header: ScheduleHeader<'a>,
+    /// Anchor of interval schedules.
+    pub created_at: chrono::DateTime<Utc>,
+}
 
 /// Creates one run per schedule tick in `[from, to]`, each knowing its logical time
 /// (`JOBWORKS_LOGICAL_TIME`). Idempotent: a tick that already has a run (fired by the scheduler
@@ -221,6 +322,33 @@ pub async fn backfill(
     Json(request): Json<BackfillRequest>,
 ) -> Result<(StatusCode, Json<BackfillResponse>), ApiError> {
     let job = state.store.get_job(&name).await?;
+    if request.parallel.is_some() {
+        return Err(ApiError::Invalid {
+            detail: format!(
+                "`parallel` applies to workflow backfills; job `{name}` follows its concurrency \
+                 policy (`queue` runs one at a time, `allow` runs them all at once)"
+            ),
+            errors: Vec::new(),
+        });
+    }
+    let target = Target {
+        kind: DefinitionKind::Job,
+        id: job.id,
+        version: job.version,
+        header: job.spec.schedule_header(),
+        created_at: job.created_at,
+    };
+    backfill_target(&state, &target, &request).await
+}
+
+/// Backfill of a job or workflow (see `backfill`).
+pub(super) async fn backfill_target(
+    state: &AppState,
+    target: &Target<'_>,
+    request: &BackfillRequest,
+) -> Result<(StatusCode, Json<BackfillResponse>), ApiError> {
+    let name = target.header.name;
+    let kind = target.kind.as_str();
     let invalid = |detail: String| ApiError::Invalid {
         detail,
         errors: Vec::new(),
@@ -232,14 +360,24 @@ pub async fn backfill(
             request.from.to_rfc3339()
         )));
     }
-    let schedule =
-        crate::scheduler::schedule_of(&job.spec, state.config.default_timezone, job.created_at)
-            .map_err(invalid)?
-            .ok_or_else(|| {
-                invalid(format!(
-                    "job `{name}` has no schedule (or is disabled), so it has no ticks to backfill"
-                ))
-            })?;
+    if let Some(parallel) = request.parallel
+        && !(1..=64).contains(&parallel)
+    {
+        return Err(invalid(format!(
+            "`parallel` must be between 1 and 64, got {parallel}"
+        )));
+    }
+    let schedule = crate::scheduler::schedule_of(
+        target.header,
+        state.config.default_timezone,
+        target.created_at,
+    )
+    .map_err(invalid)?
+    .ok_or_else(|| {
+        invalid(format!(
+            "{kind} `{name}` has no schedule (or is disabled), so it has no ticks to backfill"
+        ))
+    })?;
     let mut ticks = Vec::new();
     let mut cursor = schedule.next_after(request.from - chrono::TimeDelta::nanoseconds(1));
     while let Some(at) = cursor.filter(|at| *at <= request.to) {
@@ -251,42 +389,57 @@ pub async fn backfill(
         ticks.push(at);
         cursor = schedule.next_after(at);
     }
-    let params = validated_params(&job.spec, &request.params)?;
+    let params = validated_params(target.header.params, &request.params)?;
     let runs: Vec<NewRun> = ticks
         .iter()
         .map(|at| NewRun {
-            job_id: job.id,
-            job_version: job.version,
-            trigger: TriggerKind::Backfill,
             scheduled_at: Some(*at),
-            params: params.clone(),
-            triggered_by: "api".into(),
-            skip_reason: None,
+            max_active: request.parallel,
+            ..NewRun::new(
+                target.id,
+                target.version,
+                TriggerKind::Backfill,
+                params.clone(),
+                "api",
+            )
         })
         .collect();
     let outcomes = state.store.enqueue_runs(runs, Utc::now()).await?;
-    state.dispatch_wake.notify_one();
     let existing = outcomes
         .iter()
         .filter(|o| matches!(o, EnqueueOutcome::Duplicate))
         .count();
+    let runs = triggered_runs(state, outcomes);
+    notify_new_runs(state, target.kind, &runs);
     Ok((
         StatusCode::CREATED,
         Json(BackfillResponse {
             ticks: ticks.len(),
-            runs: triggered_runs(&state, outcomes),
+            runs,
             existing,
         }),
     ))
 }
 
+/// Wakes what moves new runs on: workers for job runs, the advancer for workflow runs.
+fn notify_new_runs(state: &AppState, kind: DefinitionKind, runs: &[TriggeredRun]) {
+    match kind {
+        DefinitionKind::Job => state.dispatch_wake.notify_one(),
+        DefinitionKind::Workflow => {
+            for run in runs.iter().filter(|r| r.state == "queued") {
+                state.advance.advance(jobworks_domain::RunId(run.run_id));
+            }
+        }
+    }
+}
+
 /// Validates trigger-time parameters against the job's declarations: a JSON object in
 /// declaration order with defaults filled. Errors: `Invalid` listing every bad parameter.
-fn validated_params(
-    spec: &JobSpec,
+pub(super) fn validated_params(
+    declared: &[ParamSpec],
     given: &BTreeMap<String, serde_json::Value>,
 ) -> Result<serde_json::Value, ApiError> {
-    let values = validate_params(&spec.params, given).map_err(|errors| ApiError::Invalid {
+    let values = validate_params(declared, given).map_err(|errors| ApiError::Invalid {
         detail: errors
             .iter()
             .map(|e| e.to_string())
@@ -312,7 +465,7 @@ fn validated_params(
 }
 
 /// Wire form of enqueue outcomes; runs replaced by the concurrency policy are stopped here.
-fn triggered_runs(state: &AppState, outcomes: Vec<EnqueueOutcome>) -> Vec<TriggeredRun> {
+pub(super) fn triggered_runs(state: &AppState, outcomes: Vec<EnqueueOutcome>) -> Vec<TriggeredRun> {
     outcomes
         .into_iter()
         .filter_map(|o| match o {
@@ -348,27 +501,41 @@ pub async fn trigger(
     Json(request): Json<TriggerRequest>,
 ) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
     let job = state.store.get_job(&name).await?;
+    let target = Target {
+        kind: DefinitionKind::Job,
+        id: job.id,
+        version: job.version,
+        header: job.spec.schedule_header(),
+        created_at: job.created_at,
+    };
+    trigger_target(&state, &target, &request).await
+}
+
+/// Trigger of a job or workflow (see `trigger`).
+pub(super) async fn trigger_target(
+    state: &AppState,
+    target: &Target<'_>,
+    request: &TriggerRequest,
+) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
     let count = request.count.unwrap_or(1);
     if !(1..=10_000).contains(&count) {
         return Err(ApiError::BadRequest(format!(
             "count must be between 1 and 10000, got {count}"
         )));
     }
-    let params = validated_params(&job.spec, &request.params)?;
-    let run = NewRun {
-        job_id: job.id,
-        job_version: job.version,
-        trigger: TriggerKind::Manual,
-        scheduled_at: None,
+    let params = validated_params(target.header.params, &request.params)?;
+    let run = NewRun::new(
+        target.id,
+        target.version,
+        TriggerKind::Manual,
         params,
-        triggered_by: "api".into(),
-        skip_reason: None,
-    };
+        "api",
+    );
     let outcomes = state
         .store
         .enqueue_runs(vec![run; count as usize], Utc::now())
         .await?;
-    state.dispatch_wake.notify_one();
-    let runs = triggered_runs(&state, outcomes);
+    let runs = triggered_runs(state, outcomes);
+    notify_new_runs(state, target.kind, &runs);
     Ok((StatusCode::CREATED, Json(TriggerResponse { runs })))
 }

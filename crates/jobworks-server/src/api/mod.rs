@@ -11,6 +11,7 @@ mod openapi;
 mod router;
 mod runs;
 mod state;
+mod workflows;
 
 pub use error::ApiError;
 pub use jobs::apply_files;

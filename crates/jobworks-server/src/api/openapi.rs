@@ -1,17 +1,21 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
 
-use super::{health, jobs, logs, runs};
+use super::{health, jobs, logs, runs, workflows};
 use jobworks_protocol::*;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Jobworks API", description = "Schedule and run jobs: job definitions, runs, attempts, logs."),
+    info(title = "Jobworks API", description = "Schedule and run jobs and workflows: definitions, runs, task instances, attempts, approvals, logs."),
     paths(
         jobs::list_jobs, jobs::get_job, jobs::job_versions, jobs::apply, jobs::delete_job,
         jobs::pause_job, jobs::resume_job, jobs::trigger, jobs::backfill,
-        runs::list_runs, runs::get_run, runs::cancel_run,
+        workflows::list_workflows, workflows::get_workflow, workflows::workflow_versions,
+        workflows::delete_workflow, workflows::pause_workflow, workflows::resume_workflow,
+        workflows::trigger_workflow, workflows::backfill_workflow,
+        runs::list_runs, runs::get_run, runs::cancel_run, runs::list_tasks, runs::approve,
+        runs::reject, runs::mark_task, runs::clear, runs::rerun,
         logs::get_logs, logs::follow_logs,
         health::healthz, health::readyz, health::metrics,
     ),
@@ -19,6 +23,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         JobView, JobVersionView, SourceFile, ApplyRequest, ApplyResponse, AppliedJob,
         DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, BackfillRequest, BackfillResponse, RunView, AttemptView,
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness,
+        TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
+        WorkflowVersionView,
     )),
     modifiers(&BearerAuth, &ProblemResponses),
 )]

@@ -1,6 +1,6 @@
 //! The route table.
 
-use super::{AppState, auth, health, jobs, logs, runs};
+use super::{AppState, auth, health, jobs, logs, runs, workflows};
 use axum::Router;
 use axum::http::header;
 use axum::middleware;
@@ -20,7 +20,41 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{name}/resume", post(jobs::resume_job))
         .route("/api/v1/jobs/{name}/runs", post(jobs::trigger))
         .route("/api/v1/jobs/{name}/backfill", post(jobs::backfill))
+        .route("/api/v1/workflows", get(workflows::list_workflows))
+        .route(
+            "/api/v1/workflows/{name}",
+            get(workflows::get_workflow).delete(workflows::delete_workflow),
+        )
+        .route(
+            "/api/v1/workflows/{name}/versions",
+            get(workflows::workflow_versions),
+        )
+        .route(
+            "/api/v1/workflows/{name}/pause",
+            post(workflows::pause_workflow),
+        )
+        .route(
+            "/api/v1/workflows/{name}/resume",
+            post(workflows::resume_workflow),
+        )
+        .route(
+            "/api/v1/workflows/{name}/runs",
+            post(workflows::trigger_workflow),
+        )
+        .route(
+            "/api/v1/workflows/{name}/backfill",
+            post(workflows::backfill_workflow),
+        )
         .route("/api/v1/runs", get(runs::list_runs))
+        .route("/api/v1/runs/{id}/tasks", get(runs::list_tasks))
+        .route(
+            "/api/v1/runs/{id}/tasks/{task}/approve",
+            post(runs::approve),
+        )
+        .route("/api/v1/runs/{id}/tasks/{task}/reject", post(runs::reject))
+        .route("/api/v1/runs/{id}/tasks/{task}/mark", post(runs::mark_task))
+        .route("/api/v1/runs/{id}/tasks/{task}/clear", post(runs::clear))
+        .route("/api/v1/runs/{id}/rerun", post(runs::rerun))
         .route("/api/v1/runs/{id}", get(runs::get_run))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
         .route("/api/v1/runs/{id}/logs", get(logs::get_logs))

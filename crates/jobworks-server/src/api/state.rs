@@ -26,4 +26,6 @@ pub struct AppState {
     pub(crate) schedule_wake: Arc<Notify>,
     /// Wakes the dispatcher (runs queued).
     pub(crate) dispatch_wake: Arc<Notify>,
+    /// Asks the workflow advancer to move a run on.
+    pub(crate) advance: crate::workflow::AdvanceSender,
 }
