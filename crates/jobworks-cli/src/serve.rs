@@ -90,6 +90,10 @@ const DEMO_FILES: &[(&str, &str)] = &[
         "examples/flaky.toml",
         include_str!("../../../examples/flaky.toml"),
     ),
+    (
+        "examples/ops-report.toml",
+        include_str!("../../../examples/ops-report.toml"),
+    ),
 ];
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<std::time::Duration> {

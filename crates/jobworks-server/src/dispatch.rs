@@ -154,13 +154,12 @@ impl Dispatcher {
                                 break;
                             };
                             let token = shutdown.child_token();
-                            self.running
-                                .insert(
-                                    claim.attempt_id,
-                                    claim.run_id,
-                                    claim.task_instance_id,
-                                    token.clone(),
-                                );
+                            self.running.insert(
+                                claim.attempt_id,
+                                claim.run_id,
+                                claim.task_instance_id,
+                                token.clone(),
+                            );
                             let me = self.clone();
                             let stopping = shutdown.clone();
                             tracker.spawn(async move {

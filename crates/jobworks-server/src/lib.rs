@@ -17,8 +17,8 @@ mod retry;
 mod scheduler;
 mod server;
 mod task;
-mod workflow;
 pub mod tokens;
+mod workflow;
 
 pub use config::{Datasource, ServerConfig};
 pub use health::Health;

@@ -228,7 +228,11 @@ async fn tick(
         let due = store.due_schedules(now, DUE_BATCH).await?;
         let full = due.len() as u32 == DUE_BATCH;
         for d in &due {
-            let schedule = match schedule_of(d.spec.schedule_header(), default_tz, d.schedule_anchor_at) {
+            let schedule = match schedule_of(
+                d.spec.schedule_header(),
+                default_tz,
+                d.schedule_anchor_at,
+            ) {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     store

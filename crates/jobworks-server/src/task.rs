@@ -75,7 +75,10 @@ pub async fn run_attempt(
                 let task = SqlTask {
                     url,
                     query: query.clone(),
-                    params: bind.iter().map(|name| bind_value(claim, &params, name)).collect(),
+                    params: bind
+                        .iter()
+                        .map(|name| bind_value(claim, &params, name))
+                        .collect(),
                     timeout: claim.spec.timeout_ms.map(Duration::from_millis),
                     max_rows: 10_000,
                 };
@@ -186,12 +189,7 @@ pub async fn run_attempt(
     drop(tx);
     let _ = forward.await;
     if finish.state.is_retryable() {
-        finish.retry_at = retry_at(
-            &claim.spec,
-            claim.try_no,
-            finish.ended_at,
-            rand::random(),
-        );
+        finish.retry_at = retry_at(&claim.spec, claim.try_no, finish.ended_at, rand::random());
     }
     finish
 }

@@ -29,7 +29,10 @@ pub struct NewDefinition<'a> {
 /// jobs and workflows both serialize under these names.
 fn trigger_key(json: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
-    format!("{}|{}|{}", value["trigger"], value["timezone"], value["enabled"])
+    format!(
+        "{}|{}|{}",
+        value["trigger"], value["timezone"], value["enabled"]
+    )
 }
 
 /// Creates or updates a definition (see `Store::apply_job`). Errors: `NameTaken` when the

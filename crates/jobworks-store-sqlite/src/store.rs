@@ -379,9 +379,13 @@ pub(crate) fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
         attempts: row.get("attempts"),
         reason: row.get("reason"),
         cancel_requested_at: opt_from_us(row.get("cancel_requested_at_us")),
-        parent: row
-            .get::<Option<i64>, _>("parent_run_id")
-            .map(|id| (RunId(id), row.get::<Option<String>, _>("parent_task_key").unwrap_or_default())),
+        parent: row.get::<Option<i64>, _>("parent_run_id").map(|id| {
+            (
+                RunId(id),
+                row.get::<Option<String>, _>("parent_task_key")
+                    .unwrap_or_default(),
+            )
+        }),
         deadline: opt_from_us(row.get("deadline_us")),
     })
 }
@@ -520,7 +524,15 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<JobRecord, StoreError> {
         let mut tx = self.begin().await?;
-        pause_definition(&mut tx, DefinitionKind::Job, name, paused, next_fire_at, now).await?;
+        pause_definition(
+            &mut tx,
+            DefinitionKind::Job,
+            name,
+            paused,
+            next_fire_at,
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(db_err)?;
         self.get_job(name).await
     }
@@ -545,7 +557,9 @@ impl Store for SqliteStore {
             .map(|row| {
                 let json: &str = row.get(2);
                 let spec = match DefinitionKind::parse(row.get(5)) {
-                    DefinitionKind::Job => Definition::Job(from_json("job_versions.spec_json", json)?),
+                    DefinitionKind::Job => {
+                        Definition::Job(from_json("job_versions.spec_json", json)?)
+                    }
                     DefinitionKind::Workflow => {
                         Definition::Workflow(from_json("job_versions.spec_json", json)?)
                     }
@@ -765,7 +779,9 @@ impl Store for SqliteStore {
         for row in &picked {
             let task_instance: i64 = row.get(0);
             let attempt_id = attempt_ids.get(&task_instance).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!("no attempt created for task instance {task_instance}"))
+                StoreError::Corrupt(format!(
+                    "no attempt created for task instance {task_instance}"
+                ))
             })?;
             let attempt_no = row.get::<i64, _>(7) + 1;
             let env = match row.get::<Option<&str>, _>(12) {

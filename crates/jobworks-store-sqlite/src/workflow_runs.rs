@@ -60,8 +60,9 @@ async fn load_workflow_spec(
     from_json("job_versions.spec_json", &json)
 }
 
-/// Calls whose child run ended take the child's outcome (and a job's outputs).
-async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Calls whose child run ended take the child's outcome (and a job's outputs); returns how
+/// many did.
+async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let sql = format!(
         "SELECT t.id, t.task_key, c.id, c.state, c.reason, c.ended_at_us, \
          (SELECT m.outputs_json FROM task_instances m WHERE m.run_id = c.id AND c.kind = 'job') \
@@ -73,6 +74,7 @@ async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<(), 
         .fetch_all(&mut **tx)
         .await
         .map_err(db_err)?;
+    let synced = rows.len();
     for row in rows {
         let task: String = row.get(1);
         let child: i64 = row.get(2);
@@ -106,7 +108,7 @@ async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<(), 
         )
         .await?;
     }
-    Ok(())
+    Ok(synced)
 }
 
 /// See `Store::advance_run`.
@@ -127,7 +129,7 @@ pub async fn advance_run(
         return Ok(outcome);
     }
     let spec = load_workflow_spec(tx, &run).await?;
-    sync_calls(tx, run_id, now).await?;
+    outcome.writes += sync_calls(tx, run_id, now).await?;
     let tasks: BTreeMap<TaskId, TaskInstanceRecord> = load_tasks(tx, run_id)
         .await?
         .into_iter()
@@ -357,9 +359,19 @@ async fn apply_write(
                     .map_err(db_err)?;
                     if running_attempt.is_none() {
                         // a group, or a task between attempts: nothing to stop
-                        return set_task(tx, run_id, &task, TaskState::Cancelled, &reason, None, now)
-                            .await;
+                        return set_task(
+                            tx,
+                            run_id,
+                            &task,
+                            TaskState::Cancelled,
+                            &reason,
+                            None,
+                            now,
+                        )
+                        .await;
                     }
+                    // stop it where it runs now, also when asked again
+                    outcome.cancelled_tasks.push(instance.id);
                     if instance.cancel_requested_at.is_some() {
                         return Ok(false);
                     }
@@ -371,7 +383,6 @@ async fn apply_write(
                     .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
-                    outcome.cancelled_tasks.push(instance.id);
                     insert_task_event(
                         tx,
                         run_id,
@@ -533,7 +544,10 @@ async fn start_call(
     );
     match enqueue_in_tx(tx, &new_run, Some((run_id, task.as_str())), now).await? {
         EnqueueOutcome::Queued { run_id: child, .. } => Ok(Ok((child.0, kind))),
-        EnqueueOutcome::Skipped { run_id: child, reason } => Ok(Err(format!(
+        EnqueueOutcome::Skipped {
+            run_id: child,
+            reason,
+        } => Ok(Err(format!(
             "run {child} of {} `{name}` was skipped: {reason}",
             kind.as_str()
         ))),
@@ -614,7 +628,12 @@ pub async fn runs_to_advance(
 }
 
 /// Reopens a run that had ended, so its engine runs the cleared tasks.
-async fn reopen(tx: &mut Tx, run: &RunRecord, why: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn reopen(
+    tx: &mut Tx,
+    run: &RunRecord,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if !run.state.is_terminal() {
         return Ok(());
     }
@@ -769,7 +788,13 @@ pub async fn decide_task(
         &decision.reason,
     )
     .await?;
-    reopen(tx, &run, &format!("reopened: task `{task}` {}", decision.reason), now).await?;
+    reopen(
+        tx,
+        &run,
+        &format!("reopened: task `{task}` {}", decision.reason),
+        now,
+    )
+    .await?;
     let row = sqlx::query("SELECT * FROM task_instances WHERE id = ?")
         .bind(instance.id.0)
         .fetch_one(&mut **tx)

@@ -129,7 +129,10 @@ pub fn outputs_from_json(json: &serde_json::Value) -> BTreeMap<String, String> {
                 }
             }
         }
-        outputs.insert("rows".to_owned(), serde_json::Value::Array(rows.clone()).to_string());
+        outputs.insert(
+            "rows".to_owned(),
+            serde_json::Value::Array(rows.clone()).to_string(),
+        );
         outputs.insert("row_count".to_owned(), rows.len().to_string());
         if let Some(affected) = object.get("rows_affected") {
             outputs.insert("rows_affected".to_owned(), text(affected));

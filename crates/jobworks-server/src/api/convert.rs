@@ -3,11 +3,11 @@
 use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, TriggerSpec};
 use jobworks_protocol::*;
+pub use jobworks_store::Definition;
 use jobworks_store::{
     AttemptRecord, JobRecord, JobVersionRecord, LogRecord, RunDetail, RunRecord,
     TaskInstanceRecord, WorkflowRecord, WorkflowVersionRecord,
 };
-pub use jobworks_store::Definition;
 
 /// Text shown for a schedule: the cron expression, or `every 30s`.
 pub fn schedule_text(spec: &JobSpec) -> Option<String> {

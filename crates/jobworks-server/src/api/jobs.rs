@@ -102,7 +102,10 @@ pub async fn apply_files(
     }
     for spec in &specs {
         let next = first_fire(spec.schedule_header(), state.config.default_timezone, now);
-        jobs.push(applied("job", state.store.apply_job(spec, next, now).await?));
+        jobs.push(applied(
+            "job",
+            state.store.apply_job(spec, next, now).await?,
+        ));
     }
     for spec in &workflows {
         let next = first_fire(spec.schedule_header(), state.config.default_timezone, now);
@@ -196,11 +199,12 @@ pub fn validate_sources(
     for file in files {
         match parse_file(&file.name, &file.content, &ctx) {
             Ok(parsed) => {
-                let names = parsed
-                    .jobs
-                    .iter()
-                    .map(|j| ("job", j.name.clone()))
-                    .chain(parsed.workflows.iter().map(|w| ("workflow", w.name.clone())));
+                let names = parsed.jobs.iter().map(|j| ("job", j.name.clone())).chain(
+                    parsed
+                        .workflows
+                        .iter()
+                        .map(|w| ("workflow", w.name.clone())),
+                );
                 let mut duplicate = false;
                 for (kind, name) in names {
                     if let Some(first) = seen.get(&name) {
@@ -288,7 +292,11 @@ pub async fn resume_job(
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
     let job = state.store.get_job(&name).await?;
-    let next = first_fire(job.spec.schedule_header(), state.config.default_timezone, now);
+    let next = first_fire(
+        job.spec.schedule_header(),
+        state.config.default_timezone,
+        now,
+    );
     let job = state.store.set_paused(&name, false, next, now).await?;
     state.schedule_wake.notify_one();
     Ok(Json(job_view(&job)))

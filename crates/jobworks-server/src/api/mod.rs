@@ -18,3 +18,4 @@ pub use jobs::apply_files;
 pub use openapi::openapi_json;
 pub use router::router;
 pub use state::AppState;
+pub use workflows::trigger_workflow_run;

@@ -1,14 +1,14 @@
 //! Run routes: list with filters, get with tasks and attempts, cancel; the tasks of workflow
 //! runs: approve, reject, mark, clear, rerun.
 
+use super::auth::Caller;
+use super::convert::{Definition, task_view};
 use super::convert::{run_detail_view, run_view};
 use super::extract::{Json, Path, Query};
 use super::{ApiError, AppState};
+use axum::Extension;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use super::auth::Caller;
-use super::convert::{Definition, task_view};
-use axum::Extension;
 use jobworks_domain::workflow::{
     ClearError, TaskId, TaskInstanceState, TaskKind, TaskState, WorkflowSpec, clear_task,
     rerun_from,
@@ -152,10 +152,7 @@ pub async fn list_tasks(
 }
 
 /// The workflow spec of a workflow run, for decisions. Errors: `Conflict` for a job run.
-async fn workflow_of(
-    state: &AppState,
-    id: RunId,
-) -> Result<(RunDetail, WorkflowSpec), ApiError> {
+async fn workflow_of(state: &AppState, id: RunId) -> Result<(RunDetail, WorkflowSpec), ApiError> {
     let detail = state.store.get_run(id).await?;
     match run_definition(state, &detail.run).await {
         Some(Definition::Workflow(spec)) => Ok((detail, spec)),

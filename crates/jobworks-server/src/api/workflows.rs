@@ -152,3 +152,22 @@ pub async fn backfill_workflow(
     };
     backfill_target(&state, &target, &request).await
 }
+
+/// Triggers a run of workflow `name` as `POST /workflows/{name}/runs` does (for embedding and
+/// benchmarks). Errors: as the route.
+pub async fn trigger_workflow_run(
+    state: &AppState,
+    name: &str,
+    request: &TriggerRequest,
+) -> Result<TriggerResponse, ApiError> {
+    let workflow = state.store.get_workflow(name).await?;
+    let target = Target {
+        kind: DefinitionKind::Workflow,
+        id: workflow.id,
+        version: workflow.version,
+        header: workflow.spec.schedule_header(),
+        created_at: workflow.created_at,
+    };
+    let (_, Json(response)) = trigger_target(state, &target, request).await?;
+    Ok(response)
+}
