@@ -547,6 +547,10 @@ async fn workflow_backfill_is_idempotent_and_runs_in_parallel() {
         let list = runs.as_array().expect("runs");
         let running = list.iter().filter(|r| r["state"] == "running").count();
         max_running = max_running.max(running);
+        if let Some(failed) = list.iter().find(|r| r["state"] == "failed") {
+            let detail = server.get(&format!("/api/v1/runs/{}", failed["id"])).await;
+            panic!("a backfill run failed: {detail:#}");
+        }
         if list.iter().all(|r| r["state"] == "succeeded") && list.len() == 6 {
             break;
         }

@@ -18,6 +18,7 @@ pub async fn run_lease_keeper(
     lease: std::time::Duration,
     wake: Arc<Notify>,
     advance: crate::workflow::AdvanceSender,
+    installation: String,
     shutdown: CancellationToken,
 ) {
     let lease_ms = lease.as_millis() as u64;
@@ -54,7 +55,7 @@ pub async fn run_lease_keeper(
                 };
                 match store.expire_leases(now, &decide).await {
                     Ok(lost) if !lost.is_empty() => {
-                        let tags: Vec<String> = lost.iter().map(|l| l.attempt_id.to_string()).collect();
+                        let tags: Vec<String> = lost.iter().map(|l| crate::task::attempt_tag(&installation, l.attempt_id)).collect();
                         for l in &lost {
                             tracing::warn!(attempt = %l.attempt_id, run = %l.run_id, next = %l.run_state, "attempt lost: lease expired");
                             if let Some(run) = l.advance {

@@ -101,6 +101,7 @@ impl Server {
             source,
         })?;
         let store = self.store;
+        let installation = store.installation_id().await.map_err(ServerError::Store)?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let health = Arc::new(Health::default());
@@ -128,6 +129,7 @@ impl Server {
             ctx: Arc::new(TaskContext {
                 config: config.clone(),
                 logs: log_tx,
+                installation: installation.clone(),
             }),
             running: running.clone(),
             wake: dispatch_wake.clone(),
@@ -155,6 +157,7 @@ impl Server {
             config.lease,
             dispatch_wake.clone(),
             advance.clone(),
+            installation,
             shutdown.clone(),
         ));
         tracker.spawn(

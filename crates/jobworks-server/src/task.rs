@@ -25,6 +25,14 @@ pub struct TaskContext {
     pub config: ServerConfig,
     /// Where log lines go.
     pub logs: LogSender,
+    /// The store's installation id, prefix of every attempt's process tag.
+    pub installation: String,
+}
+
+/// The tag an attempt's processes carry (`JOBWORKS_ATTEMPT_ID`): `<installation>-<attempt>`,
+/// unique across the stores of a host.
+pub fn attempt_tag(installation: &str, attempt: jobworks_domain::AttemptId) -> String {
+    format!("{installation}-{attempt}")
 }
 
 /// Runs the attempt to its end and returns the finish to record (never fails: a task that
@@ -115,7 +123,7 @@ pub async fn run_attempt(
             }
         },
         _ => {
-            let task = process_task(&ctx.config, claim, &params);
+            let task = process_task(&ctx.config, &ctx.installation, claim, &params);
             let _ = tx
                 .send(LogLine::now(
                     ExecStream::System,
@@ -253,6 +261,7 @@ fn datasource_url(config: &ServerConfig, name: &str) -> Option<String> {
 
 fn process_task(
     config: &ServerConfig,
+    installation: &str,
     claim: &Claim,
     params: &[(String, ParamValue)],
 ) -> ProcessTask {
@@ -324,7 +333,7 @@ fn process_task(
         timeout: spec.timeout_ms.map(Duration::from_millis),
         kill_grace: config.kill_grace,
         output_cap_bytes: spec.output_cap_bytes,
-        attempt_tag: claim.attempt_id.to_string(),
+        attempt_tag: attempt_tag(installation, claim.attempt_id),
         outputs_dir: Some(config.data_dir.join("outputs")),
     }
 }

@@ -1503,6 +1503,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn installation_id(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'installation_id'")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(row.get(0))
+    }
+
     async fn insert_token(
         &self,
         name: &str,

@@ -533,6 +533,14 @@ pub async fn logs_round_trip<S: Store>(store: &S) {
 
 /// Pause, resume, delete; tokens; counts.
 pub async fn jobs_tokens_and_counts<S: Store>(store: &S) {
+    let installation = store.installation_id().await.expect("installation id");
+    assert_eq!(installation.len(), 16, "{installation}");
+    assert!(installation.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        store.installation_id().await.expect("again"),
+        installation,
+        "stable"
+    );
     let job = store
         .apply_job(&sample_spec("p"), Some(at(60)), at(0))
         .await

@@ -249,6 +249,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// A random id made once when the store was created (16 hex digits). The server tags
+    /// attempt processes with it, so that orphan sweeps on a host shared by several stores
+    /// never touch another store's processes.
+    async fn installation_id(&self) -> Result<String, StoreError>;
+
     /// Stores a new API token's SHA-256 hash (hex). Returns its id.
     async fn insert_token(
         &self,
