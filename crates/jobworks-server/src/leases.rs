@@ -10,17 +10,35 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// What the lease keeper works with.
+pub struct LeaseKeeper {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Attempts running here.
+    pub running: Arc<Running>,
+    /// This server's worker id.
+    pub worker: String,
+    /// Lease length; renewed every third of it.
+    pub lease: std::time::Duration,
+    /// Wakes the dispatcher when lost attempts were requeued.
+    pub wake: Arc<Notify>,
+    /// Workflow runs whose task was lost go here.
+    pub advance: crate::workflow::AdvanceSender,
+    /// The store's installation id (process tags).
+    pub installation: String,
+}
+
 /// Runs until `shutdown`.
-pub async fn run_lease_keeper(
-    store: Arc<dyn Store>,
-    running: Arc<Running>,
-    worker: String,
-    lease: std::time::Duration,
-    wake: Arc<Notify>,
-    advance: crate::workflow::AdvanceSender,
-    installation: String,
-    shutdown: CancellationToken,
-) {
+pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) {
+    let LeaseKeeper {
+        store,
+        running,
+        worker,
+        lease,
+        wake,
+        advance,
+        installation,
+    } = keeper;
     let lease_ms = lease.as_millis() as u64;
     let mut renew = tokio::time::interval(lease / 3);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -6,7 +6,7 @@ use crate::config::ServerConfig;
 use crate::dispatch::{Dispatcher, Running};
 use crate::finisher::run_finisher;
 use crate::health::Health;
-use crate::leases::run_lease_keeper;
+use crate::leases::{LeaseKeeper, run_lease_keeper};
 use crate::logs::{LOG_QUEUE, run_log_writer};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
@@ -151,13 +151,15 @@ impl Server {
             .run(shutdown.clone()),
         );
         tracker.spawn(run_lease_keeper(
-            store.clone(),
-            running.clone(),
-            config.worker_id.clone(),
-            config.lease,
-            dispatch_wake.clone(),
-            advance.clone(),
-            installation,
+            LeaseKeeper {
+                store: store.clone(),
+                running: running.clone(),
+                worker: config.worker_id.clone(),
+                lease: config.lease,
+                wake: dispatch_wake.clone(),
+                advance: advance.clone(),
+                installation,
+            },
             shutdown.clone(),
         ));
         tracker.spawn(

@@ -273,7 +273,7 @@ fn start_task(
     match &node.kind {
         TaskKind::Inline { task } => TaskWrite::Queue {
             task: id,
-            spec: task_job_spec(spec, node, task),
+            spec: Box::new(task_job_spec(spec, node, task)),
             env: task_env(spec, node, task, scope.outputs),
         },
         TaskKind::Job { job, params } => call(id, DefinitionKind::Job, job, params, scope),
@@ -322,7 +322,7 @@ pub fn task_job_spec(spec: &WorkflowSpec, node: &TaskNode, task: &TaskSpec) -> J
         env: node.env.clone(),
         working_dir: None,
         timeout_ms: node.timeout_ms,
-        retry: node.retry.clone(),
+        retry: node.retry,
         concurrency: ConcurrencyPolicy::Allow,
         priority: 0,
         misfire: Default::default(),

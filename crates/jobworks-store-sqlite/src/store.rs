@@ -633,9 +633,8 @@ impl Store for SqliteStore {
                     break;
                 }
                 let key = (run.job_id.0, run.job_version);
-                if !policies.contains_key(&key) {
-                    let p = job_policy(&mut tx, run.job_id.0, run.job_version).await?;
-                    policies.insert(key, p);
+                if let std::collections::hash_map::Entry::Vacant(slot) = policies.entry(key) {
+                    slot.insert(job_policy(&mut tx, run.job_id.0, run.job_version).await?);
                 }
                 let policy = &policies[&key];
                 if policy.kind != DefinitionKind::Job

@@ -428,8 +428,8 @@ pub enum TaskWrite {
     Queue {
         /// The task.
         task: TaskId,
-        /// What to run (see `Claim::spec`).
-        spec: JobSpec,
+        /// What to run (see `Claim::spec`); boxed, it is much larger than other writes.
+        spec: Box<JobSpec>,
         /// Extra environment (see `Claim::env`).
         env: BTreeMap<String, String>,
     },
