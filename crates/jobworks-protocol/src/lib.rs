@@ -251,6 +251,9 @@ pub struct RunView {
 pub struct AttemptView {
     /// Attempt id.
     pub id: i64,
+    /// The task it is an attempt of (`main` in a job run).
+    #[serde(default)]
+    pub task: String,
     /// 1-based number.
     pub attempt_no: i64,
     /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `lost`.
@@ -451,6 +454,9 @@ pub struct LogLineView {
     pub seq: i64,
     /// Attempt id.
     pub attempt_id: i64,
+    /// The workflow task that wrote it; `None` in a job run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// Read at.
     pub at: DateTime<Utc>,
     /// `stdout`, `stderr` or `system`.

@@ -127,13 +127,24 @@ pub async fn run_attempt(
             let _ = tx
                 .send(LogLine::now(
                     ExecStream::System,
-                    format!(
-                        "attempt {} started: {} (job {} v{})",
-                        claim.attempt_no,
-                        claim.spec.task.kind(),
-                        claim.spec.name,
-                        claim.job_version
-                    ),
+                    if claim.env.contains_key("JOBWORKS_TASK") {
+                        format!(
+                            "attempt {} of task `{}` started: {} (workflow {} v{})",
+                            claim.attempt_no,
+                            claim.task,
+                            claim.spec.task.kind(),
+                            claim.spec.name,
+                            claim.job_version
+                        )
+                    } else {
+                        format!(
+                            "attempt {} started: {} (job {} v{})",
+                            claim.attempt_no,
+                            claim.spec.task.kind(),
+                            claim.spec.name,
+                            claim.job_version
+                        )
+                    },
                 ))
                 .await;
             match run_process(task, cancel, tx.clone(), started).await {

@@ -415,6 +415,7 @@ pub(crate) fn task_from_row(row: &SqliteRow) -> Result<TaskInstanceRecord, Store
 fn attempt_from_row(row: &SqliteRow) -> Result<AttemptRecord, StoreError> {
     Ok(AttemptRecord {
         id: AttemptId(row.get("id")),
+        task: row.get("task_key"),
         run_id: RunId(row.get("run_id")),
         attempt_no: row.get("attempt_no"),
         state: parse_state("attempts.state", row.get("state"))?,
@@ -1256,7 +1257,10 @@ impl Store for SqliteStore {
             .map_err(db_err)?
             .ok_or(StoreError::RunNotFound(run_id.0))?;
         let run = run_from_row(&row)?;
-        let attempts = sqlx::query("SELECT * FROM attempts WHERE run_id = ? ORDER BY id")
+        let attempts = sqlx::query(
+            "SELECT a.*, t.task_key FROM attempts a \
+             JOIN task_instances t ON t.id = a.task_instance_id WHERE a.run_id = ? ORDER BY a.id",
+        )
             .bind(run_id.0)
             .fetch_all(&mut *conn)
             .await
@@ -1327,8 +1331,10 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<LogRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, attempt_id, at_us, stream, text FROM log_lines \
-             WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT l.seq, l.attempt_id, l.at_us, l.stream, l.text, \
+             (SELECT t.task_key FROM attempts a JOIN task_instances t ON t.id = a.task_instance_id \
+              JOIN runs r ON r.id = t.run_id WHERE a.id = l.attempt_id AND r.kind = 'workflow') \
+             FROM log_lines l WHERE l.run_id = ? AND l.seq > ? ORDER BY l.seq LIMIT ?",
         )
         .bind(run_id.0)
         .bind(after_seq)
@@ -1341,6 +1347,7 @@ impl Store for SqliteStore {
             .map(|r| LogRecord {
                 seq: r.get(0),
                 attempt_id: AttemptId(r.get(1)),
+                task: r.get(5),
                 at: from_us(r.get(2)),
                 stream: LogStream::parse(r.get(3)),
                 text: r.get(4),

@@ -454,7 +454,9 @@ async fn set_task(
     let sql = format!(
         "UPDATE task_instances SET state = ?1, reason = ?2, \
          ended_at_us = CASE WHEN ?1 IN {TERMINAL_SQL} THEN ?3 ELSE NULL END, \
-         started_at_us = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_at_us END, \
+         started_at_us = CASE WHEN ?1 = 'running' THEN ?3 \
+             WHEN ?1 IN ('succeeded', 'failed') THEN COALESCE(started_at_us, ?3) \
+             ELSE started_at_us END, \
          decided_by = COALESCE(?4, decided_by) \
          WHERE run_id = ?5 AND task_key = ?6 AND state NOT IN {TERMINAL_SQL}"
     );

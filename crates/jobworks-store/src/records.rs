@@ -330,6 +330,8 @@ pub struct TaskInstanceRecord {
 pub struct AttemptRecord {
     /// Attempt id (also the lease's fencing token).
     pub id: AttemptId,
+    /// The task it is an attempt of (`main` in a job run).
+    pub task: String,
     /// Run id.
     pub run_id: RunId,
     /// 1-based attempt number within the run.
@@ -702,6 +704,8 @@ pub struct LogRecord {
     pub seq: i64,
     /// Attempt.
     pub attempt_id: AttemptId,
+    /// The workflow task of the attempt; `None` in a job run.
+    pub task: Option<String>,
     /// When it was read.
     pub at: DateTime<Utc>,
     /// Stream.

@@ -129,10 +129,16 @@ impl LinePrinter {
     }
 }
 
-/// `14:05:00.123 stdout| text`; the whole line red for `stderr` when `color` is on.
+/// `14:05:00.123 stdout| text`, or `14:05:00.123 extract stdout| text` for a workflow task's
+/// line; the whole line red for `stderr` when `color` is on.
 pub fn format_line(line: &LogLineView, clock: &Clock, color: bool) -> String {
+    let task = line
+        .task
+        .as_deref()
+        .map(|t| format!("{t} "))
+        .unwrap_or_default();
     let text = format!(
-        "{} {:<6}| {}",
+        "{} {task}{:<6}| {}",
         clock.time_of_day_ms(line.at),
         line.stream,
         line.text
@@ -153,6 +159,7 @@ mod tests {
         LogLineView {
             seq: 1,
             attempt_id: 1,
+            task: None,
             at: "2026-03-08T12:00:01.042Z".parse().expect("instant"),
             stream: stream.into(),
             text: text.into(),

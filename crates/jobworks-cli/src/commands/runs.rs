@@ -382,10 +382,18 @@ fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
     output::details(rows)
 }
 
-/// One row per attempt; OUTPUT DROPPED only when some attempt hit the output cap.
+/// One row per attempt; TASK only when some attempt is of a workflow task, OUTPUT DROPPED
+/// only when some attempt hit the output cap.
 pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
     let dropped = attempts.iter().any(|attempt| attempt.bytes_dropped > 0);
-    let mut headers = vec![
+    let tasks = attempts
+        .iter()
+        .any(|attempt| !attempt.task.is_empty() && attempt.task != "main");
+    let mut headers = Vec::new();
+    if tasks {
+        headers.push("TASK");
+    }
+    headers.extend([
         "ATTEMPT",
         "STATE",
         "WORKER",
@@ -396,7 +404,7 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
         "SIGNAL",
         "CPU USER/SYS",
         "PEAK RSS",
-    ];
+    ]);
     if dropped {
         headers.push("OUTPUT DROPPED");
     }
@@ -412,7 +420,11 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
                 system.map_or_else(dash, human::duration_ms)
             ),
         };
-        let mut row = vec![
+        let mut row = Vec::new();
+        if tasks {
+            row.push(attempt.task.clone());
+        }
+        row.extend([
             attempt.attempt_no.to_string(),
             attempt.state.clone(),
             attempt.worker.clone(),
@@ -423,7 +435,7 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
             attempt.signal.map_or_else(dash, human::signal),
             cpu,
             attempt.max_rss_bytes.map_or_else(dash, human::bytes),
-        ];
+        ]);
         if dropped {
             row.push(human::bytes(attempt.bytes_dropped));
         }
@@ -557,6 +569,7 @@ mod tests {
             ),
             tasks: Vec::new(),
             attempts: vec![AttemptView {
+                task: "main".into(),
                 id: 31,
                 attempt_no: 1,
                 state: "failed".into(),

@@ -171,6 +171,7 @@ pub fn run_view(run: &RunRecord, declared: Option<&[ParamSpec]>) -> RunView {
 pub fn attempt_view(a: &AttemptRecord) -> AttemptView {
     AttemptView {
         id: a.id.0,
+        task: a.task.clone(),
         attempt_no: a.attempt_no,
         state: a.state.as_str().to_string(),
         worker: a.worker.clone(),
@@ -226,6 +227,7 @@ pub fn log_view(l: &LogRecord) -> LogLineView {
     LogLineView {
         seq: l.seq,
         attempt_id: l.attempt_id.0,
+        task: l.task.clone(),
         at: l.at,
         stream: l.stream.as_str().to_string(),
         text: l.text.clone(),
