@@ -694,3 +694,173 @@ async fn versions_bad_calls_and_names_shared_with_jobs() {
         "{body}"
     );
 }
+
+const EVERY_SECOND: &str = r#"
+[[workflow]]
+name = "ticker"
+schedule = "* * * * * *"
+
+[[workflow.task]]
+id = "a"
+type = "shell"
+script = 'echo "$JOBWORKS_LOGICAL_TIME" >> "$JOBWORKS_DATA_DIR/ticks"'
+
+[[workflow.task]]
+id = "b"
+depends_on = ["a"]
+type = "shell"
+script = "true"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_workflows_fire_once_per_tick() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server.apply("ticker.toml", EVERY_SECOND).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (status, _) = server
+        .post("/api/v1/workflows/ticker/pause", json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let deadline = std::time::Instant::now() + WAIT;
+    let runs = loop {
+        let runs = server.get("/api/v1/runs?job=ticker&limit=100").await;
+        let list = runs.as_array().expect("runs").clone();
+        if list.iter().all(|r| r["state"] == "succeeded") {
+            break list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{runs:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(runs.len() >= 2, "fired every second: {runs:#?}");
+    let mut ticks: Vec<&str> = runs
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().expect("tick"))
+        .collect();
+    ticks.sort_unstable();
+    let before = ticks.len();
+    ticks.dedup();
+    assert_eq!(ticks.len(), before, "no tick fired twice");
+    let stamps = std::fs::read_to_string(dir.path().join("data/ticks")).expect("ticks");
+    assert_eq!(stamps.lines().count(), runs.len(), "each run saw its tick");
+}
+
+const RACE: &str = r#"
+[[workflow]]
+name = "race"
+
+[[workflow.task]]
+id = "mirrors"
+group = { tasks = ["fast", "slow"], policy = "any" }
+
+[[workflow.task]]
+id = "fast"
+type = "shell"
+script = "echo '::set-output from=fast'"
+
+[[workflow.task]]
+id = "slow"
+type = "shell"
+script = 'echo $$ > "$JOBWORKS_DATA_DIR/slow.pid"; exec sleep 300'
+
+[[workflow.task]]
+id = "use"
+depends_on = ["mirrors"]
+type = "shell"
+script = 'echo "got $JOBWORKS_INPUT_FAST_FROM"'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_with_policy_any_cancels_the_rest_at_the_first_success() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server.apply("race.toml", RACE).await;
+    let run = trigger(&server, "race", json!({})).await;
+    let detail = server.wait_run(run, WAIT).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail:#}");
+    assert_eq!(state_of(&detail, "fast"), "succeeded");
+    let slow = state_of(&detail, "slow");
+    assert!(
+        slow == "cancelled" || slow == "skipped",
+        "the slower member was stopped or never started: {slow}"
+    );
+    assert_eq!(state_of(&detail, "use"), "succeeded");
+    assert!(server.log_text(run).await.contains("got fast"));
+    if let Ok(pid) = std::fs::read_to_string(dir.path().join("data/slow.pid")) {
+        let pid: i64 = pid.trim().parse().expect("pid");
+        assert!(common::process_gone(pid), "slow {pid} was killed");
+    }
+}
+
+fn cli(server: &TestServer) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.env("JOBWORKS_URL", &server.url)
+        .env("JOBWORKS_TOKEN", &server.token)
+        .env("NO_COLOR", "1")
+        .env_remove("JOBWORKS_CONFIG");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_runs_draws_shows_and_approves_workflows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let file = dir.path().join("etl.toml");
+    std::fs::write(&file, ETL).expect("write");
+    let out = cli(&server)
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .expect("apply");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = cli(&server)
+        .args(["workflow", "graph", "etl", "--format", "mermaid"])
+        .output()
+        .expect("graph");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("t_extract --> t_check"), "{text}");
+
+    let out = cli(&server)
+        .args(["run", "etl", "--wait"])
+        .output()
+        .expect("run --wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("load_a stdout| loading 85 rows"), "task-labelled log: {text}");
+
+    let runs = server.get("/api/v1/runs?job=etl&limit=1").await;
+    let run = runs[0]["id"].as_i64().expect("run id");
+    let out = cli(&server)
+        .args(["runs", "show", &run.to_string()])
+        .output()
+        .expect("runs show");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for want in ["TASK", "extract", "skip_note", "not chosen by branch `route`", "█", "rows=42"] {
+        assert!(text.contains(want), "`{want}` missing from:\n{text}");
+    }
+
+    std::fs::write(&file, APPROVALS).expect("write");
+    let out = cli(&server).args(["apply", "-f"]).arg(&file).output().expect("apply");
+    assert!(out.status.success());
+    let run = trigger(&server, "deploy", json!({})).await;
+    wait_for(&server, run, "waiting for approval", |d| {
+        state_of(d, "gate") == "waiting_approval"
+    })
+    .await;
+    let out = cli(&server)
+        .args(["reject", &run.to_string(), "gate", "--comment", "not today"])
+        .output()
+        .expect("reject");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let detail = server.wait_run(run, WAIT).await;
+    let gate = &tasks(&detail)["gate"];
+    assert_eq!(gate["state"], "failed");
+    assert!(
+        gate["reason"].as_str().unwrap_or_default().contains("rejected by token:admin: not today"),
+        "{gate:#}"
+    );
+    assert_eq!(state_of(&detail, "notify_rejected"), "succeeded");
+}

@@ -40,7 +40,8 @@ pub(crate) fn parse_set_output(line: &str) -> Option<(String, String)> {
 pub(crate) async fn read_outputs_file(
     path: &Path,
 ) -> Result<Option<BTreeMap<String, String>>, String> {
-    let metadata = match tokio::fs::metadata(path).await {
+    // one stat inline: most tasks write no outputs file, so this is usually all there is
+    let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(format!("cannot read outputs file: {error}")),

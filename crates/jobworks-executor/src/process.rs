@@ -285,11 +285,16 @@ pub async fn run_process(
     }
     if let Some(path) = &outputs_file {
         match read_outputs_file(path).await {
-            Ok(Some(from_file)) => outputs.extend(from_file),
+            Ok(Some(from_file)) => {
+                outputs.extend(from_file);
+                let _ = tokio::fs::remove_file(path).await;
+            }
             Ok(None) => {}
-            Err(message) => sink.system(message).await,
+            Err(message) => {
+                sink.system(message).await;
+                let _ = tokio::fs::remove_file(path).await;
+            }
         }
-        let _ = tokio::fs::remove_file(path).await;
     }
     sink.system(describe_exit(&exit)).await;
 
@@ -329,7 +334,8 @@ async fn check_working_dir(dir: &std::path::Path) -> Result<(), ExecError> {
         path: dir.to_owned(),
         source,
     };
-    let metadata = tokio::fs::metadata(dir).await.map_err(error)?;
+    // one stat: cheaper inline than a hop to the blocking pool before every spawn
+    let metadata = std::fs::metadata(dir).map_err(error)?;
     if !metadata.is_dir() {
         return Err(error(std::io::Error::from(
             std::io::ErrorKind::NotADirectory,
@@ -344,9 +350,12 @@ async fn prepare_outputs_file(dir: &std::path::Path, tag: &str) -> Result<PathBu
         path: dir.to_owned(),
         source,
     };
-    tokio::fs::create_dir_all(dir).await.map_err(error)?;
+    // a stat and an unlink: cheaper inline than two hops to the blocking pool per spawn
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(error)?;
+    }
     let path = dir.join(format!("{tag}.json"));
-    match tokio::fs::remove_file(&path).await {
+    match std::fs::remove_file(&path) {
         Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(error(source)),
         _ => Ok(path),
     }

@@ -127,6 +127,42 @@ async fn measure(
     }
 }
 
+/// Where a chain's time goes between one task's process exit and the next one's start: median
+/// ms of exit → queued (finish recorded, engine decided), queued → claimed, claimed → process
+/// started.
+fn chain_gaps(detail: &jobworks_store::RunDetail, n: usize) -> (f64, f64, f64) {
+    let event = |task: &str, to: &str| {
+        detail
+            .events
+            .iter()
+            .find(|e| e.task.as_deref() == Some(task) && e.to_state == to)
+            .map(|e| e.at)
+    };
+    let started = |task: &str| {
+        detail
+            .attempts
+            .iter()
+            .find(|a| a.task == task)
+            .and_then(|a| Some((a.started_at?, a.ended_at?)))
+    };
+    let ms = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let (mut queued, mut claimed, mut spawned) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 2..=n {
+        let (prev, this) = (format!("t{}", i - 1), format!("t{i}"));
+        if let (Some((_, exit)), Some(q), Some(c), Some((start, _))) = (
+            started(&prev),
+            event(&this, "queued"),
+            event(&this, "running"),
+            started(&this),
+        ) {
+            queued.push(ms(q - exit));
+            claimed.push(ms(c - q));
+            spawned.push(ms(start - c));
+        }
+    }
+    (median(queued), median(claimed), median(spawned))
+}
+
 fn task_ms(detail: &jobworks_store::RunDetail, id: &str) -> f64 {
     detail
         .tasks
@@ -186,6 +222,15 @@ fn main() {
         for _ in 0..repeat {
             chains.push(measure(&server, &store, "chain", &|_| chain_path.clone()).await);
         }
+        let probe = store
+            .list_runs(&jobworks_store::RunFilter {
+                job: Some("chain".into()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("runs");
+        let gaps = chain_gaps(&store.get_run(probe[0].id).await.expect("run"), 40);
         results.push(("40-task chain", chains));
         let mut fans = Vec::new();
         for _ in 0..repeat {
@@ -206,6 +251,10 @@ fn main() {
         let raw = (raw_before + raw_after) / 2.0;
         println!("workflow orchestration overhead, {repeat} runs each, median (embedded SQLite, every transition committed):");
         println!("  baseline: raw spawn of `true`, one at a time: {raw:.3} ms (before {raw_before:.3}, after {raw_after:.3})");
+        println!(
+            "  chain, median per step: process exit → next task queued {:.3} ms, queued → claimed {:.3} ms, claimed → process started {:.3} ms",
+            gaps.0, gaps.1, gaps.2
+        );
         for (name, measures) in results {
             let tasks = measures[0].tasks;
             let wall = median(measures.iter().map(|m| m.wall_ms).collect());

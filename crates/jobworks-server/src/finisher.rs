@@ -35,11 +35,15 @@ pub enum Record {
 
 const BATCH: usize = 512;
 
+/// How long a start record waits before it is written (see `run_finisher`).
+const START_LINGER: Duration = Duration::from_millis(50);
+
 /// Records buffered before attempt tasks wait for the finisher (back-pressure).
 pub const QUEUE: usize = 65_536;
 
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
-/// commit of outcomes: finished runs can unblock serial jobs and retries.
+/// commit of outcomes: finished runs can unblock serial jobs and retries. Starts are written
+/// after `START_LINGER` unless the attempt ended by then (its finish carries the start).
 pub async fn run_finisher(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Record>,
@@ -49,23 +53,44 @@ pub async fn run_finisher(
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    // starts wait START_LINGER: an attempt that ends sooner needs no start write at all (its
+    // finish carries the pid and start time), which spares a commit per short task
+    let mut starts: Vec<((AttemptId, Option<i64>, DateTime<Utc>), tokio::time::Instant)> =
+        Vec::new();
     loop {
-        if recv_batch(&mut rx, &mut batch, BATCH, &shutdown).await == 0 {
-            return;
-        }
-        let mut started = Vec::new();
+        let flush_at = starts.first().map(|(_, seen)| *seen + START_LINGER);
+        let received = tokio::select! {
+            n = recv_batch(&mut rx, &mut batch, BATCH, &shutdown) => Some(n),
+            _ = sleep_until_some(flush_at) => None,
+        };
+        let closed = received == Some(0);
         let mut finished = Vec::new();
         for record in batch.drain(..) {
             match record {
-                Record::Started { attempt, pid, at } => started.push((attempt, pid, at)),
-                Record::Finished { finish, job } => finished.push((*finish, job)),
+                Record::Started { attempt, pid, at } => {
+                    starts.push(((attempt, pid, at), tokio::time::Instant::now()))
+                }
+                Record::Finished { finish, job } => {
+                    starts.retain(|((attempt, _, _), _)| *attempt != finish.attempt_id);
+                    finished.push((*finish, job));
+                }
             }
         }
-        if !started.is_empty() {
+        let now = tokio::time::Instant::now();
+        let due = starts
+            .iter()
+            .take_while(|(_, seen)| closed || *seen + START_LINGER <= now)
+            .count();
+        if due > 0 {
+            let started: Vec<(AttemptId, Option<i64>, DateTime<Utc>)> =
+                starts.drain(..due).map(|(start, _)| start).collect();
             retry_forever("recording attempt starts", || {
                 store.mark_started(started.clone())
             })
             .await;
+        }
+        if closed {
+            return;
         }
         if finished.is_empty() {
             continue;
@@ -97,6 +122,14 @@ pub async fn run_finisher(
             }
         }
         wake.notify_one();
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

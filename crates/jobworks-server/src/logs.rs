@@ -33,6 +33,10 @@ pub async fn recv_batch<T>(
     }
 }
 
+/// How long the log writer waits for more lines before committing a small batch. Live
+/// followers (`logs -f`) see lines at most this much later.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Runs the writer until `shutdown` fires and the channel drains.
 pub async fn run_log_writer(
     store: Arc<dyn Store>,
@@ -43,6 +47,12 @@ pub async fn run_log_writer(
     loop {
         if recv_batch(&mut rx, &mut batch, BATCH, &shutdown).await == 0 {
             return;
+        }
+        // linger a moment for more lines: one commit then carries the lines of many short
+        // attempts, leaving the single writer to the queue's own transactions
+        if batch.len() < BATCH && !shutdown.is_cancelled() {
+            let more = BATCH - batch.len();
+            let _ = tokio::time::timeout(LINGER, rx.recv_many(&mut batch, more)).await;
         }
         let lines = std::mem::take(&mut batch);
         let mut delay = std::time::Duration::from_millis(50);
