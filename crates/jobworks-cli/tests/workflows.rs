@@ -812,7 +812,11 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
         .arg(&file)
         .output()
         .expect("apply");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = cli(&server)
         .args(["workflow", "graph", "etl", "--format", "mermaid"])
@@ -827,8 +831,16 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
         .output()
         .expect("run --wait");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("load_a stdout| loading 85 rows"), "task-labelled log: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("load_a stdout| loading 85 rows"),
+        "task-labelled log: {text}"
+    );
 
     let runs = server.get("/api/v1/runs?job=etl&limit=1").await;
     let run = runs[0]["id"].as_i64().expect("run id");
@@ -838,12 +850,23 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
         .expect("runs show");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    for want in ["TASK", "extract", "skip_note", "not chosen by branch `route`", "█", "rows=42"] {
+    for want in [
+        "TASK",
+        "extract",
+        "skip_note",
+        "not chosen by branch `route`",
+        "█",
+        "rows=42",
+    ] {
         assert!(text.contains(want), "`{want}` missing from:\n{text}");
     }
 
     std::fs::write(&file, APPROVALS).expect("write");
-    let out = cli(&server).args(["apply", "-f"]).arg(&file).output().expect("apply");
+    let out = cli(&server)
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .expect("apply");
     assert!(out.status.success());
     let run = trigger(&server, "deploy", json!({})).await;
     wait_for(&server, run, "waiting for approval", |d| {
@@ -854,12 +877,19 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
         .args(["reject", &run.to_string(), "gate", "--comment", "not today"])
         .output()
         .expect("reject");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let detail = server.wait_run(run, WAIT).await;
     let gate = &tasks(&detail)["gate"];
     assert_eq!(gate["state"], "failed");
     assert!(
-        gate["reason"].as_str().unwrap_or_default().contains("rejected by token:admin: not today"),
+        gate["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rejected by token:admin: not today"),
         "{gate:#}"
     );
     assert_eq!(state_of(&detail, "notify_rejected"), "succeeded");

@@ -55,8 +55,10 @@ pub async fn run_finisher(
     let mut batch = Vec::with_capacity(BATCH);
     // starts wait START_LINGER: an attempt that ends sooner needs no start write at all (its
     // finish carries the pid and start time), which spares a commit per short task
-    let mut starts: Vec<((AttemptId, Option<i64>, DateTime<Utc>), tokio::time::Instant)> =
-        Vec::new();
+    let mut starts: Vec<(
+        (AttemptId, Option<i64>, DateTime<Utc>),
+        tokio::time::Instant,
+    )> = Vec::new();
     loop {
         let flush_at = starts.first().map(|(_, seen)| *seen + START_LINGER);
         let received = tokio::select! {
@@ -96,8 +98,9 @@ pub async fn run_finisher(
             continue;
         }
         let finishes: Vec<AttemptFinish> = finished.iter().map(|(f, _)| f.clone()).collect();
+        // a workflow task's end and the engine's next decisions share one commit
         let results = retry_forever("recording outcomes", || {
-            store.finish_attempts(finishes.clone())
+            store.finish_and_advance(finishes.clone(), Utc::now(), &crate::workflow::plan)
         })
         .await;
         for ((f, job), result) in finished.iter().zip(results) {
@@ -108,8 +111,18 @@ pub async fn run_finisher(
                         .map(|s| (f.ended_at - s).num_microseconds().unwrap_or(0) as f64 / 1e6)
                         .unwrap_or(0.0);
                     metrics.attempt_finished(job, f.state.as_str(), seconds);
-                    if let Some(run) = done.advance {
-                        advance.advance(run);
+                    match (&done.advance, &done.advanced) {
+                        (Some(_), Some(advanced)) => {
+                            // child runs to start, parents to finish, tasks to stop here
+                            for run in &advanced.advance {
+                                advance.advance(*run);
+                            }
+                            if !advanced.cancelled_tasks.is_empty() {
+                                advance.advance(done.run_id);
+                            }
+                        }
+                        (Some(run), None) => advance.advance(*run),
+                        _ => {}
                     }
                     tracing::debug!(run = %done.run_id, state = %done.run_state, "attempt recorded");
                 }

@@ -51,6 +51,8 @@ impl SqliteStoreOptions {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Parsed workflow versions by (definition id, version): versions never change.
+    pub(crate) specs: crate::workflow_runs::SpecCache,
     path: PathBuf,
 }
 
@@ -92,6 +94,7 @@ impl SqliteStore {
             .await
             .map_err(|e| open_err(&options.path, e))?;
         Ok(SqliteStore {
+            specs: Default::default(),
             writer,
             reader,
             path: options.path,

@@ -3,12 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use jobworks_domain::params::validate_params;
-use jobworks_domain::workflow::{TaskId, TaskState, WorkflowSpec};
+use jobworks_domain::workflow::{TaskId, TaskKind, TaskState, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, RunId, RunState, TriggerKind};
 use jobworks_store::*;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, Sqlite};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::codec::*;
 use crate::store::{
@@ -45,10 +46,23 @@ async fn load_tasks(
         .collect()
 }
 
+/// Parsed workflow versions by (definition id, version). Versions are immutable, so entries
+/// never go stale; the cache is emptied when it reaches [`SPEC_CACHE_ENTRIES`].
+pub type SpecCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<(i64, i64), Arc<WorkflowSpec>>>>;
+
+/// Most workflow versions kept parsed.
+pub const SPEC_CACHE_ENTRIES: usize = 1024;
+
 async fn load_workflow_spec(
     conn: &mut SqliteConnection,
     run: &RunRecord,
-) -> Result<WorkflowSpec, StoreError> {
+    cache: &SpecCache,
+) -> Result<Arc<WorkflowSpec>, StoreError> {
+    let key = (run.job_id.0, run.job_version);
+    if let Some(spec) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(spec.clone());
+    }
     let json: String =
         sqlx::query("SELECT spec_json FROM job_versions WHERE job_id = ? AND version = ?")
             .bind(run.job_id.0)
@@ -57,7 +71,13 @@ async fn load_workflow_spec(
             .await
             .map_err(db_err)?
             .get(0);
-    from_json("job_versions.spec_json", &json)
+    let spec: Arc<WorkflowSpec> = Arc::new(from_json("job_versions.spec_json", &json)?);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= SPEC_CACHE_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(key, spec.clone());
+    Ok(spec)
 }
 
 /// Calls whose child run ended take the child's outcome (and a job's outputs); returns how
@@ -117,6 +137,7 @@ pub async fn advance_run(
     run_id: i64,
     now: DateTime<Utc>,
     plan: Planner<'_>,
+    cache: &SpecCache,
 ) -> Result<AdvanceOutcome, StoreError> {
     let run = load_run(tx, run_id).await?;
     let mut outcome = AdvanceOutcome {
@@ -128,24 +149,34 @@ pub async fn advance_run(
     {
         return Ok(outcome);
     }
-    let spec = load_workflow_spec(tx, &run).await?;
-    outcome.writes += sync_calls(tx, run_id, now).await?;
+    let spec = load_workflow_spec(tx, &run, cache).await?;
+    let calls = spec
+        .tasks
+        .iter()
+        .any(|t| matches!(t.kind, TaskKind::Job { .. } | TaskKind::Workflow { .. }));
+    if calls {
+        outcome.writes += sync_calls(tx, run_id, now).await?;
+    }
     let tasks: BTreeMap<TaskId, TaskInstanceRecord> = load_tasks(tx, run_id)
         .await?
         .into_iter()
         .map(|task| (task.task.clone(), task))
         .collect();
-    let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM runs WHERE job_id = ?1 AND state = 'running' \
-         AND kind = 'workflow'), COALESCE((SELECT max_active FROM runs WHERE id = ?2), 1)",
-    )
-    .bind(run.job_id.0)
-    .bind(run_id)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let active_runs: i64 = row.get(0);
-    let max_active: i64 = row.get(1);
+    // only a queued run needs the admission counts
+    let (active_runs, max_active) = if run.state == RunState::Queued {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM runs WHERE job_id = ?1 AND state = 'running' \
+             AND kind = 'workflow'), COALESCE((SELECT max_active FROM runs WHERE id = ?2), 1)",
+        )
+        .bind(run.job_id.0)
+        .bind(run_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        (row.get(0), row.get(1))
+    } else {
+        (0, 0)
+    };
     let snapshot = WorkflowRunSnapshot {
         run,
         spec,

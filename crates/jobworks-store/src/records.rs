@@ -405,7 +405,8 @@ pub struct WorkflowRunSnapshot {
     /// The run.
     pub run: RunRecord,
     /// The workflow version it runs (a run keeps its version whatever is applied later).
-    pub spec: WorkflowSpec,
+    /// Shared: versions never change, so backends may cache them.
+    pub spec: std::sync::Arc<WorkflowSpec>,
     /// Its task instances by task id (every task has one from the run's creation).
     pub tasks: BTreeMap<TaskId, TaskInstanceRecord>,
     /// Runs of the same workflow that are running now.
@@ -485,7 +486,7 @@ pub enum TaskWrite {
 }
 
 /// What `Store::advance_run` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdvanceOutcome {
     /// The run's state afterwards.
     pub run_state: Option<RunState>,
@@ -612,6 +613,8 @@ pub struct FinishOutcome {
     /// A workflow run to advance now: this run when it is one, or the run that called this
     /// job run when it ended.
     pub advance: Option<RunId>,
+    /// What advancing it did, when `Store::finish_and_advance` did it.
+    pub advanced: Option<AdvanceOutcome>,
 }
 
 /// An attempt whose lease expired and that the reaper marked `lost`.

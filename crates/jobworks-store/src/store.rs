@@ -126,6 +126,30 @@ pub trait Store: Send + Sync + 'static {
         finishes: Vec<AttemptFinish>,
     ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError>;
 
+    /// `finish_attempts`, then `advance_run` of every workflow run a finish asks to advance
+    /// (see `FinishOutcome::advance`), each outcome in `FinishOutcome::advanced`. Backends
+    /// should do it all in one transaction, so a workflow task's end and the engine's next
+    /// decisions cost one commit; the default does it in several.
+    async fn finish_and_advance(
+        &self,
+        finishes: Vec<AttemptFinish>,
+        now: DateTime<Utc>,
+        plan: Planner<'_>,
+    ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        let mut out = self.finish_attempts(finishes).await?;
+        let mut done: std::collections::BTreeMap<RunId, AdvanceOutcome> = Default::default();
+        for finish in out.iter_mut().flatten() {
+            if let Some(run) = finish.advance {
+                if !done.contains_key(&run) {
+                    let outcome = self.advance_run(run, now, plan).await?;
+                    done.insert(run, outcome);
+                }
+                finish.advanced = done.get(&run).cloned();
+            }
+        }
+        Ok(out)
+    }
+
     /// Marks attempts whose lease expired before `now` as `lost` and moves their runs on:
     /// requeued if `retry` gives a time, else `failed`; a run with a cancel pending becomes
     /// `cancelled`.

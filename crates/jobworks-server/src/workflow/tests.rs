@@ -73,7 +73,7 @@ fn snapshot(
 ) -> WorkflowRunSnapshot {
     WorkflowRunSnapshot {
         run,
-        spec,
+        spec: std::sync::Arc::new(spec),
         tasks: tasks.into_iter().map(|t| (t.task.clone(), t)).collect(),
         active_runs: 0,
         max_active: 1,
