@@ -32,17 +32,18 @@ async fn load_run(conn: &mut SqliteConnection, run_id: i64) -> Result<RunRecord,
     run_from_row(&row)
 }
 
+/// A run's task instances by task id.
 async fn load_tasks(
     conn: &mut SqliteConnection,
     run_id: i64,
-) -> Result<Vec<TaskInstanceRecord>, StoreError> {
+) -> Result<BTreeMap<TaskId, TaskInstanceRecord>, StoreError> {
     sqlx::query("SELECT * FROM task_instances WHERE run_id = ? ORDER BY id")
         .bind(run_id)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?
         .iter()
-        .map(task_from_row)
+        .map(|row| task_from_row(row).map(|task| (task.task.clone(), task)))
         .collect()
 }
 
@@ -157,11 +158,7 @@ pub async fn advance_run(
     if calls {
         outcome.writes += sync_calls(tx, run_id, now).await?;
     }
-    let tasks: BTreeMap<TaskId, TaskInstanceRecord> = load_tasks(tx, run_id)
-        .await?
-        .into_iter()
-        .map(|task| (task.task.clone(), task))
-        .collect();
+    let tasks = load_tasks(tx, run_id).await?;
     // only a queued run needs the admission counts
     let (active_runs, max_active) = if run.state == RunState::Queued {
         let row = sqlx::query(
@@ -764,11 +761,7 @@ pub async fn decide_task(
 ) -> Result<TaskInstanceRecord, StoreError> {
     let run = load_run(tx, run_id).await?;
     require_workflow(&run)?;
-    let tasks: BTreeMap<TaskId, TaskInstanceRecord> = load_tasks(tx, run_id)
-        .await?
-        .into_iter()
-        .map(|t| (t.task.clone(), t))
-        .collect();
+    let tasks = load_tasks(tx, run_id).await?;
     let instance = tasks.get(task).ok_or_else(|| StoreError::TaskNotFound {
         run: run_id,
         task: task.to_owned(),
@@ -846,11 +839,7 @@ pub async fn reset_tasks(
 ) -> Result<(), StoreError> {
     let run = load_run(tx, run_id).await?;
     require_workflow(&run)?;
-    let tasks: BTreeMap<TaskId, TaskInstanceRecord> = load_tasks(tx, run_id)
-        .await?
-        .into_iter()
-        .map(|t| (t.task.clone(), t))
-        .collect();
+    let tasks = load_tasks(tx, run_id).await?;
     reset(tx, &run, &tasks, to_reset, reason, now).await?;
     reopen(tx, &run, &format!("reopened: {reason}"), now).await
 }

@@ -315,6 +315,30 @@ pub(super) struct Target<'a> {
     pub created_at: chrono::DateTime<Utc>,
 }
 
+impl<'a> Target<'a> {
+    /// The target of a job's current version.
+    pub fn job(job: &'a jobworks_store::JobRecord) -> Target<'a> {
+        Target {
+            kind: DefinitionKind::Job,
+            id: job.id,
+            version: job.version,
+            header: job.spec.schedule_header(),
+            created_at: job.created_at,
+        }
+    }
+
+    /// The target of a workflow's current version.
+    pub fn workflow(workflow: &'a jobworks_store::WorkflowRecord) -> Target<'a> {
+        Target {
+            kind: DefinitionKind::Workflow,
+            id: workflow.id,
+            version: workflow.version,
+            header: workflow.spec.schedule_header(),
+            created_at: workflow.created_at,
+        }
+    }
+}
+
 /// Creates one run per schedule tick in `[from, to]`, each knowing its logical time
 /// (`JOBWORKS_LOGICAL_TIME`). Idempotent: a tick that already has a run (fired by the scheduler
 /// or an earlier backfill) is left alone, by the same `(job, scheduled_at)` key that makes a
@@ -339,13 +363,7 @@ pub async fn backfill(
             errors: Vec::new(),
         });
     }
-    let target = Target {
-        kind: DefinitionKind::Job,
-        id: job.id,
-        version: job.version,
-        header: job.spec.schedule_header(),
-        created_at: job.created_at,
-    };
+    let target = Target::job(&job);
     backfill_target(&state, &target, &request).await
 }
 
@@ -509,13 +527,7 @@ pub async fn trigger(
     Json(request): Json<TriggerRequest>,
 ) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
     let job = state.store.get_job(&name).await?;
-    let target = Target {
-        kind: DefinitionKind::Job,
-        id: job.id,
-        version: job.version,
-        header: job.spec.schedule_header(),
-        created_at: job.created_at,
-    };
+    let target = Target::job(&job);
     trigger_target(&state, &target, &request).await
 }
 

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use jobworks_protocol::*;
-use jobworks_store::DefinitionKind;
 
 /// Lists workflows by name.
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
@@ -118,13 +117,7 @@ pub async fn trigger_workflow(
     Json(request): Json<TriggerRequest>,
 ) -> Result<(StatusCode, Json<TriggerResponse>), ApiError> {
     let workflow = state.store.get_workflow(&name).await?;
-    let target = Target {
-        kind: DefinitionKind::Workflow,
-        id: workflow.id,
-        version: workflow.version,
-        header: workflow.spec.schedule_header(),
-        created_at: workflow.created_at,
-    };
+    let target = Target::workflow(&workflow);
     trigger_target(&state, &target, &request).await
 }
 
@@ -143,13 +136,7 @@ pub async fn backfill_workflow(
     Json(request): Json<BackfillRequest>,
 ) -> Result<(StatusCode, Json<BackfillResponse>), ApiError> {
     let workflow = state.store.get_workflow(&name).await?;
-    let target = Target {
-        kind: DefinitionKind::Workflow,
-        id: workflow.id,
-        version: workflow.version,
-        header: workflow.spec.schedule_header(),
-        created_at: workflow.created_at,
-    };
+    let target = Target::workflow(&workflow);
     backfill_target(&state, &target, &request).await
 }
 
@@ -161,13 +148,7 @@ pub async fn trigger_workflow_run(
     request: &TriggerRequest,
 ) -> Result<TriggerResponse, ApiError> {
     let workflow = state.store.get_workflow(name).await?;
-    let target = Target {
-        kind: DefinitionKind::Workflow,
-        id: workflow.id,
-        version: workflow.version,
-        header: workflow.spec.schedule_header(),
-        created_at: workflow.created_at,
-    };
+    let target = Target::workflow(&workflow);
     let (_, Json(response)) = trigger_target(state, &target, request).await?;
     Ok(response)
 }
