@@ -35,6 +35,9 @@ pub enum Record {
 
 const BATCH: usize = 512;
 
+/// A start to record: attempt, pid, when.
+type Start = (AttemptId, Option<i64>, DateTime<Utc>);
+
 /// How long a start record waits before it is written (see `run_finisher`).
 const START_LINGER: Duration = Duration::from_millis(50);
 
@@ -55,10 +58,7 @@ pub async fn run_finisher(
     let mut batch = Vec::with_capacity(BATCH);
     // starts wait START_LINGER: an attempt that ends sooner needs no start write at all (its
     // finish carries the pid and start time), which spares a commit per short task
-    let mut starts: Vec<(
-        (AttemptId, Option<i64>, DateTime<Utc>),
-        tokio::time::Instant,
-    )> = Vec::new();
+    let mut starts: Vec<(Start, tokio::time::Instant)> = Vec::new();
     loop {
         let flush_at = starts.first().map(|(_, seen)| *seen + START_LINGER);
         let received = tokio::select! {
@@ -84,8 +84,7 @@ pub async fn run_finisher(
             .take_while(|(_, seen)| closed || *seen + START_LINGER <= now)
             .count();
         if due > 0 {
-            let started: Vec<(AttemptId, Option<i64>, DateTime<Utc>)> =
-                starts.drain(..due).map(|(start, _)| start).collect();
+            let started: Vec<Start> = starts.drain(..due).map(|(start, _)| start).collect();
             retry_forever("recording attempt starts", || {
                 store.mark_started(started.clone())
             })

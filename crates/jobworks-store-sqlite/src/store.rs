@@ -914,11 +914,11 @@ impl Store for SqliteStore {
         let mut done: std::collections::BTreeMap<RunId, AdvanceOutcome> = Default::default();
         for finish in out.iter_mut().flatten() {
             if let Some(run) = finish.advance {
-                if !done.contains_key(&run) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = done.entry(run) {
+                    let specs = &self.specs;
                     let outcome =
-                        crate::workflow_runs::advance_run(&mut tx, run.0, now, plan, &self.specs)
-                            .await?;
-                    done.insert(run, outcome);
+                        crate::workflow_runs::advance_run(&mut tx, run.0, now, plan, specs).await?;
+                    slot.insert(outcome);
                 }
                 finish.advanced = done.get(&run).cloned();
             }

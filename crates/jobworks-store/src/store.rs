@@ -140,9 +140,8 @@ pub trait Store: Send + Sync + 'static {
         let mut done: std::collections::BTreeMap<RunId, AdvanceOutcome> = Default::default();
         for finish in out.iter_mut().flatten() {
             if let Some(run) = finish.advance {
-                if !done.contains_key(&run) {
-                    let outcome = self.advance_run(run, now, plan).await?;
-                    done.insert(run, outcome);
+                if let std::collections::btree_map::Entry::Vacant(slot) = done.entry(run) {
+                    slot.insert(self.advance_run(run, now, plan).await?);
                 }
                 finish.advanced = done.get(&run).cloned();
             }
