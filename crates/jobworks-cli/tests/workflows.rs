@@ -894,3 +894,29 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
     );
     assert_eq!(state_of(&detail, "notify_rejected"), "succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_that_call_themselves_are_refused_at_apply() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let a = "[[workflow]]\nname = \"wa\"\n[[workflow.task]]\nid = \"x\"\ntype = \"shell\"\nscript = \"true\"\n";
+    server.apply("wa.toml", a).await;
+    let b = "[[workflow]]\nname = \"wb\"\n[[workflow.task]]\nid = \"call_a\"\nworkflow = \"wa\"\n";
+    server.apply("wb.toml", b).await;
+    // wa now calls wb, which calls wa
+    let a2 = "[[workflow]]\nname = \"wa\"\n[[workflow.task]]\nid = \"call_b\"\nworkflow = \"wb\"\n";
+    let (status, body) = server
+        .post(
+            "/api/v1/jobs/apply",
+            json!({ "files": [{ "name": "wa.toml", "content": a2 }] }),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("workflow call cycle: wa -> wb -> wa"),
+        "{body}"
+    );
+    let shown = server.get("/api/v1/workflows/wa").await;
+    assert_eq!(shown["version"], 1, "nothing was applied");
+}

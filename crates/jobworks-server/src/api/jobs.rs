@@ -119,7 +119,9 @@ pub async fn apply_files(
 }
 
 /// Every job and workflow a workflow task calls must exist, in the files or on the server,
-/// as the kind the task says. Errors: `Invalid` naming each missing one.
+/// as the kind the task says, and workflows must not call themselves, directly or through
+/// others (a run would start runs without end, or wait for itself forever). Errors:
+/// `Invalid` naming each missing call and each call cycle with its path.
 async fn check_calls(
     state: &AppState,
     jobs: &[JobSpec],
@@ -162,6 +164,28 @@ async fn check_calls(
             }
         }
     }
+    // sub-workflow calls of the files' workflows and of the server's other workflows
+    let mut calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for stored in state.store.list_workflows().await? {
+        calls.insert(stored.name.clone(), workflow_calls(&stored.spec));
+    }
+    for workflow in workflows {
+        calls.insert(workflow.name.clone(), workflow_calls(workflow));
+    }
+    for workflow in workflows {
+        if let Some(cycle) = call_cycle(&calls, &workflow.name) {
+            errors.push(DiagnosticView {
+                file: String::new(),
+                line: 0,
+                column: 0,
+                field: format!("workflow `{}`", workflow.name),
+                message: format!("workflow call cycle: {}", cycle.join(" -> ")),
+                hint: Some(
+                    "a workflow must not call itself, directly or through other workflows".into(),
+                ),
+            });
+        }
+    }
     if errors.is_empty() {
         return Ok(());
     }
@@ -173,6 +197,47 @@ async fn check_calls(
             .join("; "),
         errors,
     })
+}
+
+/// The workflows a workflow calls as sub-workflows.
+fn workflow_calls(spec: &WorkflowSpec) -> Vec<String> {
+    spec.tasks
+        .iter()
+        .filter_map(|task| match &task.kind {
+            TaskKind::Workflow { workflow, .. } => Some(workflow.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A path of sub-workflow calls from `start` back to `start`, if there is one (depth-first
+/// search over `calls`).
+pub(super) fn call_cycle(
+    calls: &BTreeMap<String, Vec<String>>,
+    start: &str,
+) -> Option<Vec<String>> {
+    fn visit(
+        calls: &BTreeMap<String, Vec<String>>,
+        start: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) -> bool {
+        for next in calls.get(at).into_iter().flatten() {
+            path.push(next.clone());
+            if next == start {
+                return true;
+            }
+            if seen.insert(next.clone()) && visit(calls, start, next, path, seen) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = vec![start.to_owned()];
+    let mut seen = std::collections::BTreeSet::new();
+    visit(calls, start, start, &mut path, &mut seen).then_some(path)
 }
 
 /// Parses and validates every file, collecting all findings; names (of jobs and workflows
@@ -558,4 +623,34 @@ pub(super) async fn trigger_target(
     let runs = triggered_runs(state, outcomes);
     notify_new_runs(state, target.kind, &runs);
     Ok((StatusCode::CREATED, Json(TriggerResponse { runs })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_cycle;
+    use std::collections::BTreeMap;
+
+    fn calls(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        edges
+            .iter()
+            .map(|(from, to)| (from.to_string(), to.iter().map(|t| t.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn call_cycles_are_found_with_their_path() {
+        let graph = calls(&[("a", &["b"]), ("b", &["c", "x"]), ("c", &["a"]), ("x", &[])]);
+        assert_eq!(
+            call_cycle(&graph, "a"),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+        assert_eq!(call_cycle(&graph, "x"), None);
+        let own = calls(&[("self", &["self"])]);
+        assert_eq!(
+            call_cycle(&own, "self"),
+            Some(vec!["self".into(), "self".into()])
+        );
+        let diamond = calls(&[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])]);
+        assert_eq!(call_cycle(&diamond, "a"), None);
+    }
 }
