@@ -116,11 +116,17 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Ut
         .ok_or_else(|| anyhow!("invalid --since `{text}`: too far in the past"))
 }
 
-/// ID, JOB, STATE, TRIGGER, SCHEDULED, STARTED, DURATION, ATTEMPTS, REASON.
+/// ID, JOB (NAME and KIND when a workflow run is listed), STATE, TRIGGER, SCHEDULED, STARTED,
+/// DURATION, ATTEMPTS, REASON.
 pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
-    let mut table = output::table(&[
-        "ID",
-        "JOB",
+    let workflows = runs.iter().any(|run| run.kind == "workflow");
+    let mut headers = vec!["ID"];
+    if workflows {
+        headers.extend(["NAME", "KIND"]);
+    } else {
+        headers.push("JOB");
+    }
+    headers.extend([
         "STATE",
         "TRIGGER",
         "SCHEDULED",
@@ -129,10 +135,13 @@ pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
         "ATTEMPTS",
         "REASON",
     ]);
+    let mut table = output::table(&headers);
     for run in runs {
-        table.add_row(vec![
-            run.id.to_string(),
-            run.job.clone(),
+        let mut row = vec![run.id.to_string(), run.job.clone()];
+        if workflows {
+            row.push(run.kind.clone());
+        }
+        row.extend([
             run.state.clone(),
             run.trigger.clone(),
             optional_time(run.scheduled_at, clock),
@@ -144,6 +153,7 @@ pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
                 |reason| human::truncate(reason, REASON_WIDTH),
             ),
         ]);
+        table.add_row(row);
     }
     table
 }
