@@ -11,8 +11,17 @@ pub const LOG_QUEUE: usize = 16_384;
 /// Lines written per transaction at most.
 const BATCH: usize = 2_000;
 
-/// Sends log lines to the writer.
-pub type LogSender = mpsc::Sender<NewLogLine>;
+/// What attempts send the log writer.
+pub enum LogMsg {
+    /// A line to store.
+    Line(NewLogLine),
+    /// Answer once every line sent before this one is committed (or given up): an attempt
+    /// waits for it before reporting its end, so a run never ends before its log is complete.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Sends log lines (and flush requests) to the writer.
+pub type LogSender = mpsc::Sender<LogMsg>;
 
 /// Waits for at least one item and takes up to `max` into `batch`; after `shutdown` fires it
 /// closes the channel and drains what is left. Returns 0 when nothing remains: the writer is
@@ -40,7 +49,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Runs the writer until `shutdown` fires and the channel drains.
 pub async fn run_log_writer(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<NewLogLine>,
+    mut rx: mpsc::Receiver<LogMsg>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -48,16 +57,24 @@ pub async fn run_log_writer(
         if recv_batch(&mut rx, &mut batch, BATCH, &shutdown).await == 0 {
             return;
         }
-        // linger a moment for more lines: one commit then carries the lines of many short
-        // attempts, leaving the single writer to the queue's own transactions
-        if batch.len() < BATCH && !shutdown.is_cancelled() {
+        // linger a moment for more lines, unless an attempt waits for them: one commit then
+        // carries the lines of many attempts, leaving the single writer to the queue
+        let waited_for = |batch: &[LogMsg]| batch.iter().any(|m| matches!(m, LogMsg::Flush(_)));
+        if batch.len() < BATCH && !shutdown.is_cancelled() && !waited_for(&batch) {
             let more = BATCH - batch.len();
             let _ = tokio::time::timeout(LINGER, rx.recv_many(&mut batch, more)).await;
         }
-        let lines = std::mem::take(&mut batch);
+        let mut lines = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        for message in batch.drain(..) {
+            match message {
+                LogMsg::Line(line) => lines.push(line),
+                LogMsg::Flush(ack) => flushes.push(ack),
+            }
+        }
         let mut delay = std::time::Duration::from_millis(50);
         let mut pending = lines;
-        loop {
+        while !pending.is_empty() {
             match store.append_logs(pending.clone()).await {
                 Ok(()) => break,
                 Err(e) if e.is_transient() && !shutdown.is_cancelled() => {
@@ -71,6 +88,9 @@ pub async fn run_log_writer(
                     break;
                 }
             }
+        }
+        for ack in flushes {
+            let _ = ack.send(());
         }
     }
 }

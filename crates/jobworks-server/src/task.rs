@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::logs::LogSender;
+use crate::logs::{LogMsg, LogSender};
 
 /// What an attempt needs from the server.
 pub struct TaskContext {
@@ -207,6 +207,11 @@ pub async fn run_attempt(
     let _ = tx.send(LogLine::now(ExecStream::System, summary)).await;
     drop(tx);
     let _ = forward.await;
+    // the run must not end before its log is stored: wait for the writer (bounded)
+    let (ack, flushed) = tokio::sync::oneshot::channel();
+    if ctx.logs.send(LogMsg::Flush(ack)).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), flushed).await;
+    }
     if finish.state.is_retryable() {
         finish.retry_at = retry_at(&claim.spec, claim.try_no, finish.ended_at, rand::random());
     }
@@ -368,13 +373,13 @@ async fn forward_logs(
             _ => LogStream::System,
         };
         let sent = out
-            .send(NewLogLine {
+            .send(LogMsg::Line(NewLogLine {
                 attempt_id,
                 run_id,
                 at: line.at,
                 stream,
                 text: line.text,
-            })
+            }))
             .await;
         if sent.is_err() {
             return;
