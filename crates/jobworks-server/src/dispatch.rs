@@ -197,7 +197,10 @@ impl Dispatcher {
                                     finish.retry_at = Some(Utc::now());
                                 }
                                 me.running.remove(claim.attempt_id);
+                                // the worker is free; the end is reported once the log is stored
                                 drop(permit);
+                                me.wake.notify_one();
+                                crate::task::flush_logs(&me.ctx.logs).await;
                                 let _ = me
                                     .records
                                     .send(Record::Finished {

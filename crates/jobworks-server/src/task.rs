@@ -35,8 +35,18 @@ pub fn attempt_tag(installation: &str, attempt: jobworks_domain::AttemptId) -> S
     format!("{installation}-{attempt}")
 }
 
+/// Waits (at most 10 s) until the log writer has stored every line sent before: the caller
+/// reports an attempt's end only after this, so a run never ends before its log is complete.
+pub async fn flush_logs(logs: &LogSender) {
+    let (ack, flushed) = tokio::sync::oneshot::channel();
+    if logs.send(LogMsg::Flush(ack)).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(10), flushed).await;
+    }
+}
+
 /// Runs the attempt to its end and returns the finish to record (never fails: a task that
-/// cannot even start is a failed attempt with the reason in `error`).
+/// cannot even start is a failed attempt with the reason in `error`). Its log lines are sent,
+/// not yet stored: see [`flush_logs`].
 pub async fn run_attempt(
     ctx: &TaskContext,
     claim: &Claim,
@@ -207,11 +217,6 @@ pub async fn run_attempt(
     let _ = tx.send(LogLine::now(ExecStream::System, summary)).await;
     drop(tx);
     let _ = forward.await;
-    // the run must not end before its log is stored: wait for the writer (bounded)
-    let (ack, flushed) = tokio::sync::oneshot::channel();
-    if ctx.logs.send(LogMsg::Flush(ack)).await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(10), flushed).await;
-    }
     if finish.state.is_retryable() {
         finish.retry_at = retry_at(&claim.spec, claim.try_no, finish.ended_at, rand::random());
     }
