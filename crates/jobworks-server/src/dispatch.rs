@@ -6,11 +6,11 @@ use crate::finisher::Record;
 use crate::task::{TaskContext, run_attempt};
 use chrono::Utc;
 use jobworks_domain::{AttemptId, RunId, TaskInstanceId};
-use jobworks_store::Store;
+use jobworks_store::{Claim, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -93,6 +93,22 @@ impl Running {
     }
 }
 
+/// A claimed attempt with the worker slot it runs in, handed to the dispatcher by the
+/// finisher (which claims the engine's next tasks in the transaction that records finishes).
+pub type Handoff = (Claim, OwnedSemaphorePermit);
+
+/// Takes up to `max` free worker slots without waiting.
+pub fn take_slots(permits: &Arc<Semaphore>, max: usize) -> Vec<OwnedSemaphorePermit> {
+    let mut held = Vec::new();
+    while held.len() < max {
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => held.push(permit),
+            Err(_) => break,
+        }
+    }
+    held
+}
+
 /// What the dispatcher shares with the rest of the server.
 pub struct Dispatcher {
     pub(crate) store: Arc<dyn Store>,
@@ -101,14 +117,21 @@ pub struct Dispatcher {
     pub(crate) wake: Arc<Notify>,
     pub(crate) records: mpsc::Sender<Record>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// One permit per worker slot; whoever claims holds the slots first.
+    pub(crate) permits: Arc<Semaphore>,
 }
 
 impl Dispatcher {
     /// Runs until `shutdown`; attempt tasks are spawned on `tracker` so shutdown can wait for
-    /// them.
-    pub async fn run(self: Arc<Self>, tracker: TaskTracker, shutdown: CancellationToken) {
+    /// them. Attempts claimed elsewhere arrive on `handoff` with their slots.
+    pub async fn run(
+        self: Arc<Self>,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+        mut handoff: mpsc::UnboundedReceiver<Handoff>,
+    ) {
         let workers = self.ctx.config.workers.max(1);
-        let permits = Arc::new(Semaphore::new(workers));
+        let permits = self.permits.clone();
         let lease_ms = self.ctx.config.lease.as_millis() as u64;
         let poll = self.ctx.config.poll_interval;
         let mut backoff = Duration::from_millis(50);
@@ -117,6 +140,9 @@ impl Dispatcher {
         loop {
             if shutdown.is_cancelled() {
                 return;
+            }
+            while let Ok((claim, permit)) = handoff.try_recv() {
+                self.start_attempt(claim, permit, &tracker, &shutdown);
             }
             let mut free = permits.available_permits();
             if backlog && free > 0 && free < workers.div_ceil(4) {
@@ -132,8 +158,10 @@ impl Dispatcher {
                     free = permits.available_permits();
                 }
             }
-            if free > 0 {
-                let want = free.min(256) as u32;
+            // hold the slots before claiming, so every claimed attempt has one
+            let mut held = take_slots(&permits, free.min(256));
+            if !held.is_empty() {
+                let want = held.len() as u32;
                 match self
                     .store
                     .claim(
@@ -150,72 +178,18 @@ impl Dispatcher {
                         let full = claims.len() as u32 == want;
                         backlog = full;
                         for claim in claims {
-                            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            let Some(permit) = held.pop() else {
                                 break;
                             };
-                            let token = shutdown.child_token();
-                            self.running.insert(
-                                claim.attempt_id,
-                                claim.run_id,
-                                claim.task_instance_id,
-                                token.clone(),
-                            );
-                            let me = self.clone();
-                            let stopping = shutdown.clone();
-                            tracker.spawn(async move {
-                                let attempt = claim.attempt_id;
-                                let scheduled =
-                                    claim.scheduled_at.filter(|_| claim.attempt_no == 1);
-                                let metrics = me.metrics.clone();
-                                let records = me.records.clone();
-                                let started = move |pid: u32| {
-                                    let now = Utc::now();
-                                    if let Some(tick) = scheduled {
-                                        let lag = (now - tick).num_microseconds().unwrap_or(0);
-                                        metrics.schedule_lag(lag as f64 / 1e6);
-                                    }
-                                    // a hint only: when the queue is full the finish carries it
-                                    let _ = records.try_send(Record::Started {
-                                        attempt,
-                                        pid: Some(i64::from(pid)),
-                                        at: now,
-                                    });
-                                };
-                                if let Some(at) = claim.not_before {
-                                    wait_until(at).await;
-                                }
-                                let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
-                                if stopping.is_cancelled()
-                                    && finish.state == jobworks_domain::AttemptState::Cancelled
-                                {
-                                    // killed because the server is stopping, not by a user:
-                                    // requeue the run so the next start runs it again
-                                    finish.state = jobworks_domain::AttemptState::Lost;
-                                    finish.error = Some(
-                                        "server shut down while the attempt was running".into(),
-                                    );
-                                    finish.retry_at = Some(Utc::now());
-                                }
-                                me.running.remove(claim.attempt_id);
-                                // the worker is free; the end is reported once the log is stored
-                                drop(permit);
-                                me.wake.notify_one();
-                                crate::task::flush_logs(&me.ctx.logs).await;
-                                let _ = me
-                                    .records
-                                    .send(Record::Finished {
-                                        finish: Box::new(finish),
-                                        job: claim.spec.name.clone(),
-                                    })
-                                    .await;
-                                me.wake.notify_one();
-                            });
+                            self.start_attempt(claim, permit, &tracker, &shutdown);
                         }
+                        drop(held);
                         if full && permits.available_permits() > 0 {
                             continue;
                         }
                     }
                     Err(e) => {
+                        drop(held);
                         tracing::warn!(error = %e, "claiming runs failed; backing off");
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
@@ -228,9 +202,77 @@ impl Dispatcher {
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
+                handed = handoff.recv() => {
+                    if let Some((claim, permit)) = handed {
+                        self.start_attempt(claim, permit, &tracker, &shutdown);
+                    }
+                }
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// Runs one claimed attempt in its worker slot, on `tracker`.
+    fn start_attempt(
+        self: &Arc<Self>,
+        claim: Claim,
+        permit: OwnedSemaphorePermit,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) {
+        let token = shutdown.child_token();
+        self.running.insert(
+            claim.attempt_id,
+            claim.run_id,
+            claim.task_instance_id,
+            token.clone(),
+        );
+        let me = self.clone();
+        let stopping = shutdown.clone();
+        tracker.spawn(async move {
+            let attempt = claim.attempt_id;
+            let scheduled = claim.scheduled_at.filter(|_| claim.attempt_no == 1);
+            let metrics = me.metrics.clone();
+            let records = me.records.clone();
+            let started = move |pid: u32| {
+                let now = Utc::now();
+                if let Some(tick) = scheduled {
+                    let lag = (now - tick).num_microseconds().unwrap_or(0);
+                    metrics.schedule_lag(lag as f64 / 1e6);
+                }
+                // a hint only: when the queue is full the finish carries it
+                let _ = records.try_send(Record::Started {
+                    attempt,
+                    pid: Some(i64::from(pid)),
+                    at: now,
+                });
+            };
+            if let Some(at) = claim.not_before {
+                wait_until(at).await;
+            }
+            let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
+            if stopping.is_cancelled() && finish.state == jobworks_domain::AttemptState::Cancelled {
+                // killed because the server is stopping, not by a user: requeue the run so
+                // the next start runs it again
+                finish.state = jobworks_domain::AttemptState::Lost;
+                finish.error = Some("server shut down while the attempt was running".into());
+                finish.retry_at = Some(Utc::now());
+            }
+            me.running.remove(claim.attempt_id);
+            // the worker is free; the end is reported once the log is stored
+            drop(permit);
+            me.wake.notify_one();
+            crate::task::flush_logs(&me.ctx.logs).await;
+            let _ = me
+                .records
+                .send(Record::Finished {
+                    finish: Box::new(finish),
+                    job: claim.spec.name.clone(),
+                    workflow: claim.env.contains_key("JOBWORKS_TASK"),
+                })
+                .await;
+            me.wake.notify_one();
+        });
     }
 }

@@ -7,7 +7,7 @@ use crate::logs::recv_batch;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
 use jobworks_domain::AttemptId;
-use jobworks_store::{AttemptFinish, Store, StoreError};
+use jobworks_store::{AttemptFinish, LocalClaim, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -30,6 +30,9 @@ pub enum Record {
         finish: Box<AttemptFinish>,
         /// Job name (metrics label).
         job: String,
+        /// A workflow task's attempt: its end may queue the next tasks, which the finisher
+        /// then claims in the same transaction.
+        workflow: bool,
     },
 }
 
@@ -44,6 +47,21 @@ const START_LINGER: Duration = Duration::from_millis(50);
 /// Records buffered before attempt tasks wait for the finisher (back-pressure).
 pub const QUEUE: usize = 65_536;
 
+/// Where the finisher hands attempts it claimed for this worker (see [`run_finisher`]).
+pub struct LocalWork {
+    /// This server's worker id.
+    pub worker: String,
+    /// Lease length, ms.
+    pub lease_ms: u64,
+    /// The dispatcher's worker slots.
+    pub permits: Arc<tokio::sync::Semaphore>,
+    /// The dispatcher's hand-off channel.
+    pub handoff: mpsc::UnboundedSender<crate::dispatch::Handoff>,
+}
+
+/// Most attempts claimed in one finishing transaction.
+const LOCAL_CLAIMS: usize = 8;
+
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
 /// commit of outcomes: finished runs can unblock serial jobs and retries. Starts are written
 /// after `START_LINGER` unless the attempt ended by then (its finish carries the start).
@@ -53,6 +71,7 @@ pub async fn run_finisher(
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     advance: crate::workflow::AdvanceSender,
+    local: LocalWork,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -72,9 +91,13 @@ pub async fn run_finisher(
                 Record::Started { attempt, pid, at } => {
                     starts.push(((attempt, pid, at), tokio::time::Instant::now()))
                 }
-                Record::Finished { finish, job } => {
+                Record::Finished {
+                    finish,
+                    job,
+                    workflow,
+                } => {
                     starts.retain(|((attempt, _, _), _)| *attempt != finish.attempt_id);
-                    finished.push((*finish, job));
+                    finished.push((*finish, job, workflow));
                 }
             }
         }
@@ -96,13 +119,39 @@ pub async fn run_finisher(
         if finished.is_empty() {
             continue;
         }
-        let finishes: Vec<AttemptFinish> = finished.iter().map(|(f, _)| f.clone()).collect();
-        // a workflow task's end and the engine's next decisions share one commit
-        let results = retry_forever("recording outcomes", || {
-            store.finish_and_advance(finishes.clone(), Utc::now(), &crate::workflow::plan)
+        let finishes: Vec<AttemptFinish> = finished.iter().map(|(f, _, _)| f.clone()).collect();
+        // a workflow task's end, the engine's next decisions and the claim of the tasks they
+        // queue (as many as this worker has free slots) share one commit
+        let mut slots = if finished.iter().any(|(_, _, workflow)| *workflow) {
+            crate::dispatch::take_slots(&local.permits, LOCAL_CLAIMS)
+        } else {
+            Vec::new()
+        };
+        let claim = (!slots.is_empty()).then(|| LocalClaim {
+            worker: local.worker.clone(),
+            limit: slots.len() as u32,
+            lease_ms: local.lease_ms,
+        });
+        let done = retry_forever("recording outcomes", || {
+            store.finish_and_advance(
+                finishes.clone(),
+                Utc::now(),
+                &crate::workflow::plan,
+                claim.clone(),
+            )
         })
         .await;
-        for ((f, job), result) in finished.iter().zip(results) {
+        for claimed in done.claims {
+            match slots.pop() {
+                Some(slot) => {
+                    let _ = local.handoff.send((claimed, slot));
+                }
+                None => break,
+            }
+        }
+        drop(slots);
+        let results = done.outcomes;
+        for ((f, job, _), result) in finished.iter().zip(results) {
             match result {
                 Ok(done) => {
                     let seconds = f

@@ -112,6 +112,8 @@ impl Server {
         let (log_tx, log_rx) = mpsc::channel(LOG_QUEUE);
         let (finish_tx, finish_rx) = mpsc::channel(crate::finisher::QUEUE);
         let (advance, advance_rx) = crate::workflow::AdvanceSender::channel();
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
+        let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
 
         // writers stop last: they drain what the attempts send while shutting down
         let writers = CancellationToken::new();
@@ -122,6 +124,12 @@ impl Server {
             metrics.clone(),
             dispatch_wake.clone(),
             advance.clone(),
+            crate::finisher::LocalWork {
+                worker: config.worker_id.clone(),
+                lease_ms: config.lease.as_millis() as u64,
+                permits: permits.clone(),
+                handoff: handoff_tx,
+            },
             writers.clone(),
         ));
         let dispatcher = Arc::new(Dispatcher {
@@ -135,9 +143,10 @@ impl Server {
             wake: dispatch_wake.clone(),
             records: finish_tx,
             metrics: metrics.clone(),
+            permits,
         });
         let attempts = TaskTracker::new();
-        tracker.spawn(dispatcher.run(attempts.clone(), shutdown.clone()));
+        tracker.spawn(dispatcher.run(attempts.clone(), shutdown.clone(), handoff_rx));
         tracker.spawn(
             Scheduler {
                 store: store.clone(),

@@ -677,134 +677,13 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let now_us = to_us(now);
-        // the queue holds task instances: a job run's `main`, a workflow run's queued tasks
-        let rows = sqlx::query(
-            "SELECT t.id, t.run_id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, \
-             t.serial, t.attempts, COALESCE(t.spec_json, v.spec_json), t.not_before_us, \
-             t.task_key, t.retry_base, t.env_json, r.kind \
-             FROM task_instances t INDEXED BY task_instances_ready \
-             JOIN runs r ON r.id = t.run_id \
-             JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
-             WHERE t.state = 'queued' AND (t.not_before_us IS NULL OR t.not_before_us <= ?) \
-             AND (t.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
-                  AND o.state = 'running')) \
-             ORDER BY t.priority DESC, t.id LIMIT ?",
-        )
-        .bind(to_us(ready_by))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let lease_until = now + chrono::Duration::milliseconds(lease_ms as i64);
-        let mut serial_taken = std::collections::HashSet::new();
-        let picked: Vec<SqliteRow> = rows
-            .into_iter()
-            .filter(|row| row.get::<i64, _>(6) == 0 || serial_taken.insert(row.get::<i64, _>(2)))
-            .collect();
-        if picked.is_empty() {
-            tx.commit().await.map_err(db_err)?;
-            return Ok(Vec::new());
-        }
-        // a handful of statements for the whole batch, whatever its size
-        let mut per_run: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
-        for row in &picked {
-            *per_run.entry(row.get::<i64, _>(1)).or_default() += 1;
-        }
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE runs SET state = 'running', attempts = attempts + v.column2, \
-             not_before_us = NULL FROM (",
-        );
-        q.push_values(&per_run, |mut b, (run, n)| {
-            b.push_bind(*run).push_bind(*n);
-        });
-        q.push(") AS v WHERE runs.id = v.column1");
-        q.build().execute(&mut *tx).await.map_err(db_err)?;
-
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE task_instances SET state = 'running', attempts = attempts + 1, \
-             not_before_us = NULL WHERE id IN (",
-        );
-        let mut ids = q.separated(", ");
-        for row in &picked {
-            ids.push_bind(row.get::<i64, _>(0));
-        }
-        q.push(")");
-        q.build().execute(&mut *tx).await.map_err(db_err)?;
-
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
-             claimed_at_us, lease_expires_at_us) ",
-        );
-        q.push_values(&picked, |mut b, row| {
-            b.push_bind(row.get::<i64, _>(1))
-                .push_bind(row.get::<i64, _>(0))
-                .push_bind(row.get::<i64, _>(7) + 1)
-                .push_bind("running")
-                .push_bind(worker.to_string())
-                .push_bind(now_us)
-                .push_bind(to_us(lease_until));
-        });
-        q.push(" RETURNING id, task_instance_id");
-        let attempt_ids: std::collections::HashMap<i64, i64> = q
-            .build()
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
-            .collect();
-
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
-             reason) ",
-        );
-        q.push_values(&picked, |mut b, row| {
-            let task_instance: i64 = row.get(0);
-            let task: Option<String> = (row.get::<&str, _>(13) == "workflow").then(|| row.get(10));
-            b.push_bind(row.get::<i64, _>(1))
-                .push_bind(task)
-                .push_bind(attempt_ids.get(&task_instance).copied())
-                .push_bind(now_us)
-                .push_bind("queued")
-                .push_bind("running")
-                .push_bind(format!(
-                    "attempt {} claimed by {worker}",
-                    row.get::<i64, _>(7) + 1
-                ));
-        });
-        q.build().execute(&mut *tx).await.map_err(db_err)?;
-
-        let mut claims = Vec::with_capacity(picked.len());
-        for row in &picked {
-            let task_instance: i64 = row.get(0);
-            let attempt_id = attempt_ids.get(&task_instance).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "no attempt created for task instance {task_instance}"
-                ))
-            })?;
-            let attempt_no = row.get::<i64, _>(7) + 1;
-            let env = match row.get::<Option<&str>, _>(12) {
-                Some(json) => from_json("task_instances.env_json", json)?,
-                None => Default::default(),
-            };
-            claims.push(Claim {
-                attempt_id: AttemptId(attempt_id),
-                run_id: RunId(row.get(1)),
-                task_instance_id: TaskInstanceId(task_instance),
-                task: row.get(10),
-                attempt_no,
-                try_no: attempt_no - row.get::<i64, _>(11),
-                env,
-                job_id: JobId(row.get(2)),
-                job_version: row.get(3),
-                spec: from_json("job_versions.spec_json", row.get(8))?,
-                params: from_json("runs.params_json", row.get(4))?,
-                scheduled_at: opt_from_us(row.get(5)),
-                lease_expires_at: lease_until,
-                not_before: opt_from_us(row.get(9)).filter(|t| *t > now),
-            });
-        }
+        let request = ClaimRequest {
+            worker,
+            limit,
+            lease_ms,
+            ready_by,
+        };
+        let claims = claim_in_tx(&mut tx, &request, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(claims)
     }
@@ -905,9 +784,10 @@ impl Store for SqliteStore {
         finishes: Vec<AttemptFinish>,
         now: DateTime<Utc>,
         plan: Planner<'_>,
-    ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        claim: Option<LocalClaim>,
+    ) -> Result<FinishAndAdvance, StoreError> {
         if finishes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(FinishAndAdvance::default());
         }
         let mut tx = self.begin().await?;
         let mut out = finish_in_tx(&mut tx, &finishes).await?;
@@ -923,8 +803,24 @@ impl Store for SqliteStore {
                 finish.advanced = done.get(&run).cloned();
             }
         }
+        let mut claims = Vec::new();
+        if let Some(local) = claim
+            && local.limit > 0
+            && done.values().any(|outcome| outcome.queued)
+        {
+            let request = ClaimRequest {
+                worker: &local.worker,
+                limit: local.limit,
+                lease_ms: local.lease_ms,
+                ready_by: now,
+            };
+            claims = claim_in_tx(&mut tx, &request, now).await?;
+        }
         tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        Ok(FinishAndAdvance {
+            outcomes: out,
+            claims,
+        })
     }
 
     async fn expire_leases(
@@ -1719,4 +1615,150 @@ async fn finish_in_tx(
     });
     q.build().execute(&mut **tx).await.map_err(db_err)?;
     Ok(out)
+}
+
+/// What a claim asks for: up to `limit` ready task instances (not-before at or before
+/// `ready_by`) for `worker`, under a lease of `lease_ms`.
+pub(crate) struct ClaimRequest<'a> {
+    pub worker: &'a str,
+    pub limit: u32,
+    pub lease_ms: u64,
+    pub ready_by: DateTime<Utc>,
+}
+
+/// The work of `Store::claim` inside a transaction.
+async fn claim_in_tx(
+    tx: &mut Tx,
+    request: &ClaimRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claim>, StoreError> {
+    let now_us = to_us(now);
+    // the queue holds task instances: a job run's `main`, a workflow run's queued tasks
+    let rows = sqlx::query(
+        "SELECT t.id, t.run_id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, \
+             t.serial, t.attempts, COALESCE(t.spec_json, v.spec_json), t.not_before_us, \
+             t.task_key, t.retry_base, t.env_json, r.kind \
+             FROM task_instances t INDEXED BY task_instances_ready \
+             JOIN runs r ON r.id = t.run_id \
+             JOIN job_versions v ON v.job_id = r.job_id AND v.version = r.job_version \
+             WHERE t.state = 'queued' AND (t.not_before_us IS NULL OR t.not_before_us <= ?) \
+             AND (t.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
+                  AND o.state = 'running')) \
+             ORDER BY t.priority DESC, t.id LIMIT ?",
+    )
+    .bind(to_us(request.ready_by))
+    .bind(i64::from(request.limit))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let lease_until = now + chrono::Duration::milliseconds(request.lease_ms as i64);
+    let mut serial_taken = std::collections::HashSet::new();
+    let picked: Vec<SqliteRow> = rows
+        .into_iter()
+        .filter(|row| row.get::<i64, _>(6) == 0 || serial_taken.insert(row.get::<i64, _>(2)))
+        .collect();
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    // a handful of statements for the whole batch, whatever its size
+    let mut per_run: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for row in &picked {
+        *per_run.entry(row.get::<i64, _>(1)).or_default() += 1;
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "UPDATE runs SET state = 'running', attempts = attempts + v.column2, \
+             not_before_us = NULL FROM (",
+    );
+    q.push_values(&per_run, |mut b, (run, n)| {
+        b.push_bind(*run).push_bind(*n);
+    });
+    q.push(") AS v WHERE runs.id = v.column1");
+    q.build().execute(&mut **tx).await.map_err(db_err)?;
+
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "UPDATE task_instances SET state = 'running', attempts = attempts + 1, \
+             not_before_us = NULL WHERE id IN (",
+    );
+    let mut ids = q.separated(", ");
+    for row in &picked {
+        ids.push_bind(row.get::<i64, _>(0));
+    }
+    q.push(")");
+    q.build().execute(&mut **tx).await.map_err(db_err)?;
+
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
+             claimed_at_us, lease_expires_at_us) ",
+    );
+    q.push_values(&picked, |mut b, row| {
+        b.push_bind(row.get::<i64, _>(1))
+            .push_bind(row.get::<i64, _>(0))
+            .push_bind(row.get::<i64, _>(7) + 1)
+            .push_bind("running")
+            .push_bind(request.worker.to_string())
+            .push_bind(now_us)
+            .push_bind(to_us(lease_until));
+    });
+    q.push(" RETURNING id, task_instance_id");
+    let attempt_ids: std::collections::HashMap<i64, i64> = q
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
+        .collect();
+
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
+             reason) ",
+    );
+    q.push_values(&picked, |mut b, row| {
+        let task_instance: i64 = row.get(0);
+        let task: Option<String> = (row.get::<&str, _>(13) == "workflow").then(|| row.get(10));
+        b.push_bind(row.get::<i64, _>(1))
+            .push_bind(task)
+            .push_bind(attempt_ids.get(&task_instance).copied())
+            .push_bind(now_us)
+            .push_bind("queued")
+            .push_bind("running")
+            .push_bind(format!(
+                "attempt {} claimed by {}",
+                row.get::<i64, _>(7) + 1,
+                request.worker
+            ));
+    });
+    q.build().execute(&mut **tx).await.map_err(db_err)?;
+
+    let mut claims = Vec::with_capacity(picked.len());
+    for row in &picked {
+        let task_instance: i64 = row.get(0);
+        let attempt_id = attempt_ids.get(&task_instance).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "no attempt created for task instance {task_instance}"
+            ))
+        })?;
+        let attempt_no = row.get::<i64, _>(7) + 1;
+        let env = match row.get::<Option<&str>, _>(12) {
+            Some(json) => from_json("task_instances.env_json", json)?,
+            None => Default::default(),
+        };
+        claims.push(Claim {
+            attempt_id: AttemptId(attempt_id),
+            run_id: RunId(row.get(1)),
+            task_instance_id: TaskInstanceId(task_instance),
+            task: row.get(10),
+            attempt_no,
+            try_no: attempt_no - row.get::<i64, _>(11),
+            env,
+            job_id: JobId(row.get(2)),
+            job_version: row.get(3),
+            spec: from_json("job_versions.spec_json", row.get(8))?,
+            params: from_json("runs.params_json", row.get(4))?,
+            scheduled_at: opt_from_us(row.get(5)),
+            lease_expires_at: lease_until,
+            not_before: opt_from_us(row.get(9)).filter(|t| *t > now),
+        });
+    }
+    Ok(claims)
 }

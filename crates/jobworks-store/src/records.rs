@@ -485,6 +485,28 @@ pub enum TaskWrite {
     },
 }
 
+/// Work a worker asks for in the transaction that records finishes (see
+/// `Store::finish_and_advance`): the engine's newly queued tasks start without a claim round
+/// trip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalClaim {
+    /// The worker.
+    pub worker: String,
+    /// At most this many task instances (its free slots).
+    pub limit: u32,
+    /// Lease length, ms.
+    pub lease_ms: u64,
+}
+
+/// What `Store::finish_and_advance` did.
+#[derive(Debug, Default)]
+pub struct FinishAndAdvance {
+    /// One slot per finish, as `finish_attempts` returns them.
+    pub outcomes: Vec<Result<FinishOutcome, crate::StoreError>>,
+    /// Attempts claimed for `LocalClaim::worker` in the same transaction.
+    pub claims: Vec<Claim>,
+}
+
 /// What `Store::advance_run` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdvanceOutcome {

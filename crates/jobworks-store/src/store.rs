@@ -127,15 +127,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError>;
 
     /// `finish_attempts`, then `advance_run` of every workflow run a finish asks to advance
-    /// (see `FinishOutcome::advance`), each outcome in `FinishOutcome::advanced`. Backends
-    /// should do it all in one transaction, so a workflow task's end and the engine's next
-    /// decisions cost one commit; the default does it in several.
+    /// (see `FinishOutcome::advance`), each outcome in `FinishOutcome::advanced`, then, when
+    /// tasks were queued and `claim` is given, `claim` for that worker (Airflow's "mini
+    /// scheduler": the next tasks start without waiting for a separate claim). Backends
+    /// should do it all in one transaction, so a workflow task's end, the engine's next
+    /// decisions and their claim cost one commit; the default does it in several.
     async fn finish_and_advance(
         &self,
         finishes: Vec<AttemptFinish>,
         now: DateTime<Utc>,
         plan: Planner<'_>,
-    ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        claim: Option<LocalClaim>,
+    ) -> Result<FinishAndAdvance, StoreError> {
         let mut out = self.finish_attempts(finishes).await?;
         let mut done: std::collections::BTreeMap<RunId, AdvanceOutcome> = Default::default();
         for finish in out.iter_mut().flatten() {
@@ -146,7 +149,19 @@ pub trait Store: Send + Sync + 'static {
                 finish.advanced = done.get(&run).cloned();
             }
         }
-        Ok(out)
+        let mut claims = Vec::new();
+        if let Some(local) = claim
+            && local.limit > 0
+            && done.values().any(|outcome| outcome.queued)
+        {
+            claims = self
+                .claim(&local.worker, local.limit, local.lease_ms, now, now)
+                .await?;
+        }
+        Ok(FinishAndAdvance {
+            outcomes: out,
+            claims,
+        })
     }
 
     /// Marks attempts whose lease expired before `now` as `lost` and moves their runs on:
