@@ -32,6 +32,15 @@ fn tasks(detail: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Asserts that a task instance's reason contains `want`.
+fn assert_reason(task: &Value, want: &str) {
+    let reason = task["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(want),
+        "reason `{reason}` lacks `{want}`: {task:#}"
+    );
+}
+
 fn state_of(detail: &Value, task: &str) -> String {
     tasks(detail)[task]["state"]
         .as_str()
@@ -298,13 +307,7 @@ async fn failure_propagates_and_rerun_keeps_succeeded_tasks() {
     })
     .await;
     let after = &tasks(&detail)["after"];
-    assert!(
-        after["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("marked failed by token:admin: bad data"),
-        "{after:#}"
-    );
+    assert_reason(after, "marked failed by token:admin: bad data");
 
     // clear one task: it and what follows run again
     let (status, body) = server
@@ -383,13 +386,7 @@ async fn approvals_are_decided_by_people_or_by_their_timeout() {
     assert_eq!(state_of(&detail, "ship"), "succeeded");
     assert_eq!(state_of(&detail, "notify_rejected"), "skipped");
     let gate = &tasks(&detail)["gate"];
-    assert!(
-        gate["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("approved by token:admin: checked the diff"),
-        "{gate:#}"
-    );
+    assert_reason(gate, "approved by token:admin: checked the diff");
     // deciding twice is a conflict
     let (status, _) = server
         .post(&format!("/api/v1/runs/{run}/tasks/gate/reject"), json!({}))
@@ -885,13 +882,7 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
     let detail = server.wait_run(run, WAIT).await;
     let gate = &tasks(&detail)["gate"];
     assert_eq!(gate["state"], "failed");
-    assert!(
-        gate["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("rejected by token:admin: not today"),
-        "{gate:#}"
-    );
+    assert_reason(gate, "rejected by token:admin: not today");
     assert_eq!(state_of(&detail, "notify_rejected"), "succeeded");
 }
 
