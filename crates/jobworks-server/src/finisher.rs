@@ -57,6 +57,9 @@ pub struct LocalWork {
     pub permits: Arc<tokio::sync::Semaphore>,
     /// The dispatcher's hand-off channel.
     pub handoff: mpsc::UnboundedSender<crate::dispatch::Handoff>,
+    /// The server's shutdown: once it fires, nothing more is claimed here (the dispatcher has
+    /// stopped; queued tasks wait in the store for the next start).
+    pub stopping: CancellationToken,
 }
 
 /// Most attempts claimed in one finishing transaction.
@@ -122,7 +125,9 @@ pub async fn run_finisher(
         let finishes: Vec<AttemptFinish> = finished.iter().map(|(f, _, _)| f.clone()).collect();
         // a workflow task's end, the engine's next decisions and the claim of the tasks they
         // queue (as many as this worker has free slots) share one commit
-        let mut slots = if finished.iter().any(|(_, _, workflow)| *workflow) {
+        let mut slots = if !local.stopping.is_cancelled()
+            && finished.iter().any(|(_, _, workflow)| *workflow)
+        {
             crate::dispatch::take_slots(&local.permits, LOCAL_CLAIMS)
         } else {
             Vec::new()

@@ -129,6 +129,7 @@ impl Server {
                 lease_ms: config.lease.as_millis() as u64,
                 permits: permits.clone(),
                 handoff: handoff_tx,
+                stopping: shutdown.clone(),
             },
             writers.clone(),
         ));
