@@ -225,6 +225,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     println!("  jobworks jobs list");
     println!("  jobworks run flaky --wait");
+    println!("  jobworks run ops-report --wait     (a workflow)");
     println!("  jobworks runs list");
     println!("Stop with Ctrl-C.");
 
