@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{TestServer, bin};
+use common::{TestServer, bin, cli};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
-
-fn cli(server: &TestServer) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.env("JOBWORKS_URL", &server.url)
-        .env("JOBWORKS_TOKEN", &server.token)
-        .env_remove("JOBWORKS_CONFIG");
-    cmd
-}
 
 const JOBS: &str = r#"
 [[job]]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, cli};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -787,15 +787,6 @@ async fn a_group_with_policy_any_cancels_the_rest_at_the_first_success() {
         let pid: i64 = pid.trim().parse().expect("pid");
         assert!(common::process_gone(pid), "slow {pid} was killed");
     }
-}
-
-fn cli(server: &TestServer) -> std::process::Command {
-    let mut cmd = std::process::Command::new(common::bin());
-    cmd.env("JOBWORKS_URL", &server.url)
-        .env("JOBWORKS_TOKEN", &server.token)
-        .env("NO_COLOR", "1")
-        .env_remove("JOBWORKS_CONFIG");
-    cmd
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,14 +213,10 @@ async fn apply_write(
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            outcome.run_state = Some(RunState::Running);
-            insert_task_event(
+            let changed = record_change(
                 tx,
+                done.rows_affected(),
                 run_id,
-                None,
                 None,
                 now,
                 Some("queued"),
@@ -228,7 +224,10 @@ async fn apply_write(
                 "workflow run started",
             )
             .await?;
-            Ok(true)
+            if changed {
+                outcome.run_state = Some(RunState::Running);
+            }
+            Ok(changed)
         }
         TaskWrite::Queue { task, spec, env } => {
             let spec_json = spec.canonical_json();
@@ -247,22 +246,21 @@ async fn apply_write(
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            outcome.queued = true;
-            insert_task_event(
+            let changed = record_change(
                 tx,
+                done.rows_affected(),
                 run_id,
                 Some(task.as_str()),
-                None,
                 now,
                 Some("pending"),
                 "queued",
                 "upstream tasks done",
             )
             .await?;
-            Ok(true)
+            if changed {
+                outcome.queued = true;
+            }
+            Ok(changed)
         }
         TaskWrite::Call {
             task,
@@ -329,21 +327,18 @@ async fn apply_write(
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            insert_task_event(
+            let changed = record_change(
                 tx,
+                done.rows_affected(),
                 run_id,
                 Some(task.as_str()),
-                None,
                 now,
                 Some("pending"),
                 "waiting_approval",
                 "approval requested",
             )
             .await?;
-            Ok(true)
+            Ok(changed)
         }
         TaskWrite::Set {
             task,
@@ -439,17 +434,10 @@ async fn apply_write(
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            outcome.run_state = Some(state);
-            if let Some((parent, _)) = &snapshot.run.parent {
-                outcome.advance.push(*parent);
-            }
-            insert_task_event(
+            let changed = record_change(
                 tx,
+                done.rows_affected(),
                 run_id,
-                None,
                 None,
                 now,
                 Some(snapshot.run.state.as_str()),
@@ -457,9 +445,35 @@ async fn apply_write(
                 &reason,
             )
             .await?;
-            Ok(true)
+            if changed {
+                outcome.run_state = Some(state);
+                if let Some((parent, _)) = &snapshot.run.parent {
+                    outcome.advance.push(*parent);
+                }
+            }
+            Ok(changed)
         }
     }
+}
+
+/// Records a transition when the guarded write before it changed a row (`changed` rows);
+/// false when it changed nothing (the write had already been applied).
+#[allow(clippy::too_many_arguments)]
+async fn record_change(
+    tx: &mut Tx,
+    changed: u64,
+    run_id: i64,
+    task: Option<&str>,
+    now: DateTime<Utc>,
+    from: Option<&str>,
+    to: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    if changed == 0 {
+        return Ok(false);
+    }
+    insert_task_event(tx, run_id, task, None, now, from, to, reason).await?;
+    Ok(true)
 }
 
 fn is_pending(snapshot: &WorkflowRunSnapshot, task: &TaskId) -> bool {
@@ -498,21 +512,18 @@ async fn set_task(
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    insert_task_event(
+    let changed = record_change(
         tx,
+        done.rows_affected(),
         run_id,
         Some(task.as_str()),
-        None,
         now,
         None,
         state.as_str(),
         reason,
     )
     .await?;
-    Ok(true)
+    Ok(changed)
 }
 
 /// Starts the child run of a call: `Ok((run id, kind))`, or `Err(reason)` when the called

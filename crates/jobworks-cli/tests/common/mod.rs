@@ -38,6 +38,15 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_jobworks")
 }
 
+/// The CLI pointed at `server` by environment (no config file).
+pub fn cli(server: &TestServer) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env("JOBWORKS_URL", &server.url)
+        .env("JOBWORKS_TOKEN", &server.token)
+        .env_remove("JOBWORKS_CONFIG");
+    cmd
+}
+
 impl TestServer {
     /// Starts a server whose database and data dir live in `dir`, with extra flags.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
