@@ -1,13 +1,18 @@
 //! The finisher: records attempt starts and outcomes in batches (group commit). An outcome is
-//! never dropped on a transient store error; it is retried with backoff until the store takes
-//! it. Starts and finishes share one channel, so an attempt's start is written before its end;
-//! a start record is only a hint (the finish carries the start time and pid too).
+//! never dropped on a transient store error (busy, locked, unreachable database); it is
+//! retried with backoff until the store takes it. A batch refused for any other reason (a
+//! constraint violation, corrupt stored data) is recorded again one outcome per transaction,
+//! and an outcome the store still refuses is set aside (logged, counted in
+//! `jobworks_outcomes_set_aside_total`) so that the outcomes behind it are recorded; its
+//! attempt's lease then expires and the lease keeper records it `lost`. Starts and finishes
+//! share one channel, so an attempt's start is written before its end; a start record is only
+//! a hint (the finish carries the start time and pid too).
 
 use crate::logs::recv_batch;
 use crate::metrics::Metrics;
 use chrono::{DateTime, Utc};
 use jobworks_domain::AttemptId;
-use jobworks_store::{AttemptFinish, LocalClaim, Store, StoreError};
+use jobworks_store::{AttemptFinish, FinishAndAdvance, LocalClaim, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -111,10 +116,14 @@ pub async fn run_finisher(
             .count();
         if due > 0 {
             let started: Vec<Start> = starts.drain(..due).map(|(start, _)| start).collect();
-            retry_forever("recording attempt starts", || {
+            if let Err(e) = retry_transient("recording attempt starts", || {
                 store.mark_started(started.clone())
             })
-            .await;
+            .await
+            {
+                // only hints: each finish carries its start too
+                tracing::warn!(error = %e, starts = started.len(), "attempt starts not recorded");
+            }
         }
         if closed {
             return;
@@ -137,15 +146,7 @@ pub async fn run_finisher(
             limit: slots.len() as u32,
             lease_ms: local.lease_ms,
         });
-        let done = retry_forever("recording outcomes", || {
-            store.finish_and_advance(
-                finishes.clone(),
-                Utc::now(),
-                &crate::workflow::plan,
-                claim.clone(),
-            )
-        })
-        .await;
+        let done = record_outcomes(&*store, finishes, claim).await;
         for claimed in done.claims {
             match slots.pop() {
                 Some(slot) => {
@@ -183,7 +184,14 @@ pub async fn run_finisher(
                     tracing::warn!(attempt = id, "outcome refused: the attempt lost its lease");
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, attempt = %f.attempt_id, "outcome not recorded")
+                    metrics.outcome_set_aside();
+                    tracing::error!(
+                        error = %e,
+                        attempt = %f.attempt_id,
+                        job = %job,
+                        state = f.state.as_str(),
+                        "outcome set aside: the store refused it; the attempt will be recorded lost when its lease expires"
+                    )
                 }
             }
         }
@@ -199,8 +207,86 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Runs `op` until it succeeds, backing off from 20 ms to 5 s between failures.
-async fn retry_forever<T, F, Fut>(what: &str, mut op: F) -> T
+/// What the finisher does with a write the store refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// A transient error: the same write again after a backoff.
+    Retry,
+    /// A batch refused for good: each outcome again in its own transaction, so one bad
+    /// outcome cannot hold back the others.
+    OneByOne,
+    /// A single outcome refused for good: set it aside and go on.
+    SetAside,
+}
+
+/// Decides what follows a refused write of `batch` outcomes.
+fn after_refusal(error: &StoreError, batch: usize) -> Refused {
+    if error.is_transient() {
+        Refused::Retry
+    } else if batch > 1 {
+        Refused::OneByOne
+    } else {
+        Refused::SetAside
+    }
+}
+
+/// Records `finishes` (and the local claim) in one transaction; if the store refuses the
+/// batch for good, records each outcome alone (without a claim: the dispatcher claims what
+/// they queue). The result has one slot per finish: an `Err` is an outcome set aside.
+async fn record_outcomes(
+    store: &dyn Store,
+    finishes: Vec<AttemptFinish>,
+    claim: Option<LocalClaim>,
+) -> FinishAndAdvance {
+    let batch = retry_transient("recording outcomes", || {
+        store.finish_and_advance(
+            finishes.clone(),
+            Utc::now(),
+            &crate::workflow::plan,
+            claim.clone(),
+        )
+    })
+    .await;
+    let error = match batch {
+        Ok(done) => return done,
+        Err(error) => error,
+    };
+    if after_refusal(&error, finishes.len()) == Refused::SetAside {
+        return FinishAndAdvance {
+            outcomes: vec![Err(error)],
+            claims: Vec::new(),
+        };
+    }
+    tracing::warn!(error = %error, outcomes = finishes.len(), "a batch of outcomes was refused; recording them one by one");
+    let mut outcomes = Vec::with_capacity(finishes.len());
+    for finish in finishes {
+        let one = retry_transient("recording an outcome", || {
+            store.finish_and_advance(
+                vec![finish.clone()],
+                Utc::now(),
+                &crate::workflow::plan,
+                None,
+            )
+        })
+        .await;
+        outcomes.push(match one {
+            Ok(mut done) => done.outcomes.pop().unwrap_or_else(|| {
+                Err(StoreError::Conflict(
+                    "the store returned no result for the outcome".into(),
+                ))
+            }),
+            Err(error) => Err(error),
+        });
+    }
+    FinishAndAdvance {
+        outcomes,
+        claims: Vec::new(),
+    }
+}
+
+/// Runs `op` until it succeeds or fails with an error that is not transient (see
+/// [`after_refusal`]), backing off from 20 ms to 5 s between transient failures.
+async fn retry_transient<T, F, Fut>(what: &str, mut op: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -208,12 +294,17 @@ where
     let mut delay = Duration::from_millis(20);
     loop {
         match op().await {
-            Ok(v) => return v,
-            Err(e) => {
+            Ok(v) => return Ok(v),
+            Err(e) if after_refusal(&e, 1) == Refused::Retry => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
+            Err(e) => return Err(e),
         }
     }
 }
+
+#[cfg(test)]
+#[path = "finisher_tests.rs"]
+mod tests;

@@ -48,6 +48,11 @@ impl Metrics {
             None,
             "Attempts finished, by outcome".into(),
         );
+        recorder.describe_counter(
+            "jobworks_outcomes_set_aside_total".into(),
+            None,
+            "Attempt outcomes the store refused for good (not transient) and the finisher set aside".into(),
+        );
         Metrics { recorder, handle }
     }
 
@@ -76,6 +81,12 @@ impl Metrics {
             ],
         )
         .record(seconds);
+    }
+
+    /// Counts an outcome the finisher set aside because the store refused it for good.
+    pub fn outcome_set_aside(&self) {
+        self.counter("jobworks_outcomes_set_aside_total", Vec::new())
+            .increment(1);
     }
 
     /// Records schedule lag (process start minus tick time), seconds.

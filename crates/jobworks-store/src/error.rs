@@ -39,18 +39,56 @@ pub enum StoreError {
     /// The database is busy or locked; retrying later may succeed.
     #[error("database busy: {0}")]
     Busy(String),
+    /// The database cannot be reached or read or written right now: connection refused or
+    /// lost, an I/O error, a full disk, a closed pool. Retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A write broke a rule of the database (unique or foreign key, `NOT NULL`, `CHECK`, a
+    /// trigger's `RAISE`): the same write fails again, however often it is retried.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
     /// Stored data could not be decoded (a bug or a manual edit of the database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-    /// Any other database failure.
+    /// Any other database failure (a malformed statement, a missing table): not transient.
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
-    /// True when the same operation may succeed if retried (busy or locked database, I/O
-    /// hiccup); the scheduler backs off and retries these.
+    /// True when the same operation may succeed if retried: a busy or locked database
+    /// ([`StoreError::Busy`]) or one that cannot be reached or written right now
+    /// ([`StoreError::Unavailable`]). Constraint violations, decode errors, not-found,
+    /// conflicts, fencing and other database errors fail again on retry: callers set the
+    /// operation aside instead of retrying it.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Busy(_) | StoreError::Database(_))
+        matches!(self, StoreError::Busy(_) | StoreError::Unavailable(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_busy_and_unavailable_are_transient() {
+        let other = || StoreError::Database("no such table: runs".into());
+        let table = [
+            (StoreError::Busy("database is locked".into()), true),
+            (StoreError::Unavailable("connection refused".into()), true),
+            (StoreError::Constraint("UNIQUE failed".into()), false),
+            (
+                StoreError::Corrupt("runs.state: unknown value `x`".into()),
+                false,
+            ),
+            (other(), false),
+            (StoreError::Fenced(7), false),
+            (StoreError::RunNotFound(7), false),
+            (StoreError::JobNotFound("a".into()), false),
+            (StoreError::Conflict("not waiting".into()), false),
+        ];
+        for (error, transient) in table {
+            assert_eq!(error.is_transient(), transient, "{error}");
+        }
     }
 }

@@ -59,6 +59,9 @@ impl From<StoreError> for ApiError {
             StoreError::NameTaken { .. } => ApiError::Conflict(e.to_string()),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Busy(m) => ApiError::Unavailable(format!("database busy, retry: {m}")),
+            StoreError::Unavailable(m) => {
+                ApiError::Unavailable(format!("database unavailable, retry: {m}"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
