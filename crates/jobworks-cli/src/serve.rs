@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Grace between SIGTERM and SIGKILL on timeout or cancel, e.g. 5s.
     #[arg(long, env = "JOBWORKS_KILL_GRACE", default_value = "5s")]
     pub kill_grace: String,
+    /// Drain deadline when stopping (Ctrl-C, SIGTERM): the server exits at most this long
+    /// after the signal, whatever clients are connected; must exceed --kill-grace.
+    #[arg(long, env = "JOBWORKS_SHUTDOWN_GRACE", default_value = "30s")]
+    pub shutdown_grace: String,
     /// A tick later than this is a misfire and follows the job's misfire policy.
     #[arg(long, env = "JOBWORKS_MISFIRE_THRESHOLD", default_value = "5s")]
     pub misfire_threshold: String,
@@ -130,6 +134,14 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
         bail!("--lease {} is too short: use at least 300ms", args.lease);
     }
     config.kill_grace = duration("kill-grace", &args.kill_grace)?;
+    config.shutdown_grace = duration("shutdown-grace", &args.shutdown_grace)?;
+    if config.shutdown_grace <= config.kill_grace {
+        bail!(
+            "--shutdown-grace {} must be longer than --kill-grace {}: stopped tasks get the kill grace to exit before the server does",
+            args.shutdown_grace,
+            args.kill_grace
+        );
+    }
     config.misfire_threshold = duration("misfire-threshold", &args.misfire_threshold)?;
     config.store_url = Some(format!("sqlite:{}?mode=ro", db.display()));
     config.datasources = file
@@ -238,7 +250,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down: stopping running attempts and flushing logs");
     stop.cancel();
-    running.wait().await;
+    if !running.wait().await {
+        // something did not stop within the drain deadline: exit anyway
+        eprintln!("jobworks: the shutdown grace passed; exiting with work unfinished");
+        std::process::exit(1);
+    }
     store.close().await;
     Ok(())
 }

@@ -465,6 +465,19 @@ pub struct LogLineView {
     pub text: String,
 }
 
+/// Data of the `error` event that ends a log stream (`GET /runs/{id}/logs/follow`) when the
+/// server cannot go on reading the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamError {
+    /// What failed: `store`.
+    pub error: String,
+    /// The failure, for people.
+    pub detail: String,
+    /// True when reconnecting (with `Last-Event-ID` or `after`) may work: the database was
+    /// busy or unreachable for a moment.
+    pub retryable: bool,
+}
+
 /// A page of log lines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LogPage {

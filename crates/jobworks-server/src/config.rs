@@ -37,6 +37,11 @@ pub struct ServerConfig {
     pub lease: Duration,
     /// SIGTERM-to-SIGKILL grace for timeouts and cancels.
     pub kill_grace: Duration,
+    /// Drain deadline of a graceful shutdown: the most time from the stop request to the
+    /// server having stopped. Log streams end with their `end` event by then (one second
+    /// before it, or a quarter of it when shorter), and what has not stopped is abandoned.
+    /// Should exceed `kill_grace`, so stopped attempts can still be recorded.
+    pub shutdown_grace: Duration,
     /// A tick later than this counts as missed and follows the misfire policy.
     pub misfire_threshold: Duration,
     /// Upper bound on the dispatcher's idle sleep (it also wakes on every enqueue).
@@ -47,7 +52,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
-    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 5 s misfire threshold.
+    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 30 s shutdown grace,
+    /// 5 s misfire threshold.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -62,6 +68,7 @@ impl ServerConfig {
             worker_id: format!("jobworks-{}", std::process::id()),
             lease: Duration::from_secs(10),
             kill_grace: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
             misfire_threshold: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
             task_env: Vec::new(),

@@ -71,7 +71,8 @@ pub struct LocalWork {
 const LOCAL_CLAIMS: usize = 8;
 
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
-/// commit of outcomes: finished runs can unblock serial jobs and retries. Starts are written
+/// commit of outcomes: finished runs can unblock serial jobs and retries; `followers` hears
+/// which runs' outcomes were committed (their log streams may end). Starts are written
 /// after `START_LINGER` unless the attempt ended by then (its finish carries the start).
 pub async fn run_finisher(
     store: Arc<dyn Store>,
@@ -81,6 +82,7 @@ pub async fn run_finisher(
     advance: crate::workflow::AdvanceSender,
     local: LocalWork,
     shutdown: CancellationToken,
+    followers: crate::follow::LogHub,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     // starts wait START_LINGER: an attempt that ends sooner needs no start write at all (its
@@ -157,6 +159,7 @@ pub async fn run_finisher(
         }
         drop(slots);
         let results = done.outcomes;
+        let changed = results.iter().flatten().map(|done| done.run_id).collect();
         for ((f, job, _), result) in finished.iter().zip(results) {
             match result {
                 Ok(done) => {
@@ -195,6 +198,7 @@ pub async fn run_finisher(
                 }
             }
         }
+        followers.changed(changed);
         wake.notify_one();
     }
 }

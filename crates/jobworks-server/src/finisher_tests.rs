@@ -138,6 +138,7 @@ async fn an_outcome_refused_for_good_does_not_hold_back_the_others() {
             stopping: CancellationToken::new(),
         },
         shutdown.clone(),
+        crate::follow::LogHub::new(),
     ));
     tx.send(Record::Finished {
         finish: Box::new(succeeded(&claims[3], "w")),

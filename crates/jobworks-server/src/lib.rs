@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 mod dispatch;
 mod finisher;
+mod follow;
 mod health;
 mod leases;
 mod logs;

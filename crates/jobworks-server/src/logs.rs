@@ -46,11 +46,13 @@ pub async fn recv_batch<T>(
 /// followers (`logs -f`) see lines at most this much later.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Runs the writer until `shutdown` fires and the channel drains.
+/// Runs the writer until `shutdown` fires and the channel drains. Every committed batch is
+/// published on `followers` with its sequence numbers.
 pub async fn run_log_writer(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<LogMsg>,
     shutdown: CancellationToken,
+    followers: crate::follow::LogHub,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -76,7 +78,10 @@ pub async fn run_log_writer(
         let mut pending = lines;
         while !pending.is_empty() {
             match store.append_logs(pending.clone()).await {
-                Ok(()) => break,
+                Ok(seqs) => {
+                    followers.lines(seqs.into_iter().zip(std::mem::take(&mut pending)).collect());
+                    break;
+                }
                 Err(e) if e.is_transient() && !shutdown.is_cancelled() => {
                     tracing::warn!(error = %e, "log write failed; retrying");
                     tokio::time::sleep(delay).await;

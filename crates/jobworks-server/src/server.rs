@@ -59,6 +59,7 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    grace: std::time::Duration,
 }
 
 impl Server {
@@ -115,9 +116,28 @@ impl Server {
         let permits = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
         let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
 
-        // writers stop last: they drain what the attempts send while shutting down
+        // writers stop last: they drain what the attempts send while shutting down; log
+        // streams end once the log writer is done, or shortly before the drain deadline
         let writers = CancellationToken::new();
-        tracker.spawn(run_log_writer(store.clone(), log_rx, writers.clone()));
+        let followers = crate::follow::LogHub::new();
+        tracker.spawn({
+            let (store, writers, followers) = (store.clone(), writers.clone(), followers.clone());
+            async move {
+                run_log_writer(store, log_rx, writers, followers.clone()).await;
+                followers.close();
+            }
+        });
+        tracker.spawn({
+            let (shutdown, followers) = (shutdown.clone(), followers.clone());
+            let streams_by = stream_deadline(config.shutdown_grace);
+            async move {
+                shutdown.cancelled().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(streams_by) => followers.close(),
+                    _ = followers.closed() => {}
+                }
+            }
+        });
         tracker.spawn(run_finisher(
             store.clone(),
             finish_rx,
@@ -132,6 +152,7 @@ impl Server {
                 stopping: shutdown.clone(),
             },
             writers.clone(),
+            followers.clone(),
         ));
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
@@ -181,7 +202,9 @@ impl Server {
             }
             .run(shutdown.clone()),
         );
+        let grace = config.shutdown_grace;
         let state = AppState {
+            followers,
             store,
             config: Arc::new(config),
             health,
@@ -215,16 +238,25 @@ impl Server {
             state,
             shutdown,
             tracker,
+            grace,
         })
     }
 }
 
+/// When log streams end after a stop request: one second before the drain deadline `grace`,
+/// or a quarter of it before when it is shorter than 4 s, so clients get their `end` event
+/// before the server goes.
+fn stream_deadline(grace: std::time::Duration) -> std::time::Duration {
+    grace - (grace / 4).min(std::time::Duration::from_secs(1))
+}
+
 impl RunningServer {
     /// Stops accepting work, cancels running attempts (SIGTERM, then SIGKILL after the
-    /// grace), records their outcomes and flushes logs, then returns.
-    pub async fn shutdown(self) {
+    /// kill grace), records their outcomes, flushes logs and ends log streams, then returns;
+    /// see [`RunningServer::wait`] for the deadline.
+    pub async fn shutdown(self) -> bool {
         self.shutdown.cancel();
-        self.tracker.wait().await;
+        self.wait().await
     }
 
     /// Wakes the dispatcher now (for callers that enqueued runs through the store directly).
@@ -237,8 +269,40 @@ impl RunningServer {
         self.shutdown.clone()
     }
 
-    /// Waits until the server has stopped (after `shutdown_token().cancel()`).
-    pub async fn wait(&self) {
-        self.tracker.wait().await;
+    /// Waits until the server has stopped (after `shutdown_token().cancel()`), at most
+    /// `ServerConfig::shutdown_grace` after the stop request. Returns false when the deadline
+    /// passed first: the caller should exit anyway (what still runs is abandoned; attempts
+    /// not recorded are found `lost` by the next start).
+    pub async fn wait(&self) -> bool {
+        let deadline = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(self.grace).await;
+        };
+        tokio::select! {
+            _ = self.tracker.wait() => true,
+            _ = deadline => {
+                tracing::error!(grace_ms = self.grace.as_millis() as u64, "the shutdown grace passed before everything stopped; exiting");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_deadline;
+    use std::time::Duration;
+
+    #[test]
+    fn streams_end_before_the_drain_deadline() {
+        let ms = Duration::from_millis;
+        for (grace, streams) in [
+            (ms(30_000), ms(29_000)),
+            (ms(4_000), ms(3_000)),
+            (ms(2_000), ms(1_500)),
+            (ms(0), ms(0)),
+        ] {
+            assert_eq!(stream_deadline(grace), streams, "{grace:?}");
+        }
     }
 }

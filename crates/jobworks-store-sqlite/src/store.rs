@@ -1046,10 +1046,11 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<(), StoreError> {
+    async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<Vec<i64>, StoreError> {
         if lines.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut seqs = Vec::with_capacity(lines.len());
         let mut tx = self.begin().await?;
         for chunk in lines.chunks(150) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -1062,10 +1063,22 @@ impl Store for SqliteStore {
                     .push_bind(line.stream.as_str())
                     .push_bind(line.text.clone());
             });
-            q.build().execute(&mut *tx).await.map_err(db_err)?;
+            // rows of one INSERT get increasing rowids in VALUES order; RETURNING lists them
+            // in no particular order, so sort
+            q.push(" RETURNING seq");
+            let mut chunk_seqs: Vec<i64> = q
+                .build()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            chunk_seqs.sort_unstable();
+            seqs.extend(chunk_seqs);
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(())
+        Ok(seqs)
     }
 
     async fn read_logs(

@@ -518,7 +518,8 @@ pub async fn logs_round_trip<S: Store>(store: &S) {
             text: format!("line {i} ✓"),
         })
         .collect();
-    store.append_logs(lines).await.expect("append");
+    let seqs = store.append_logs(lines).await.expect("append");
+    assert_eq!(seqs.len(), 400, "one sequence number per line");
     let first = store.read_logs(claim.run_id, 0, 100).await.expect("read");
     assert_eq!(first.len(), 100);
     assert_eq!(first[0].text, "line 0 ✓");
@@ -529,6 +530,9 @@ pub async fn logs_round_trip<S: Store>(store: &S) {
         .expect("read");
     assert_eq!(rest.len(), 300);
     assert_eq!(rest[299].text, "line 399 ✓");
+    // the returned numbers are the stored lines' own, in the order given
+    let stored: Vec<i64> = first.iter().chain(&rest).map(|l| l.seq).collect();
+    assert_eq!(seqs, stored);
 }
 
 /// Pause, resume, delete; tokens; counts.

@@ -189,8 +189,10 @@ pub trait Store: Send + Sync + 'static {
     /// One run with attempts and transitions. Errors: `RunNotFound`.
     async fn get_run(&self, run_id: RunId) -> Result<RunDetail, StoreError>;
 
-    /// Appends log lines (any runs) in one transaction.
-    async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<(), StoreError>;
+    /// Appends log lines (any runs) in one transaction; returns each line's sequence number,
+    /// in the order given (increasing: a later line always gets a larger number), so the
+    /// caller can hand the stored lines to live followers without reading them back.
+    async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<Vec<i64>, StoreError>;
 
     /// Log lines of a run with `seq > after_seq`, at most `limit`, oldest first.
     async fn read_logs(

@@ -4,8 +4,8 @@
 use crate::client::ApiClient;
 use crate::human::Clock;
 use crate::output::{self, OutputFormat, outln, print_json_line};
-use anyhow::{Context as _, anyhow};
-use jobworks_protocol::{LogLineView, RunView};
+use anyhow::{Context as _, anyhow, bail};
+use jobworks_protocol::{LogLineView, RunView, StreamError};
 use std::time::Duration;
 
 /// Reconnects in a row, without a line arriving in between, before following gives up.
@@ -41,9 +41,12 @@ pub async fn run(
 
 /// Follows the log of run `id` from after sequence number `after`, calling `on_line` for
 /// each new line, until the server sends the `end` event; returns the final run. A stream
-/// that breaks off is resumed after the last line seen.
+/// that breaks off, or that the server ends with a retryable `error` event, is resumed after
+/// the last line seen.
 ///
-/// Errors: the run does not exist; the stream cannot be resumed; `on_line` fails.
+/// Errors: the run does not exist; the stream cannot be resumed; the server reports a store
+/// failure that is not retryable; the server stopped before the run ended (its `end` event
+/// carries a run that has not ended); `on_line` fails.
 pub async fn follow(
     client: &ApiClient,
     id: i64,
@@ -82,9 +85,30 @@ pub async fn follow(
                     }
                 }
                 "end" => {
-                    return serde_json::from_str(&event.data)
-                        .with_context(|| format!("unexpected end event: {}", event.data));
+                    let run: RunView = serde_json::from_str(&event.data)
+                        .with_context(|| format!("unexpected end event: {}", event.data))?;
+                    if !ended(&run.state) {
+                        // the server is stopping: it ends every stream before it goes
+                        bail!(
+                            "the server stopped before run {id} ended (it is {} now); `jobworks logs {id} -f` follows it again once the server is back",
+                            run.state
+                        );
+                    }
+                    return Ok(run);
                 }
+                "error" => match serde_json::from_str::<StreamError>(&event.data) {
+                    Ok(error) if error.retryable => {
+                        break anyhow!("the server could not read the log: {}", error.detail);
+                    }
+                    Ok(error) => bail!(
+                        "the server could not read the log of run {id}: {}",
+                        error.detail
+                    ),
+                    Err(_) => bail!(
+                        "the server ended the log stream of run {id}: {}",
+                        event.data
+                    ),
+                },
                 _ => {}
             }
         };
@@ -97,6 +121,13 @@ pub async fn follow(
         tracing::debug!(run = id, after, error = %broke_off, "reconnecting the log stream");
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
+}
+
+/// True for the states a run ends in (unknown states count as ended: nothing follows them).
+fn ended(state: &str) -> bool {
+    state
+        .parse::<jobworks_domain::RunState>()
+        .map_or(true, |state| state.is_terminal())
 }
 
 /// Prints log lines as text (`HH:MM:SS.mmm stream| text`) or as JSON lines.

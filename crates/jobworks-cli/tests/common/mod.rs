@@ -120,6 +120,25 @@ impl TestServer {
         self.kill9();
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits until the server process exits, at most `timeout`; returns whether it did.
+    pub fn exited_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// GET a JSON document; panics on a non-2xx status.
     pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.request(reqwest::Method::GET, path, None).await;

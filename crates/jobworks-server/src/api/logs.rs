@@ -1,6 +1,6 @@
 //! Log routes: a page of lines, and a live follow over Server-Sent Events.
 
-use super::convert::{log_view, run_view};
+use super::convert::log_view;
 use super::extract::{Json, Path, Query};
 use super::{ApiError, AppState};
 use axum::extract::State;
@@ -46,94 +46,34 @@ pub async fn get_logs(
 
 /// Follows a run's log as Server-Sent Events: `log` events carry `LogLineView` JSON (the
 /// event id is the sequence number); when the run has ended and every line was sent, one
-/// `end` event carries the final `RunView`.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/logs/follow", tag = "runs", params(("id" = i64, Path, description = "run id"), LogQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = Problem)),
+/// `end` event carries the final `RunView`. When the server stops, the stream ends the same
+/// way with the run as it is then (not ended: `queued` again when the shutdown stopped its
+/// attempt). A store failure ends the stream with an `error` event (`StreamError`). A
+/// reconnecting client resumes after its `Last-Event-ID` (which wins over `after`), so no
+/// line comes twice.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs/follow", tag = "runs",
+    params(("id" = i64, Path, description = "run id"), LogQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "sequence number of the last line received; resume after it (wins over `after`)")),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn follow_logs(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(q): Query<LogQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let last_event_id = match headers.get("last-event-id") {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::BadRequest("Last-Event-ID is not a log sequence number".into())
+        })?),
+        None => None,
+    };
+    let after =
+        crate::follow::resume_after(last_event_id, q.after).map_err(ApiError::BadRequest)?;
     state.store.get_run(RunId(id)).await?;
-    let start = q.after.unwrap_or(0);
-    let stream = async_stream(state, RunId(id), start);
+    let events = crate::follow::follow(state.store.clone(), &state.followers, RunId(id), after);
+    let stream = futures_util::stream::unfold(events, |mut events| async move {
+        events.recv().await.map(|event| (Ok(event), events))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))))
 }
-
-fn async_stream(
-    state: AppState,
-    run: RunId,
-    start: i64,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(
-        (state, start, false),
-        move |(state, after, done)| async move {
-            if done {
-                return None;
-            }
-            let mut after = after;
-            loop {
-                // read the state first: lines written before a terminal state are then
-                // guaranteed to be visible in the read that follows
-                let detail = match state.store.get_run(run).await {
-                    Ok(d) => d,
-                    Err(_) => return None,
-                };
-                let lines = state
-                    .store
-                    .read_logs(run, after, 500)
-                    .await
-                    .unwrap_or_default();
-                if !lines.is_empty() {
-                    let mut events = Vec::with_capacity(lines.len());
-                    for line in &lines {
-                        after = line.seq;
-                        let data = serde_json::to_string(&log_view(line)).unwrap_or_default();
-                        events.push(
-                            Event::default()
-                                .event("log")
-                                .id(line.seq.to_string())
-                                .data(data),
-                        );
-                    }
-                    return Some((
-                        futures_util::stream::iter(events.into_iter().map(Ok)),
-                        (state, after, false),
-                    ));
-                }
-                if detail.run.state.is_terminal() {
-                    // the log writer may still hold the last lines: give it a moment, then end
-                    tokio::time::sleep(Duration::from_millis(150)).await;
-                    let tail = state
-                        .store
-                        .read_logs(run, after, 10_000)
-                        .await
-                        .unwrap_or_default();
-                    let mut events = Vec::new();
-                    for line in &tail {
-                        after = line.seq;
-                        let data = serde_json::to_string(&log_view(line)).unwrap_or_default();
-                        events.push(
-                            Event::default()
-                                .event("log")
-                                .id(line.seq.to_string())
-                                .data(data),
-                        );
-                    }
-                    let end =
-                        serde_json::to_string(&run_view(&detail.run, None)).unwrap_or_default();
-                    events.push(Event::default().event("end").data(end));
-                    return Some((
-                        futures_util::stream::iter(events.into_iter().map(Ok)),
-                        (state, after, true),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        },
-    )
-    .flat_map(|s| s)
-}
-
-use futures_util::StreamExt;

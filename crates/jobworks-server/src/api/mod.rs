@@ -1,7 +1,7 @@
 //! The HTTP API: axum router, bearer-token auth, problem+json errors, OpenAPI document.
 
 mod auth;
-mod convert;
+pub(crate) mod convert;
 mod error;
 mod extract;
 mod health;

@@ -28,4 +28,6 @@ pub struct AppState {
     pub(crate) dispatch_wake: Arc<Notify>,
     /// Asks the workflow advancer to move a run on.
     pub(crate) advance: crate::workflow::AdvanceSender,
+    /// Committed log lines and outcomes, for live log followers.
+    pub(crate) followers: crate::follow::LogHub,
 }
