@@ -320,3 +320,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "follow_tests.rs"]
+mod store_tests;
