@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub poll_interval: Duration,
     /// Environment variables added to every task process (e.g. `JOBWORKS_DB`).
     pub task_env: Vec<(String, String)>,
+    /// The wall clock every loop and handler reads (the system clock; tests may set another).
+    pub clock: crate::clock::Clock,
 }
 
 impl ServerConfig {
@@ -72,6 +74,7 @@ impl ServerConfig {
             misfire_threshold: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
             task_env: Vec::new(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

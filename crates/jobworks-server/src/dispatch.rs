@@ -21,12 +21,12 @@ pub const LOOKAHEAD: chrono::TimeDelta = chrono::TimeDelta::milliseconds(20);
 /// Waits until the wall clock reaches `at`: a timer sleep to within 2 ms (tokio's timer has
 /// 1 ms granularity), then yielding until the instant passes, so a run starts within tens of
 /// microseconds after its tick rather than up to a millisecond late.
-pub async fn wait_until(at: chrono::DateTime<Utc>) {
+pub async fn wait_until(at: chrono::DateTime<Utc>, clock: &crate::clock::Clock) {
     let coarse = at - chrono::TimeDelta::milliseconds(2);
-    if let Ok(d) = (coarse - Utc::now()).to_std() {
+    if let Ok(d) = (coarse - clock.now()).to_std() {
         tokio::time::sleep(d).await;
     }
-    while Utc::now() < at {
+    while clock.now() < at {
         tokio::task::yield_now().await;
     }
 }
@@ -168,8 +168,8 @@ impl Dispatcher {
                         &self.ctx.config.worker_id,
                         want,
                         lease_ms,
-                        Utc::now(),
-                        Utc::now() + LOOKAHEAD,
+                        self.ctx.config.clock.now(),
+                        self.ctx.config.clock.now() + LOOKAHEAD,
                     )
                     .await
                 {
@@ -235,8 +235,9 @@ impl Dispatcher {
             let scheduled = claim.scheduled_at.filter(|_| claim.attempt_no == 1);
             let metrics = me.metrics.clone();
             let records = me.records.clone();
+            let clock = me.ctx.config.clock.clone();
             let started = move |pid: u32| {
-                let now = Utc::now();
+                let now = clock.now();
                 if let Some(tick) = scheduled {
                     let lag = (now - tick).num_microseconds().unwrap_or(0);
                     metrics.schedule_lag(lag as f64 / 1e6);
@@ -249,7 +250,7 @@ impl Dispatcher {
                 });
             };
             if let Some(at) = claim.not_before {
-                wait_until(at).await;
+                wait_until(at, &me.ctx.config.clock).await;
             }
             let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
             if stopping.is_cancelled() && finish.state == jobworks_domain::AttemptState::Cancelled {
@@ -257,7 +258,7 @@ impl Dispatcher {
                 // the next start runs it again
                 finish.state = jobworks_domain::AttemptState::Lost;
                 finish.error = Some("server shut down while the attempt was running".into());
-                finish.retry_at = Some(Utc::now());
+                finish.retry_at = Some(me.ctx.config.clock.now());
             }
             me.running.remove(claim.attempt_id);
             // the worker is free; the end is reported once the log is stored

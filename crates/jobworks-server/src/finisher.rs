@@ -52,7 +52,8 @@ const START_LINGER: Duration = Duration::from_millis(50);
 /// Records buffered before attempt tasks wait for the finisher (back-pressure).
 pub const QUEUE: usize = 65_536;
 
-/// Where the finisher hands attempts it claimed for this worker (see [`run_finisher`]).
+/// What the finisher reaches on this server: where it hands attempts it claimed for this
+/// worker (see [`run_finisher`]), its clock, and the log followers.
 pub struct LocalWork {
     /// This server's worker id.
     pub worker: String,
@@ -65,13 +66,17 @@ pub struct LocalWork {
     /// The server's shutdown: once it fires, nothing more is claimed here (the dispatcher has
     /// stopped; queued tasks wait in the store for the next start).
     pub stopping: CancellationToken,
+    /// The server's wall clock.
+    pub clock: crate::clock::Clock,
+    /// Live log followers, told which runs' outcomes were committed.
+    pub followers: crate::follow::LogHub,
 }
 
 /// Most attempts claimed in one finishing transaction.
 const LOCAL_CLAIMS: usize = 8;
 
 /// Runs until `shutdown` fires and the queue is drained. `wake` is notified after each
-/// commit of outcomes: finished runs can unblock serial jobs and retries; `followers` hears
+/// commit of outcomes: finished runs can unblock serial jobs and retries; `local.followers` hears
 /// which runs' outcomes were committed (their log streams may end). Starts are written
 /// after `START_LINGER` unless the attempt ended by then (its finish carries the start).
 pub async fn run_finisher(
@@ -82,7 +87,6 @@ pub async fn run_finisher(
     advance: crate::workflow::AdvanceSender,
     local: LocalWork,
     shutdown: CancellationToken,
-    followers: crate::follow::LogHub,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     // starts wait START_LINGER: an attempt that ends sooner needs no start write at all (its
@@ -148,7 +152,7 @@ pub async fn run_finisher(
             limit: slots.len() as u32,
             lease_ms: local.lease_ms,
         });
-        let done = record_outcomes(&*store, finishes, claim).await;
+        let done = record_outcomes(&*store, finishes, claim, &local.clock).await;
         for claimed in done.claims {
             match slots.pop() {
                 Some(slot) => {
@@ -198,7 +202,7 @@ pub async fn run_finisher(
                 }
             }
         }
-        followers.changed(changed);
+        local.followers.changed(changed);
         wake.notify_one();
     }
 }
@@ -241,11 +245,12 @@ async fn record_outcomes(
     store: &dyn Store,
     finishes: Vec<AttemptFinish>,
     claim: Option<LocalClaim>,
+    clock: &crate::clock::Clock,
 ) -> FinishAndAdvance {
     let batch = retry_transient("recording outcomes", || {
         store.finish_and_advance(
             finishes.clone(),
-            Utc::now(),
+            clock.now(),
             &crate::workflow::plan,
             claim.clone(),
         )
@@ -267,7 +272,7 @@ async fn record_outcomes(
         let one = retry_transient("recording an outcome", || {
             store.finish_and_advance(
                 vec![finish.clone()],
-                Utc::now(),
+                clock.now(),
                 &crate::workflow::plan,
                 None,
             )

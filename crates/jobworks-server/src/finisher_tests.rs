@@ -136,9 +136,10 @@ async fn an_outcome_refused_for_good_does_not_hold_back_the_others() {
             permits: Arc::new(tokio::sync::Semaphore::new(4)),
             handoff,
             stopping: CancellationToken::new(),
+            clock: crate::clock::Clock::system(),
+            followers: crate::follow::LogHub::new(),
         },
         shutdown.clone(),
-        crate::follow::LogHub::new(),
     ));
     tx.send(Record::Finished {
         finish: Box::new(succeeded(&claims[3], "w")),

@@ -302,7 +302,8 @@ mod tests {
 
     #[test]
     fn resume_point() {
-        let table: [(Option<&str>, Option<i64>, Result<i64, ()>); 7] = [
+        type Case = (Option<&'static str>, Option<i64>, Result<i64, ()>);
+        let table: [Case; 7] = [
             (None, None, Ok(0)),
             (None, Some(12), Ok(12)),
             (None, Some(-5), Ok(0)),

@@ -4,7 +4,6 @@
 
 use crate::dispatch::Running;
 use crate::retry::retry_at;
-use chrono::Utc;
 use jobworks_store::Store;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -26,6 +25,8 @@ pub struct LeaseKeeper {
     pub advance: crate::workflow::AdvanceSender,
     /// The store's installation id (process tags).
     pub installation: String,
+    /// The server's wall clock.
+    pub clock: crate::clock::Clock,
 }
 
 /// Runs until `shutdown`.
@@ -38,6 +39,7 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
         wake,
         advance,
         installation,
+        clock,
     } = keeper;
     let lease_ms = lease.as_millis() as u64;
     let mut renew = tokio::time::interval(lease / 3);
@@ -52,7 +54,7 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
                 if attempts.is_empty() {
                     continue;
                 }
-                match store.renew_leases(&worker, &attempts, lease_ms, Utc::now()).await {
+                match store.renew_leases(&worker, &attempts, lease_ms, clock.now()).await {
                     Ok(statuses) => {
                         for status in statuses {
                             if !status.held {
@@ -67,7 +69,7 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
                 }
             }
             _ = reap.tick() => {
-                let now = Utc::now();
+                let now = clock.now();
                 let decide = move |spec: &jobworks_domain::JobSpec, attempt: i64| {
                     retry_at(spec, attempt, now, rand::random())
                 };

@@ -6,6 +6,7 @@
 //! functions in `plan` modules; the loops only do the I/O.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 mod dispatch;
 mod finisher;
@@ -21,6 +22,7 @@ mod task;
 pub mod tokens;
 mod workflow;
 
+pub use clock::{Clock, ManualClock};
 pub use config::{Datasource, ServerConfig};
 pub use health::Health;
 pub use server::{RunningServer, Server, ServerError};

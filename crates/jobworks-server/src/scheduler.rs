@@ -152,6 +152,8 @@ pub struct Scheduler {
     pub dispatch: Arc<Notify>,
     /// Attempts running here, to stop runs replaced by a newer tick at once.
     pub running: Arc<Running>,
+    /// The server's wall clock.
+    pub clock: crate::clock::Clock,
 }
 
 impl Scheduler {
@@ -165,10 +167,11 @@ impl Scheduler {
             wake,
             dispatch,
             running,
+            clock,
         } = self;
         let mut backoff = Duration::from_millis(100);
         loop {
-            let now = Utc::now();
+            let now = clock.now();
             // fire ticks up to LOOKAHEAD early: each run is durably queued with its tick as
             // not-before, and the dispatcher starts it exactly on time
             let horizon = now + LOOKAHEAD;
@@ -186,8 +189,8 @@ impl Scheduler {
                     health.tick_ok(now);
                     backoff = Duration::from_millis(100);
                     match next.map(|at| at - LOOKAHEAD) {
-                        Some(at) if at <= Utc::now() => Duration::ZERO,
-                        Some(at) => (at - Utc::now())
+                        Some(at) if at <= clock.now() => Duration::ZERO,
+                        Some(at) => (at - clock.now())
                             .to_std()
                             .unwrap_or_default()
                             .min(MAX_SLEEP),

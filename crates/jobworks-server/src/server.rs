@@ -76,7 +76,7 @@ impl Server {
         }
         let token = new_token();
         self.store
-            .insert_token("admin", &hash_token(&token), chrono::Utc::now())
+            .insert_token("admin", &hash_token(&token), self.config.clock.now())
             .await?;
         Ok(Some(token))
     }
@@ -150,9 +150,10 @@ impl Server {
                 permits: permits.clone(),
                 handoff: handoff_tx,
                 stopping: shutdown.clone(),
+                clock: config.clock.clone(),
+                followers: followers.clone(),
             },
             writers.clone(),
-            followers.clone(),
         ));
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
@@ -178,6 +179,7 @@ impl Server {
                 wake: schedule_wake.clone(),
                 dispatch: dispatch_wake.clone(),
                 running: running.clone(),
+                clock: config.clock.clone(),
             }
             .run(shutdown.clone()),
         );
@@ -190,6 +192,7 @@ impl Server {
                 wake: dispatch_wake.clone(),
                 advance: advance.clone(),
                 installation,
+                clock: config.clock.clone(),
             },
             shutdown.clone(),
         ));
@@ -199,6 +202,7 @@ impl Server {
                 dispatch_wake: dispatch_wake.clone(),
                 running: running.clone(),
                 rx: advance_rx,
+                clock: config.clock.clone(),
             }
             .run(shutdown.clone()),
         );
@@ -290,8 +294,52 @@ impl RunningServer {
 
 #[cfg(test)]
 mod tests {
-    use super::stream_deadline;
+    use super::*;
     use std::time::Duration;
+
+    /// Handlers and the scheduler's plans read the server's clock, not the system's.
+    #[tokio::test]
+    async fn the_server_runs_on_its_own_clock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = jobworks_store_sqlite::SqliteStore::open(
+            jobworks_store_sqlite::SqliteStoreOptions::new(dir.path().join("jobworks.db")),
+        )
+        .await
+        .expect("open");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let at: chrono::DateTime<chrono::Utc> = "2030-06-01T12:00:00Z".parse().expect("instant");
+        let manual = crate::clock::ManualClock::new(at);
+        let mut config = ServerConfig::new(dir.path().join("data"));
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.clock = manual.clock();
+        let server = Server::new(config, store.clone());
+        let token = server
+            .ensure_admin_token()
+            .await
+            .expect("token")
+            .expect("new");
+        let stored = store
+            .find_token(&hash_token(&token))
+            .await
+            .expect("find")
+            .expect("stored");
+        assert_eq!(stored.created_at, at);
+        let running = server.start().await.expect("start");
+        let file = jobworks_protocol::SourceFile {
+            name: "nightly.toml".into(),
+            content: "[[job]]\nname = \"nightly\"\nschedule = \"0 0 * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n".into(),
+        };
+        crate::api::apply_files(&running.state, &[file], false)
+            .await
+            .expect("apply");
+        let job = store.get_job("nightly").await.expect("job");
+        assert_eq!(job.created_at, at);
+        assert_eq!(
+            job.next_fire_at,
+            Some("2030-06-02T00:00:00Z".parse().expect("instant"))
+        );
+        assert!(running.shutdown().await, "stopped within the grace");
+    }
 
     #[test]
     fn streams_end_before_the_drain_deadline() {

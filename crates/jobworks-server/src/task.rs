@@ -3,7 +3,6 @@
 
 use crate::config::ServerConfig;
 use crate::retry::retry_at;
-use chrono::Utc;
 use jobworks_domain::params::env_var_name;
 use jobworks_domain::workflow::input_env_name;
 use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
@@ -66,7 +65,7 @@ pub async fn run_attempt(
         state: AttemptState::Failed,
         pid: None,
         started_at: None,
-        ended_at: Utc::now(),
+        ended_at: ctx.config.clock.now(),
         exit_code: None,
         signal: None,
         user_cpu_ms: None,
@@ -109,7 +108,7 @@ pub async fn run_attempt(
                         ),
                     ))
                     .await;
-                finish.started_at = Some(Utc::now());
+                finish.started_at = Some(ctx.config.clock.now());
                 match run_sql(task, cancel, tx.clone()).await {
                     Ok(out) => {
                         finish.started_at = Some(out.started_at);

@@ -56,6 +56,8 @@ pub struct Advancer {
     pub running: Arc<Running>,
     /// Runs to advance.
     pub rx: mpsc::UnboundedReceiver<RunId>,
+    /// The server's wall clock.
+    pub clock: crate::clock::Clock,
 }
 
 impl Advancer {
@@ -70,7 +72,7 @@ impl Advancer {
                 next_scan = tokio::time::Instant::now() + SCAN_EVERY;
                 match self
                     .store
-                    .workflow_runs_to_advance(Utc::now(), !resumed, 10_000)
+                    .workflow_runs_to_advance(self.clock.now(), !resumed, 10_000)
                     .await
                 {
                     Ok(ids) => {
@@ -84,7 +86,7 @@ impl Advancer {
                 pending.insert(id);
             }
             if let Some(id) = pending.pop_first() {
-                match self.store.advance_run(id, Utc::now(), &plan).await {
+                match self.store.advance_run(id, self.clock.now(), &plan).await {
                     Ok(outcome) => {
                         if outcome.queued {
                             self.dispatch_wake.notify_one();

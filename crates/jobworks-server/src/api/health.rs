@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use chrono::Utc;
 use jobworks_protocol::Readiness;
 
 /// Liveness: answers 200 while the process serves HTTP.
@@ -21,7 +20,7 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let store_ok = state.store.count_tokens().await.is_ok();
     let (last_tick, error) = state.health.snapshot();
-    let fresh = last_tick.is_some_and(|t| (Utc::now() - t).num_seconds() < 10);
+    let fresh = last_tick.is_some_and(|t| (state.config.clock.now() - t).num_seconds() < 10);
     let ready = store_ok && fresh && error.is_none();
     let status = if ready {
         StatusCode::OK
@@ -45,7 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     responses((status = 200, content_type = "text/plain", body = String)),
     security(("bearer" = [])))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let counts = state.store.run_counts(Utc::now()).await?;
+    let counts = state.store.run_counts(state.config.clock.now()).await?;
     let mut text = String::from(
         "# HELP jobworks_runs Runs in the store, by state\n# TYPE jobworks_runs gauge\n",
     );

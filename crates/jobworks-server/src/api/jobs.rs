@@ -72,7 +72,7 @@ pub async fn apply_files(
 ) -> Result<ApplyResponse, ApiError> {
     let (specs, workflows) = validate_sources(state, files)?;
     check_calls(state, &specs, &workflows).await?;
-    let now = Utc::now();
+    let now = state.config.clock.now();
     let mut jobs = Vec::with_capacity(specs.len() + workflows.len());
     let applied = |kind: &str, out: jobworks_store::ApplyOutcome| AppliedJob {
         kind: kind.into(),
@@ -326,7 +326,10 @@ pub async fn delete_job(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_job(&name, Utc::now()).await?;
+    state
+        .store
+        .delete_job(&name, state.config.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,7 +344,7 @@ pub async fn pause_job(
 ) -> Result<Json<JobView>, ApiError> {
     let job = state
         .store
-        .set_paused(&name, true, None, Utc::now())
+        .set_paused(&name, true, None, state.config.clock.now())
         .await?;
     Ok(Json(job_view(&job)))
 }
@@ -355,7 +358,7 @@ pub async fn resume_job(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let now = Utc::now();
+    let now = state.config.clock.now();
     let job = state.store.get_job(&name).await?;
     let next = first_fire(
         job.spec.schedule_header(),
@@ -495,7 +498,10 @@ pub(super) async fn backfill_target(
             )
         })
         .collect();
-    let outcomes = state.store.enqueue_runs(runs, Utc::now()).await?;
+    let outcomes = state
+        .store
+        .enqueue_runs(runs, state.config.clock.now())
+        .await?;
     let existing = outcomes
         .iter()
         .filter(|o| matches!(o, EnqueueOutcome::Duplicate))
@@ -618,7 +624,7 @@ pub(super) async fn trigger_target(
     );
     let outcomes = state
         .store
-        .enqueue_runs(vec![run; count as usize], Utc::now())
+        .enqueue_runs(vec![run; count as usize], state.config.clock.now())
         .await?;
     let runs = triggered_runs(state, outcomes);
     notify_new_runs(state, target.kind, &runs);

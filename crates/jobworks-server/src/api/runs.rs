@@ -226,7 +226,14 @@ async fn decide(
     };
     let record = state
         .store
-        .decide_task(RunId(id), task, decision, true, Vec::new(), Utc::now())
+        .decide_task(
+            RunId(id),
+            task,
+            decision,
+            true,
+            Vec::new(),
+            state.config.clock.now(),
+        )
         .await?;
     state.advance.advance(RunId(id));
     Ok(Json(task_view(&record, Some(&spec), None)))
@@ -325,7 +332,7 @@ pub async fn mark_task(
             },
             false,
             reset,
-            Utc::now(),
+            state.config.clock.now(),
         )
         .await?;
     state.advance.advance(RunId(id));
@@ -350,7 +357,12 @@ pub async fn clear(
     let reason = format!("cleared by {} (task `{task}` and what follows)", caller.0);
     state
         .store
-        .reset_tasks(RunId(id), tasks.into_iter().collect(), &reason, Utc::now())
+        .reset_tasks(
+            RunId(id),
+            tasks.into_iter().collect(),
+            &reason,
+            state.config.clock.now(),
+        )
         .await?;
     state.advance.advance(RunId(id));
     Ok(Json(detail_view(&state, RunId(id)).await?))
@@ -408,7 +420,12 @@ pub async fn rerun(
     let reason = format!("rerun by {} from {}", caller.0, starts.join(", "));
     state
         .store
-        .reset_tasks(RunId(id), tasks.into_iter().collect(), &reason, Utc::now())
+        .reset_tasks(
+            RunId(id),
+            tasks.into_iter().collect(),
+            &reason,
+            state.config.clock.now(),
+        )
         .await?;
     state.advance.advance(RunId(id));
     Ok(Json(detail_view(&state, RunId(id)).await?))
@@ -426,7 +443,11 @@ pub async fn cancel_run(
 ) -> Result<Json<CancelResponse>, ApiError> {
     let out = state
         .store
-        .request_cancel(RunId(id), "cancelled through the API", Utc::now())
+        .request_cancel(
+            RunId(id),
+            "cancelled through the API",
+            state.config.clock.now(),
+        )
         .await?;
     if out.current == RunState::Running {
         state.running.cancel_run(RunId(id));

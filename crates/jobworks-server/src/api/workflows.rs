@@ -8,7 +8,6 @@ use super::{ApiError, AppState};
 use crate::scheduler::first_fire;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Utc;
 use jobworks_protocol::*;
 
 /// Lists workflows by name.
@@ -59,7 +58,10 @@ pub async fn delete_workflow(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_workflow(&name, Utc::now()).await?;
+    state
+        .store
+        .delete_workflow(&name, state.config.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -74,7 +76,7 @@ pub async fn pause_workflow(
 ) -> Result<Json<WorkflowView>, ApiError> {
     let workflow = state
         .store
-        .set_workflow_paused(&name, true, None, Utc::now())
+        .set_workflow_paused(&name, true, None, state.config.clock.now())
         .await?;
     Ok(Json(workflow_view(&workflow, false)))
 }
@@ -88,7 +90,7 @@ pub async fn resume_workflow(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<WorkflowView>, ApiError> {
-    let now = Utc::now();
+    let now = state.config.clock.now();
     let workflow = state.store.get_workflow(&name).await?;
     let next = first_fire(
         workflow.spec.schedule_header(),
