@@ -270,7 +270,13 @@ async fn seconds_cron_fires_on_time_without_duplicates() {
             "[[job]]\nname = \"tick\"\nschedule = \"* * * * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n",
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    server
+        .get_until(
+            "/api/v1/runs?job=tick&limit=1000",
+            "four ticks fired",
+            |runs| runs.as_array().is_some_and(|r| r.len() >= 4),
+        )
+        .await;
     server
         .request(reqwest::Method::POST, "/api/v1/jobs/tick/pause", None)
         .await;
@@ -278,7 +284,7 @@ async fn seconds_cron_fires_on_time_without_duplicates() {
     let runs = runs.as_array().expect("runs");
     assert!(
         runs.len() >= 3,
-        "a per-second job fired {} times in 4.5 s",
+        "a per-second job fired {} times",
         runs.len()
     );
     let mut ticks: Vec<&str> = runs
@@ -589,12 +595,40 @@ script = "true"
 "#;
     let mut server = TestServer::start(dir.path(), &["--misfire-threshold", "1s"]);
     server.apply("misfire.toml", jobs).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for job in ["catch-up", "no-catch-up"] {
+        server
+            .get_until(
+                &format!("/api/v1/runs?job={job}"),
+                "the job fired",
+                |runs| runs.as_array().is_some_and(|r| !r.is_empty()),
+            )
+            .await;
+    }
     server.kill9();
     // the server is down for 5 s: about five ticks of each job are missed
     tokio::time::sleep(Duration::from_secs(5)).await;
     let server = TestServer::start(dir.path(), &["--misfire-threshold", "1s"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = |run: &serde_json::Value| {
+        let time = |field: &str| -> chrono::DateTime<chrono::Utc> {
+            run[field].as_str().expect("time").parse().expect("t")
+        };
+        run["state"] != "skipped"
+            && time("queued_at") - time("scheduled_at") > chrono::Duration::seconds(1)
+    };
+    // the restarted scheduler records the missed ticks (and fires the catch-up run) first
+    for job in ["catch-up", "no-catch-up"] {
+        server
+            .get_until(
+                &format!("/api/v1/runs?job={job}&limit=1000"),
+                "missed ticks recorded",
+                |runs| {
+                    let runs = runs.as_array().expect("runs");
+                    let skipped = runs.iter().filter(|r| r["state"] == "skipped").count();
+                    skipped >= 3 && (job != "catch-up" || runs.iter().any(late))
+                },
+            )
+            .await;
+    }
     for (job, catch_up) in [("catch-up", 1), ("no-catch-up", 0)] {
         let runs = server
             .get(&format!("/api/v1/runs?job={job}&limit=1000"))
@@ -611,17 +645,7 @@ script = "true"
                 "{job}: skipped with its reason: {r}"
             );
         }
-        let late_fired = runs
-            .iter()
-            .filter(|r| r["state"] != "skipped")
-            .filter(|r| {
-                let scheduled: chrono::DateTime<chrono::Utc> =
-                    r["scheduled_at"].as_str().expect("s").parse().expect("t");
-                let queued: chrono::DateTime<chrono::Utc> =
-                    r["queued_at"].as_str().expect("q").parse().expect("t");
-                queued - scheduled > chrono::Duration::seconds(1)
-            })
-            .count();
+        let late_fired = runs.iter().filter(|r| late(r)).count();
         assert_eq!(
             late_fired, catch_up,
             "{job}: catch-up runs after the outage"
@@ -679,7 +703,16 @@ async fn a_scheduled_replace_stops_the_older_run_at_once() {
             "[[job]]\nname = \"replace\"\nschedule = \"* * * * * *\"\nconcurrency = \"replace\"\n[job.task]\ntype = \"shell\"\nscript = \"sleep 300\"\n",
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    server
+        .get_until(
+            "/api/v1/runs?job=replace&limit=100",
+            "two older runs replaced",
+            |runs| {
+                runs.as_array()
+                    .is_some_and(|r| r.iter().filter(|r| r["state"] == "cancelled").count() >= 2)
+            },
+        )
+        .await;
     server
         .request(reqwest::Method::POST, "/api/v1/jobs/replace/pause", None)
         .await;

@@ -714,7 +714,13 @@ async fn scheduled_workflows_fire_once_per_tick() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &[]);
     server.apply("ticker.toml", EVERY_SECOND).await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    server
+        .get_until(
+            "/api/v1/runs?job=ticker&limit=100",
+            "three ticks fired",
+            |runs| runs.as_array().is_some_and(|r| r.len() >= 3),
+        )
+        .await;
     let (status, _) = server
         .post("/api/v1/workflows/ticker/pause", json!({}))
         .await;

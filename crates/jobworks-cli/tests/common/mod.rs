@@ -146,6 +146,23 @@ impl TestServer {
         body
     }
 
+    /// GETs `path` until `done` holds for the document (deadline: 60 s, generous for a loaded
+    /// machine); returns that document. Waits on the condition itself, never on a guess.
+    pub async fn get_until(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let value = self.get(path).await;
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: still not so after 60 s: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// POST JSON; returns status and body.
     pub async fn post(&self, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
         self.request(reqwest::Method::POST, path, Some(body)).await
