@@ -4,6 +4,7 @@
 use crate::client::ApiClient;
 use crate::human::Clock;
 use crate::output::{self, OutputFormat, outln, print_json_line};
+use crate::sse::SseEvent;
 use anyhow::{Context as _, anyhow, bail};
 use jobworks_protocol::{LogLineView, RunView, StreamError};
 use std::time::Duration;
@@ -74,42 +75,17 @@ pub async fn follow(
                 Ok(None) => break anyhow!("the server closed the stream"),
                 Err(error) => break error,
             };
-            match event.event.as_str() {
-                "log" => {
-                    let line: LogLineView = serde_json::from_str(&event.data)
-                        .with_context(|| format!("unexpected log event: {}", event.data))?;
+            match step(&event, id)? {
+                Step::Line(line) => {
                     if line.seq > after {
                         after = line.seq;
                         reconnects = 0;
                         on_line(&line)?;
                     }
                 }
-                "end" => {
-                    let run: RunView = serde_json::from_str(&event.data)
-                        .with_context(|| format!("unexpected end event: {}", event.data))?;
-                    if !ended(&run.state) {
-                        // the server is stopping: it ends every stream before it goes
-                        bail!(
-                            "the server stopped before run {id} ended (it is {} now); `jobworks logs {id} -f` follows it again once the server is back",
-                            run.state
-                        );
-                    }
-                    return Ok(run);
-                }
-                "error" => match serde_json::from_str::<StreamError>(&event.data) {
-                    Ok(error) if error.retryable => {
-                        break anyhow!("the server could not read the log: {}", error.detail);
-                    }
-                    Ok(error) => bail!(
-                        "the server could not read the log of run {id}: {}",
-                        error.detail
-                    ),
-                    Err(_) => bail!(
-                        "the server ended the log stream of run {id}: {}",
-                        event.data
-                    ),
-                },
-                _ => {}
+                Step::End(run) => return Ok(*run),
+                Step::Reconnect(why) => break why,
+                Step::Ignore => {}
             }
         };
         reconnects += 1;
@@ -120,6 +96,57 @@ pub async fn follow(
         }
         tracing::debug!(run = id, after, error = %broke_off, "reconnecting the log stream");
         tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// What a follower does with one event of the log stream.
+#[derive(Debug)]
+enum Step {
+    /// Print the line (unless already printed).
+    Line(LogLineView),
+    /// The run ended: return it.
+    End(Box<RunView>),
+    /// The server gave up for now (a retryable `error` event): reconnect after the last line.
+    Reconnect(anyhow::Error),
+    /// Not an event the follower knows.
+    Ignore,
+}
+
+/// Decides what an event of run `id`'s stream means. Errors: malformed data; an `end` event
+/// for a run that has not ended (the server is stopping); an `error` event that is not
+/// retryable.
+fn step(event: &SseEvent, id: i64) -> anyhow::Result<Step> {
+    match event.event.as_str() {
+        "log" => serde_json::from_str(&event.data)
+            .map(Step::Line)
+            .with_context(|| format!("unexpected log event: {}", event.data)),
+        "end" => {
+            let run: RunView = serde_json::from_str(&event.data)
+                .with_context(|| format!("unexpected end event: {}", event.data))?;
+            if !ended(&run.state) {
+                // the server is stopping: it ends every stream before it goes
+                bail!(
+                    "the server stopped before run {id} ended (it is {} now); `jobworks logs {id} -f` follows it again once the server is back",
+                    run.state
+                );
+            }
+            Ok(Step::End(Box::new(run)))
+        }
+        "error" => match serde_json::from_str::<StreamError>(&event.data) {
+            Ok(error) if error.retryable => Ok(Step::Reconnect(anyhow!(
+                "the server could not read the log: {}",
+                error.detail
+            ))),
+            Ok(error) => bail!(
+                "the server could not read the log of run {id}: {}",
+                error.detail
+            ),
+            Err(_) => bail!(
+                "the server ended the log stream of run {id}: {}",
+                event.data
+            ),
+        },
+        _ => Ok(Step::Ignore),
     }
 }
 
@@ -194,6 +221,69 @@ mod tests {
             at: "2026-03-08T12:00:01.042Z".parse().expect("instant"),
             stream: stream.into(),
             text: text.into(),
+        }
+    }
+
+    fn event(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: name.into(),
+            data: data.into(),
+            id: None,
+        }
+    }
+
+    fn run_json(state: &str) -> String {
+        let run = RunView {
+            state: state.into(),
+            ..serde_json::from_str(RUN).expect("run")
+        };
+        serde_json::to_string(&run).expect("json")
+    }
+
+    const RUN: &str = r#"{"id":7,"kind":"job","job":"j","job_version":1,"state":"running","trigger":"manual","triggered_by":"t","queued_at":"2026-03-08T12:00:00Z","params":{},"attempts":1}"#;
+
+    #[test]
+    fn stream_events_decide_what_the_follower_does() {
+        let line =
+            r#"{"seq":3,"attempt_id":1,"at":"2026-03-08T12:00:01Z","stream":"stdout","text":"hi"}"#;
+        let cases: Vec<(SseEvent, &str)> = vec![
+            (event("log", line), "line 3"),
+            (event("end", &run_json("succeeded")), "end succeeded"),
+            (event("end", &run_json("cancelled")), "end cancelled"),
+            (
+                event("end", &run_json("queued")),
+                "error: the server stopped before run 7 ended (it is queued now)",
+            ),
+            (
+                event(
+                    "error",
+                    r#"{"error":"store","detail":"database busy","retryable":true}"#,
+                ),
+                "reconnect: the server could not read the log: database busy",
+            ),
+            (
+                event(
+                    "error",
+                    r#"{"error":"store","detail":"no such table: log_lines","retryable":false}"#,
+                ),
+                "error: the server could not read the log of run 7: no such table: log_lines",
+            ),
+            (
+                event("error", "gibberish"),
+                "error: the server ended the log stream of run 7: gibberish",
+            ),
+            (event("log", "{"), "error: unexpected log event"),
+            (event("ping", "x"), "ignore"),
+        ];
+        for (event, want) in cases {
+            let got = match step(&event, 7) {
+                Ok(Step::Line(line)) => format!("line {}", line.seq),
+                Ok(Step::End(run)) => format!("end {}", run.state),
+                Ok(Step::Reconnect(why)) => format!("reconnect: {why}"),
+                Ok(Step::Ignore) => "ignore".into(),
+                Err(e) => format!("error: {e}"),
+            };
+            assert!(got.starts_with(want), "{event:?}: got {got}, want {want}");
         }
     }
 
