@@ -65,6 +65,9 @@ async fn shutdown_ends_log_streams_and_exits_within_the_grace() {
         .expect("raw stream ended")
         .expect("reader");
     assert!(body.contains("event: end"), "no end event: {body}");
+    // the end event carries the run as the shutdown left it: queued again for the next start
+    let end = body.split("event: end").nth(1).expect("end event");
+    assert!(end.contains("\"state\":\"queued\""), "{end}");
     assert!(body.contains("started"), "{body}");
 
     let deadline = Instant::now() + Duration::from_secs(30);

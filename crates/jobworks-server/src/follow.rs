@@ -80,11 +80,6 @@ impl LogHub {
     pub fn close(&self) {
         self.closing.cancel();
     }
-
-    /// Resolves once [`LogHub::close`] was called.
-    pub async fn closed(&self) {
-        self.closing.cancelled().await
-    }
 }
 
 /// Starts following `run` after sequence number `after`; returns the events to stream. The

@@ -117,28 +117,32 @@ impl Server {
         let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
 
         // writers stop last: they drain what the attempts send while shutting down; log
-        // streams end once the log writer is done, or shortly before the drain deadline
+        // streams end once both writers are done (every line and outcome is stored), or
+        // shortly before the drain deadline
         let writers = CancellationToken::new();
         let followers = crate::follow::LogHub::new();
+        let writing = TaskTracker::new();
+        writing.spawn(run_log_writer(
+            store.clone(),
+            log_rx,
+            writers.clone(),
+            followers.clone(),
+        ));
         tracker.spawn({
-            let (store, writers, followers) = (store.clone(), writers.clone(), followers.clone());
-            async move {
-                run_log_writer(store, log_rx, writers, followers.clone()).await;
-                followers.close();
-            }
-        });
-        tracker.spawn({
-            let (shutdown, followers) = (shutdown.clone(), followers.clone());
+            let (shutdown, followers, writing) =
+                (shutdown.clone(), followers.clone(), writing.clone());
             let streams_by = stream_deadline(config.shutdown_grace);
             async move {
                 shutdown.cancelled().await;
                 tokio::select! {
-                    _ = tokio::time::sleep(streams_by) => followers.close(),
-                    _ = followers.closed() => {}
+                    _ = tokio::time::sleep(streams_by) => {}
+                    _ = writing.wait() => {}
                 }
+                followers.close();
+                writing.wait().await;
             }
         });
-        tracker.spawn(run_finisher(
+        writing.spawn(run_finisher(
             store.clone(),
             finish_rx,
             metrics.clone(),
@@ -155,6 +159,7 @@ impl Server {
             },
             writers.clone(),
         ));
+        writing.close();
         let dispatcher = Arc::new(Dispatcher {
             store: store.clone(),
             ctx: Arc::new(TaskContext {
