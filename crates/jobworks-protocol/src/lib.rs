@@ -432,7 +432,7 @@ pub struct WorkflowView {
     /// Current version applied at.
     pub updated_at: DateTime<Utc>,
     /// The definition (`WorkflowSpec` as JSON), on `GET /workflows/{name}` only.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub definition: Option<serde_json::Value>,
 }
 

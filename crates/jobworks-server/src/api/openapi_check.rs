@@ -182,3 +182,21 @@ fn the_checks_find_what_validators_refuse() {
         ]
     );
 }
+
+#[test]
+fn optional_wire_fields_allow_null() {
+    // found by schemathesis: `definition` is `null` in listings, the schema said `object`
+    let document: Value =
+        serde_json::from_str(&super::openapi_json()).expect("the document is JSON");
+    let definition = &document["components"]["schemas"]["WorkflowView"]["properties"]["definition"];
+    let allows_null = match &definition["type"] {
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        Value::String(t) => t == "null",
+        _ => false,
+    } || ["oneOf", "anyOf"].iter().any(|key| {
+        definition[*key]
+            .as_array()
+            .is_some_and(|options| options.iter().any(|o| o["type"] == "null"))
+    });
+    assert!(allows_null, "WorkflowView.definition: {definition}");
+}
