@@ -16,7 +16,7 @@ use jobworks_protocol::DiagnosticView;
 /// As a request body: `Content-Type` must be `application/json` or `application/*+json`
 /// (415 otherwise); a body over the router's limit (`--max-body`) is refused with 413; JSON
 /// that does not fit the type is 400, except a field the type does not declare, which is
-/// 422 naming the field's path and the closest declared field (see [`body_error`]).
+/// 422 naming the field's path and the closest declared field (see `body_error`).
 pub struct Json<T>(pub T);
 
 impl<T, S> FromRequest<S> for Json<T>
