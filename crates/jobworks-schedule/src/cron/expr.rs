@@ -98,11 +98,13 @@ impl CronExpr {
         self.has_seconds
     }
 
-    /// Whether the expression is "wild" in cronie's sense: its seconds (if present),
-    /// minute or hour field starts with `*`.
+    /// Whether the expression is "wild" in cronie's sense (`MIN_STAR`/`HR_STAR`): its
+    /// seconds (if present), minute or hour field starts with `*`.
     ///
     /// Wild expressions fire at both occurrences of a repeated wall-clock time when clocks
-    /// fall back, keeping their real elapsed spacing; fixed-time ones fire only at the first.
+    /// fall back, keeping their real elapsed spacing, and never for times skipped when
+    /// clocks spring forward; fixed-time ones fire only at the first occurrence, and once
+    /// at the end of a gap that skipped any of their times.
     pub fn is_wild(&self) -> bool {
         self.wild
     }
@@ -160,9 +162,10 @@ impl CronExpr {
     /// wall-clock time of `tz`; whole seconds, in UTC.
     ///
     /// DST follows cronie's rules (see the crate documentation): a fire time inside a
-    /// spring-forward gap fires once at the end of the gap; in a fall-back overlap a
-    /// fixed-time expression fires at the first occurrence only, a wild one
-    /// ([`CronExpr::is_wild`]) at both. Successive calls (`after` = the previous result)
+    /// spring-forward gap fires once at the end of the gap for a fixed-time expression
+    /// and not at all for a wild one ([`CronExpr::is_wild`]), for gaps of 5 minutes to
+    /// 3 hours; in a fall-back overlap a fixed-time expression fires at the first
+    /// occurrence only, a wild one at both. Successive calls (`after` = the previous result)
     /// yield strictly increasing instants without skipping or repeating any.
     ///
     /// Returns `None` when the expression can never fire (e.g. `0 0 30 2 *`) or no fire

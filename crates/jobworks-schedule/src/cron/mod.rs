@@ -6,6 +6,7 @@ mod count;
 mod error;
 mod expr;
 mod field;
+mod gap;
 mod next;
 mod parse;
 mod zone;
