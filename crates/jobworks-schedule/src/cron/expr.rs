@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::bits::Bits;
 use super::error::CronError;
+use super::never;
 use super::next::{self, CronIter};
 use super::parse;
 
@@ -84,7 +85,7 @@ impl CronExpr {
             wild,
             can_fire: true,
         };
-        expr.can_fire = expr.some_day_can_match();
+        expr.can_fire = never::never_fires_reason(&expr).is_none();
         expr
     }
 
@@ -133,24 +134,14 @@ impl CronExpr {
         }
     }
 
-    /// Whether some calendar day can ever match. Every valid (month, day) pair falls on
-    /// every weekday within the 400-year Gregorian cycle, so only impossible pairs such as
-    /// 30 February can make an expression silent forever.
-    fn some_day_can_match(&self) -> bool {
-        if self.days_of_week.is_empty() || self.months.is_empty() {
-            return false;
-        }
-        if self.day_rule == DayRule::Either {
-            return true;
-        }
-        (1..=12).any(|month| {
-            let longest = match month {
-                2 => 29,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            self.months.contains(month) && self.days_of_month.intersects(Bits::range(1, longest))
-        })
+    /// Why the expression can never fire, as a lowercase fragment naming the days and
+    /// months (`day 31 never occurs in February`), or `None` when it fires at some time.
+    ///
+    /// Exact under Vixie cron's day rule: with both day fields restricted either may match,
+    /// so `0 0 31 2 1` fires (on Mondays in February) and only combinations such as
+    /// `0 0 31 2 *` or `0 0 31 4,6,9,11 *` never do; 29 February counts (leap years).
+    pub fn never_fires_reason(&self) -> Option<String> {
+        never::never_fires_reason(self)
     }
 
     /// Whether the expression can fire at all (false for e.g. `0 0 30 2 *`).

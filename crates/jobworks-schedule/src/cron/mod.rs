@@ -7,6 +7,7 @@ mod error;
 mod expr;
 mod field;
 mod gap;
+mod never;
 mod next;
 mod parse;
 mod zone;
