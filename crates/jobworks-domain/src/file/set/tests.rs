@@ -1,7 +1,8 @@
 //! The set check: each case is a list of files and the exact diagnostics they yield.
 
-use super::{FileInput, StoredDefinitions, check_files};
+use super::{FileInput, StoredDefinitions, call_cycle, check_files};
 use crate::file::FileContext;
+use std::collections::BTreeMap;
 
 /// Checks `files` (name, text; a leading newline of the text is dropped) and compares the
 /// rendered diagnostics, one per line, or `ok: <jobs> | <workflows>`.
@@ -198,4 +199,26 @@ flows/one.toml:5:12: workflow[1].task[1].workflow: workflow call cycle: one -> t
   hint: a workflow must not call itself, directly or through other workflows
 "#,
     );
+}
+
+#[test]
+fn call_cycles_are_found_with_their_shortest_path() {
+    let calls =
+        |edges: &[(&'static str, &[&'static str])]| -> BTreeMap<&'static str, Vec<&'static str>> {
+            edges
+                .iter()
+                .map(|(from, to)| (*from, to.to_vec()))
+                .collect()
+        };
+    let graph = calls(&[("a", &["b"]), ("b", &["c", "x"]), ("c", &["a"]), ("x", &[])]);
+    assert_eq!(call_cycle(&graph, "a"), Some(vec!["a", "b", "c", "a"]));
+    assert_eq!(call_cycle(&graph, "x"), None);
+    assert_eq!(
+        call_cycle(&calls(&[("me", &["me"])]), "me"),
+        Some(vec!["me", "me"])
+    );
+    let diamond = calls(&[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])]);
+    assert_eq!(call_cycle(&diamond, "a"), None);
+    let two_ways = calls(&[("a", &["b", "c"]), ("b", &["c"]), ("c", &["a"])]);
+    assert_eq!(call_cycle(&two_ways, "a"), Some(vec!["a", "c", "a"]));
 }
