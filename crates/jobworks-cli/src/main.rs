@@ -203,7 +203,8 @@ struct BackfillArgs {
     /// First tick time considered, inclusive (RFC 3339, or `2026-03-01 00:00` read in --tz)
     #[arg(long)]
     from: String,
-    /// Last tick time considered, inclusive
+    /// Last tick time considered, inclusive; a date alone (`2026-01-31`) includes that whole
+    /// day in --tz
     #[arg(long)]
     to: String,
     /// Time zone for times written without an offset
