@@ -54,9 +54,11 @@ pub async fn crontab(
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&options.file).map_err(|error| {
-        let hint = (error.kind() == std::io::ErrorKind::NotFound)
-            .then(|| format!("\n  hint: {}", missing_crontab_hint(&options.file)))
-            .unwrap_or_default();
+        let hint = if error.kind() == std::io::ErrorKind::NotFound {
+            format!("\n  hint: {}", missing_crontab_hint(&options.file))
+        } else {
+            String::new()
+        };
         anyhow::anyhow!("cannot read {}: {error}{hint}", options.file.display())
     })?;
     let source = options.file.display().to_string();
