@@ -45,8 +45,8 @@ pub struct CheckedFiles {
 
 /// Checks `files` as one set.
 ///
-/// `stored` is what the server holds: with it, a call must name a job or workflow of the
-/// files or of the server, and call cycles through stored workflows count (a file's
+/// `stored` is what the server holds: with it, a name must not be the other kind's on the
+/// server, a call must name a job or workflow of the files or of the server, and call cycles through stored workflows count (a file's
 /// workflow replaces the stored one of its name). Without it (local validation) calls of
 /// names the files do not define are not judged; everything else is checked alike.
 ///
@@ -70,6 +70,7 @@ pub fn check_files(
         definitions.extend(definitions_of(file));
     }
     diagnostics.extend(duplicate_names(&definitions));
+    diagnostics.extend(stored_kind_clashes(&definitions, stored));
     diagnostics.extend(bad_calls(&definitions, stored));
     diagnostics.extend(call_cycles(&definitions, stored));
     if diagnostics.is_empty() {
@@ -250,6 +251,39 @@ fn duplicate_names(definitions: &[Definition]) -> Vec<Diagnostic> {
         ));
     }
     found
+}
+
+/// A job named like a stored workflow, or a workflow like a stored job: one namespace.
+fn stored_kind_clashes(
+    definitions: &[Definition],
+    stored: Option<&StoredDefinitions>,
+) -> Vec<Diagnostic> {
+    let Some(stored) = stored else {
+        return Vec::new();
+    };
+    definitions
+        .iter()
+        .filter_map(|definition| {
+            let other = match definition.kind {
+                Kind::Job if stored.workflows.contains_key(&definition.name) => Kind::Workflow,
+                Kind::Workflow if stored.jobs.contains(&definition.name) => Kind::Job,
+                _ => return None,
+            };
+            Some(definition.place.diagnostic(
+                format!(
+                    "`{}` is a {} on the server: a {} cannot take its name",
+                    definition.name,
+                    other.noun(),
+                    definition.kind.noun()
+                ),
+                &format!(
+                    "jobs and workflows share one namespace: rename this {}, or delete the {} first",
+                    definition.kind.noun(),
+                    other.noun()
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// Calls of a name defined as the other kind, or (with `stored`) defined nowhere.

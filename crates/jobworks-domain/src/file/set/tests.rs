@@ -222,3 +222,26 @@ fn call_cycles_are_found_with_their_shortest_path() {
     let two_ways = calls(&[("a", &["b", "c"]), ("b", &["c"]), ("c", &["a"])]);
     assert_eq!(call_cycle(&two_ways, "a"), Some(vec!["a", "c", "a"]));
 }
+
+#[test]
+fn a_name_taken_by_the_other_kind_on_the_server_is_located() {
+    let stored = StoredDefinitions {
+        jobs: ["nightly".to_owned()].into(),
+        workflows: [("a".to_owned(), vec![])].into(),
+    };
+    check(
+        &[
+            ("jobs/a.toml", JOB_A),
+            ("flows/n.toml", &calling("nightly", "x")),
+        ],
+        Some(&stored),
+        r#"
+jobs/a.toml:2:8: job[1].name: `a` is a workflow on the server: a job cannot take its name
+  hint: jobs and workflows share one namespace: rename this job, or delete the workflow first
+flows/n.toml:2:8: workflow[1].name: `nightly` is a job on the server: a workflow cannot take its name
+  hint: jobs and workflows share one namespace: rename this workflow, or delete the job first
+flows/n.toml:5:12: workflow[1].task[1].workflow: no workflow named `x`
+  hint: apply the workflow in the same request or before this workflow
+"#,
+    );
+}
