@@ -116,7 +116,7 @@ name = "w"
         r#"
 jobs/test.toml:1:1: name: unknown top-level key `name`
   hint: `name` is a job field: put it after a [[job]] header
-jobs/test.toml:2:3: workflow: workflows are not supported yet
+jobs/test.toml:2:3: workflow: only jobs are read here (parse_job_file): workflows need parse_file
 "#,
     );
     check(

@@ -161,7 +161,7 @@ impl<'a> Validator<'a> {
                 "workflow" => self.error(
                     &entry.key_span,
                     "workflow",
-                    "workflows are not supported yet",
+                    "only jobs are read here (parse_job_file): workflows need parse_file",
                     None,
                 ),
                 unknown => {
