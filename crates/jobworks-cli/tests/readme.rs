@@ -10,7 +10,10 @@
 //! aside), because log streams interleave stdout and stderr and schedules add rows. For
 //! `runs list`, whose rows depend on what the demo's schedules fired meanwhile, only the
 //! header is compared. `runs show N` runs on the id the last `run ... --wait` printed.
-//! Commands other than `jobworks` (`head`, `curl`) are not run.
+//! The `cargo run --release -- ...` lines of ```sh blocks show no output: they run as
+//! `jobworks ...` (`ID` standing for the last run's id) and must succeed; `server` lines are
+//! not run (the test's server is the demo). Commands other than `jobworks` (`head`, `curl`)
+//! are not run.
 
 mod common;
 
@@ -28,6 +31,9 @@ struct Example {
     expected: Vec<String>,
     /// The last ```toml block before the command, for `-f FILE.toml`.
     toml_before: Option<String>,
+    /// A `cargo run --release -- ...` line of a ```sh block: no output is shown, so only
+    /// its success is checked.
+    status_only: bool,
 }
 
 /// The `$ jobworks` examples of a README's ```text blocks, in order.
@@ -48,6 +54,20 @@ fn examples(readme: &'static str, text: &str) -> Vec<Example> {
                 continue;
             }
             match kind {
+                "sh" => {
+                    if let Some(rest) = line.strip_prefix("cargo run --release -- ") {
+                        // drop an aligned `  # comment`
+                        let command = rest.split("  #").next().unwrap_or(rest).trim_end();
+                        found.push(Example {
+                            readme,
+                            line: index + 1,
+                            command: format!("jobworks {command}"),
+                            expected: Vec::new(),
+                            toml_before: None,
+                            status_only: true,
+                        });
+                    }
+                }
                 "toml" => {
                     toml.push_str(line);
                     toml.push('\n');
@@ -61,6 +81,7 @@ fn examples(readme: &'static str, text: &str) -> Vec<Example> {
                             command: command.to_owned(),
                             expected: Vec::new(),
                             toml_before: last_toml.clone(),
+                            status_only: false,
                         });
                     } else if let Some(example) = &mut current {
                         example.expected.push(line.to_owned());
@@ -69,10 +90,11 @@ fn examples(readme: &'static str, text: &str) -> Vec<Example> {
                 _ => {}
             }
         } else if let Some(kind) = line.strip_prefix("```") {
-            block = Some(if kind == "toml" || kind == "text" {
-                if kind == "toml" { "toml" } else { "text" }
-            } else {
-                "other"
+            block = Some(match kind {
+                "toml" => "toml",
+                "text" => "text",
+                "sh" => "sh",
+                _ => "other",
             });
         }
     }
@@ -157,6 +179,16 @@ fn check(
         return None;
     }
     words.remove(0);
+    if words.first().map(String::as_str) == Some("server") {
+        return None;
+    }
+    if let Some(id) = last_run.as_ref() {
+        for word in &mut words {
+            if word == "ID" {
+                word.clone_from(id);
+            }
+        }
+    }
     if words.len() == 3
         && words[0] == "runs"
         && words[1] == "show"
@@ -197,6 +229,17 @@ fn check(
             .and_then(|rest| rest.split_whitespace().next())
     {
         *last_run = Some(id.to_owned());
+    }
+    if example.status_only {
+        return (!output.status.success()).then(|| {
+            format!(
+                "{}:{}: `{}` fails ({:?}):\n{shown}",
+                example.readme,
+                example.line,
+                example.command,
+                output.status.code()
+            )
+        });
     }
     let header_only = words.len() >= 2 && words[0] == "runs" && words[1] == "list";
     let (expected, actual) = if header_only {
@@ -268,6 +311,11 @@ fn shell_words_and_shapes() {
     assert_eq!(found[0].expected, ["ok", ""]);
     assert_eq!(found[0].toml_before.as_deref(), Some("x = 1\n"));
     assert_eq!(found[1].line, 9);
+    let sh = "```sh\ncargo run --release -- runs show ID   # a run\ncargo build\n```\n";
+    let found = examples("R", sh);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].command, "jobworks runs show ID");
+    assert!(found[0].status_only);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
