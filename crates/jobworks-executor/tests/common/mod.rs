@@ -59,8 +59,8 @@ pub async fn run_escaping(
         let cancel = cancel.clone();
         let pidfile = pidfile.to_owned();
         tokio::spawn(async move {
-            wait_for_pid(&pidfile).await;
             if cancel_after_start {
+                wait_for_pid(&pidfile).await;
                 cancel.cancel();
             }
         })
@@ -68,15 +68,18 @@ pub async fn run_escaping(
     let outcome = run_process(task, cancel, sender, |_| {})
         .await
         .expect("the process starts");
-    canceller.await.expect("pid written");
+    canceller.await.expect("grandchild started");
     let lines = collector.await.expect("collector");
     let pid = read_pid(pidfile);
     (outcome, lines, pid)
 }
 
+/// Waits until the grandchild wrote its pid and is `sleep` (so it has left the group).
 async fn wait_for_pid(pidfile: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(pidfile).map_or(true, |text| !text.ends_with('\n')) {
+    while std::fs::read_to_string(pidfile).map_or(true, |text| !text.ends_with('\n'))
+        || !sleeping(read_pid(pidfile))
+    {
         assert!(Instant::now() < deadline, "the grandchild never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
