@@ -1,5 +1,6 @@
 //! End-to-end tests of what an attempt leaves behind and records: its start across a
-//! `kill -9` of the server. The real `jobworks` binary, real processes; every wait is bounded.
+//! `kill -9` of the server, escaped descendants, peak memory. The real `jobworks` binary, real
+//! processes; every wait is bounded.
 
 mod common;
 
@@ -89,4 +90,128 @@ sleep 300
     if attempt["started_at"].is_null() {
         assert!(row.contains("(claimed)"), "{text}");
     }
+}
+
+/// Issue 7 point 5 through the server: the grandchild leaves the process group and the session
+/// and clears its environment; after its attempt times out (job `escape-timeout`) or is
+/// cancelled (job `escape-cancel`), it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_grandchildren_die_with_timed_out_and_cancelled_attempts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let job = |name: &str, timeout: &str| {
+        format!(
+            r#"
+[[job]]
+name = "{name}"
+{timeout}
+[job.task]
+type = "shell"
+script = '''
+env -i setsid sleep 300 >/dev/null 2>&1 </dev/null &
+echo $! > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}
+sleep 300
+'''
+"#,
+            pidfile = dir.path().join(format!("{name}.pid")).display()
+        )
+    };
+    let file = format!(
+        "{}{}",
+        job("escape-timeout", "timeout = \"1s\""),
+        job("escape-cancel", "")
+    );
+    server.apply("escape.toml", &file).await;
+    let pid_of = |name: &str| {
+        let path = dir.path().join(format!("{name}.pid"));
+        async move {
+            wait_for_file(&path, Duration::from_secs(20)).await;
+            let pid: i64 = std::fs::read_to_string(&path)
+                .expect("pid file")
+                .trim()
+                .parse()
+                .expect("pid");
+            // wait until it is `sleep`: it has left the group
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains("(sleep)")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "grandchild {pid} never ran sleep"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            pid
+        }
+    };
+
+    let timed_out = server.trigger("escape-timeout", json!({})).await;
+    let pid = pid_of("escape-timeout").await;
+    let detail = server.wait_run(timed_out, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "timed_out", "{detail}");
+    assert!(
+        common::process_gone(pid),
+        "grandchild {pid} survived the timeout"
+    );
+
+    let cancelled = server.trigger("escape-cancel", json!({})).await;
+    let pid = pid_of("escape-cancel").await;
+    let (status, body) = server
+        .post(&format!("/api/v1/runs/{cancelled}/cancel"), json!({}))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let detail = server.wait_run(cancelled, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "cancelled", "{detail}");
+    assert!(
+        common::process_gone(pid),
+        "grandchild {pid} survived the cancel"
+    );
+}
+
+/// Issue 7 point 12 through the server: a trivial `sh` reports a few MiB (not the server's
+/// size), a task holding 300 MiB about 300 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peak_rss_is_the_tasks_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    let file = r#"
+[[job]]
+name = "trivial"
+[job.task]
+type = "shell"
+script = "true"
+
+[[job]]
+name = "big"
+[job.task]
+type = "python"
+script = '''
+import time
+b = b"x" * (300 * 1024 * 1024)
+time.sleep(0.3)
+print(len(b))
+'''
+"#;
+    server.apply("memory.toml", file).await;
+    const MIB: i64 = 1024 * 1024;
+    let trivial = server.trigger("trivial", json!({})).await;
+    let detail = server.wait_run(trivial, Duration::from_secs(30)).await;
+    let rss = detail["attempts"][0]["max_rss_bytes"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no peak RSS: {detail}"));
+    assert!(rss < 8 * MIB, "a trivial sh reports {} MiB", rss / MIB);
+
+    let big = server.trigger("big", json!({})).await;
+    let detail = server.wait_run(big, Duration::from_secs(60)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    let rss = detail["attempts"][0]["max_rss_bytes"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no peak RSS: {detail}"));
+    assert!(
+        (300 * MIB..340 * MIB).contains(&rss),
+        "a 300 MiB task reports {} MiB",
+        rss / MIB
+    );
 }
