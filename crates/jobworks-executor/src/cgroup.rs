@@ -58,32 +58,44 @@ impl AttemptCgroup {
     }
 
     /// Kills every process in the cgroup (`cgroup.kill`, Linux 5.14; else `SIGKILL` to each pid
-    /// listed, repeated until none is left), then removes it, waiting at most 5 s for the
-    /// processes to be gone. Returns the pids that were in it. Blocking.
-    pub(crate) fn kill_and_remove(&self) -> Vec<u32> {
+    /// listed) and returns the pids that were in it.
+    pub(crate) fn kill(&self) -> Vec<u32> {
         let found = self.pids();
-        let deadline = Instant::now() + REMOVE_DEADLINE;
-        let has_kill = std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok();
-        let mut pause = Duration::from_micros(100);
-        loop {
-            if !has_kill {
-                for pid in self.pids() {
-                    let _ = kill(Pid::from_raw(pid.cast_signed()), Signal::SIGKILL);
-                }
+        if std::fs::write(self.dir.join("cgroup.kill"), "1").is_err() {
+            for &pid in &found {
+                let _ = kill(Pid::from_raw(pid.cast_signed()), Signal::SIGKILL);
             }
+        }
+        found
+    }
+
+    /// Removes the cgroup once the killed processes are gone, waiting at most 5 s (killing
+    /// again what is still listed). Blocking.
+    pub(crate) fn remove(&self) {
+        let deadline = Instant::now() + REMOVE_DEADLINE;
+        let mut pause = Duration::from_micros(50);
+        loop {
             match std::fs::remove_dir(&self.dir) {
-                Ok(()) => return found,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => return found,
+                Ok(()) => return,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return,
                 Err(error) if Instant::now() >= deadline => {
                     tracing::warn!(%error, dir = %self.dir.display(), "cannot remove an attempt cgroup");
-                    return found;
+                    return;
                 }
                 Err(_) => {
+                    self.kill();
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
             }
         }
+    }
+
+    /// [`AttemptCgroup::kill`], then [`AttemptCgroup::remove`]; returns the pids killed.
+    pub(crate) fn kill_and_remove(&self) -> Vec<u32> {
+        let found = self.kill();
+        self.remove();
+        found
     }
 }
 

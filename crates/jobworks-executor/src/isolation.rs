@@ -149,7 +149,7 @@ impl Containment {
     /// is left of the attempt elsewhere. Returns the pids killed besides the leader. Blocking.
     pub(crate) fn leader_exited(&self, leader: u32) -> Vec<u32> {
         let mut killed = match self {
-            Self::Cgroup(cgroup) => cgroup.kill_and_remove(),
+            Self::Cgroup(cgroup) => cgroup.kill(),
             Self::Subreaper => subreaper::attempt_ended(leader),
             Self::ProcessGroupOnly => Vec::new(),
         };
@@ -164,10 +164,12 @@ impl Containment {
         }
     }
 
-    /// Called once the leader is reaped.
+    /// Called once the leader is reaped: removes the cgroup, forgets the subreaper's record.
     pub(crate) fn leader_reaped(&self, leader: u32) {
-        if let Self::Subreaper = self {
-            subreaper::leader_reaped(leader);
+        match self {
+            Self::Cgroup(cgroup) => cgroup.remove(),
+            Self::Subreaper => subreaper::leader_reaped(leader),
+            Self::ProcessGroupOnly => {}
         }
     }
 
