@@ -215,3 +215,44 @@ print(len(b))
         rss / MIB
     );
 }
+
+/// Issue 7 point 6 end to end: a crontab line `false; echo x` runs `echo` under cron; imported
+/// with `jobworks import crontab` and run by the server, it does too (and succeeds), while the
+/// same script in a job file without `errexit = false` stops at `false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_crontab_jobs_keep_crons_shell_semantics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let crontab = dir.path().join("crontab");
+    std::fs::write(&crontab, "0 3 * * * false; echo x\n").expect("crontab");
+    let server = TestServer::start(dir.path(), &[]);
+    let imported = common::cli(&server)
+        .args(["import", "crontab"])
+        .arg(&crontab)
+        .output()
+        .expect("import crontab");
+    assert!(imported.status.success(), "{imported:?}");
+    let toml = String::from_utf8(imported.stdout).expect("utf-8");
+    assert!(toml.contains("errexit = false"), "{toml}");
+    let applied = server.apply("cron.toml", &toml).await;
+    let name = applied["jobs"][0]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no job applied: {applied}"))
+        .to_owned();
+    let id = server.trigger(&name, json!({})).await;
+    let detail = server.wait_run(id, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    assert!(server.log_text(id).await.lines().any(|line| line == "x"));
+
+    let strict = r#"
+[[job]]
+name = "strict"
+[job.task]
+type = "shell"
+script = "false; echo x"
+"#;
+    server.apply("strict.toml", strict).await;
+    let id = server.trigger("strict", json!({})).await;
+    let detail = server.wait_run(id, Duration::from_secs(30)).await;
+    assert_eq!(detail["run"]["state"], "failed", "{detail}");
+    assert!(!server.log_text(id).await.lines().any(|line| line == "x"));
+}
