@@ -124,11 +124,22 @@ pub enum TriggerSpec {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShellKind {
-    /// `/bin/sh -e`.
+    /// `/bin/sh -e -c` (`/bin/sh -c` with `errexit = false`).
     #[default]
     Sh,
-    /// `bash -e -o pipefail`.
+    /// `bash -e -o pipefail -c` (`bash -c` with `errexit = false`).
     Bash,
+}
+
+/// Serde default of [`TaskSpec::Shell::errexit`]: on.
+fn errexit_default() -> bool {
+    true
+}
+
+/// Serde skip test of [`TaskSpec::Shell::errexit`]: the default is not written, so specs
+/// stored before the field existed compare equal to new ones.
+fn errexit_is_default(errexit: &bool) -> bool {
+    *errexit
 }
 
 /// What one attempt runs.
@@ -144,6 +155,14 @@ pub enum TaskSpec {
         /// Shell for `script`.
         #[serde(default)]
         shell: ShellKind,
+        /// Whether the shell stops at the first failing command (`-e`, plus `-o pipefail`
+        /// for bash); `false` runs `sh -c` / `bash -c` exactly as cron does. Default `true`;
+        /// meaningful only with `script`.
+        #[serde(
+            default = "errexit_default",
+            skip_serializing_if = "errexit_is_default"
+        )]
+        errexit: bool,
         /// Bytes fed to standard input.
         stdin: Option<String>,
     },

@@ -25,23 +25,22 @@ pub enum ScriptOrFile {
 }
 
 /// `(program, args)` running `script` with the given shell.
-pub fn shell_command(script: &str, shell: ShellKind) -> (String, Vec<String>) {
-    match shell {
-        ShellKind::Sh => (
-            "/bin/sh".to_owned(),
-            vec!["-e".to_owned(), "-c".to_owned(), script.to_owned()],
-        ),
-        ShellKind::Bash => (
-            "bash".to_owned(),
-            vec![
-                "-e".to_owned(),
-                "-o".to_owned(),
-                "pipefail".to_owned(),
-                "-c".to_owned(),
-                script.to_owned(),
-            ],
-        ),
+///
+/// With `errexit` the shell stops at the first failing command: `/bin/sh -e -c`, or
+/// `bash -e -o pipefail -c`. Without it the script runs as cron runs a crontab command:
+/// `/bin/sh -c` or `bash -c`, where only the last command's status counts.
+pub fn shell_command(script: &str, shell: ShellKind, errexit: bool) -> (String, Vec<String>) {
+    let (program, strict): (&str, &[&str]) = match shell {
+        ShellKind::Sh => ("/bin/sh", &["-e"]),
+        ShellKind::Bash => ("bash", &["-e", "-o", "pipefail"]),
+    };
+    let mut args: Vec<String> = Vec::with_capacity(strict.len() + 2);
+    if errexit {
+        args.extend(strict.iter().map(|&arg| arg.to_owned()));
     }
+    args.push("-c".to_owned());
+    args.push(script.to_owned());
+    (program.to_owned(), args)
 }
 
 /// `(program, args)` running Python 3 unbuffered (`-u`, so output is logged live).
@@ -64,15 +63,23 @@ mod tests {
     #[test]
     fn commands() {
         assert_eq!(
-            shell_command("echo hi", ShellKind::Sh),
+            shell_command("echo hi", ShellKind::Sh, true),
             (
                 "/bin/sh".into(),
                 vec!["-e".into(), "-c".into(), "echo hi".into()]
             )
         );
         assert_eq!(
-            shell_command("x", ShellKind::Bash).1,
+            shell_command("x", ShellKind::Bash, true).1,
             ["-e", "-o", "pipefail", "-c", "x"]
+        );
+        assert_eq!(
+            shell_command("x", ShellKind::Sh, false),
+            ("/bin/sh".into(), vec!["-c".into(), "x".into()])
+        );
+        assert_eq!(
+            shell_command("x", ShellKind::Bash, false),
+            ("bash".into(), vec!["-c".into(), "x".into()])
         );
         assert_eq!(
             python_command(&ScriptOrFile::Script("print(1)".into())),

@@ -7,10 +7,12 @@
 //! [`ProcessOutcome`] or [`SqlOutcome`]. Failing to even start is an [`ExecError`]; a non-zero
 //! exit, a signal, a timeout, a cancellation or a failing query is an outcome. Linux only.
 
+mod cgroup;
 mod commands;
 mod datasource;
 mod end;
 mod error;
+mod isolation;
 mod log;
 mod orphans;
 mod output;
@@ -21,11 +23,13 @@ mod sql;
 mod sql_driver;
 mod sql_numeric;
 mod sql_table;
+mod subreaper;
 mod unix;
 
 pub use commands::{ScriptOrFile, ShellKind, python_command, shell_command};
 pub use end::EndReason;
 pub use error::ExecError;
+pub use isolation::{Isolation, init_isolation};
 pub use log::{LogLine, LogStream};
 pub use orphans::{ATTEMPT_ID_ENV, sweep_orphans};
 pub use output::MAX_LINE_BYTES;

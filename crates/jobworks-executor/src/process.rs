@@ -6,6 +6,8 @@ use std::fmt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +21,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::end::EndReason;
 use crate::error::ExecError;
+use crate::isolation::{Containment, peak_rss_bytes, program_exists};
 use crate::log::{LogLine, LogSink, LogStream};
 use crate::orphans::{ATTEMPT_ID_ENV, sweep_orphans};
 use crate::output::{LineSplitter, MAX_LINE_BYTES, OutputLimiter, RawLine};
@@ -44,6 +47,9 @@ const WAITER_STACK_BYTES: usize = 64 * 1024;
 
 /// Capacity of the channel between the pipe readers and the line collector, in lines.
 const CAPTURE_CHANNEL_LINES: usize = 256;
+
+/// How often the attempt's processes are sampled for their peak memory (`VmHWM`).
+const MEMORY_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
 
 /// One attempt of a process task.
 #[derive(Clone)]
@@ -141,8 +147,13 @@ pub struct ProcessOutcome {
     pub user_cpu_ms: u64,
     /// Kernel CPU time of the child and the descendants it waited for, in milliseconds.
     pub system_cpu_ms: u64,
-    /// Peak resident set size of the largest of those processes, in bytes.
-    pub max_rss_bytes: u64,
+    /// Peak resident set size of the largest process of the attempt, in bytes: the highest
+    /// `VmHWM` (the kernel's own per-process peak since `exec`, so exact for what it covers)
+    /// seen in `/proc/PID/status` of the leader and, with a cgroup per attempt, of every
+    /// process in it, sampled at the start and every 50 ms. A process that lives less than
+    /// that between samples is missed. `None` when no sample succeeded. Not `ru_maxrss`, which
+    /// Linux inflates with the server's own memory (the image the child had before `exec`).
+    pub max_rss_bytes: Option<u64>,
     /// Output bytes (pipe bytes, newlines included) neither forwarded nor kept due to the cap.
     pub bytes_dropped: u64,
     /// Outputs from `::set-output name=value` stdout lines, overridden by the entries of the
@@ -192,9 +203,26 @@ pub async fn run_process(
         None => None,
     };
 
-    let mut command = std::process::Command::new(&task.program);
+    let containment = Arc::new(Containment::for_attempt());
+    if containment.wraps() {
+        let path = task
+            .env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "PATH")
+            .map(|(_, value)| value.as_str());
+        if !program_exists(&task.program, path, task.working_dir.as_deref()) {
+            containment.discard();
+            return Err(spawn_error(
+                &task.program,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+    }
+    let (program, args) = containment.command(&task.program, &task.args);
+    let mut command = std::process::Command::new(&program);
     command
-        .args(&task.args)
+        .args(&args)
         .envs(task.env.iter().map(|(name, value)| (name, value)))
         .env(ATTEMPT_ID_ENV, &task.attempt_tag)
         .process_group(0)
@@ -213,13 +241,17 @@ pub async fn run_process(
         command.current_dir(dir);
     }
 
-    let mut child = command
-        .spawn()
-        .map_err(|source| spawn_error(&task.program, source))?;
+    let mut child = match containment.spawn(|| command.spawn()) {
+        Ok(child) => child,
+        Err(source) => {
+            containment.discard();
+            return Err(spawn_error(&task.program, source));
+        }
+    };
     // the process exists from here on: this is when it started
     let started_at = Utc::now();
     let pid = child.id();
-    let group = ProcessGroup::new(pid);
+    let group = ProcessGroup::new(pid, containment.clone());
     // From here on, leaving early (error or a dropped future) kills the group; the waiter
     // thread reaps the child in every case.
     let _kill_on_drop = KillGroupOnDrop(group.clone());
@@ -272,11 +304,40 @@ pub async fn run_process(
         sink: &sink,
         cancel: &cancel,
     };
+    let peak = AtomicU64::new(0);
+    let sample_memory = || {
+        for member in std::iter::once(pid).chain(containment.members()) {
+            if let Some(bytes) = peak_rss_bytes(member) {
+                peak.fetch_max(bytes, Ordering::Relaxed);
+            }
+        }
+    };
+    sample_memory();
+    let controlled = async {
+        let mut ticks = tokio::time::interval(MEMORY_SAMPLE_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let run = control.run(waiter, readers);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                biased;
+                finished = &mut run => break finished,
+                _ = ticks.tick() => sample_memory(),
+            }
+        }
+    };
     let (collected, finished) = tokio::join!(
         collect(capture_rx, &sink, task.output_cap_bytes),
-        control.run(waiter, readers),
+        controlled,
     );
     let (end, exit) = finished.map_err(|source| ExecError::Wait { pid, source })?;
+    if !exit.escaped.is_empty() {
+        sink.system(format!(
+            "killed processes of the attempt outside its process group: {:?}",
+            exit.escaped
+        ))
+        .await;
+    }
 
     let mut outputs = collected.outputs;
     let limiter_end = collected.limiter.finish();
@@ -307,7 +368,7 @@ pub async fn run_process(
         end,
         user_cpu_ms: exit.usage.user_cpu_ms,
         system_cpu_ms: exit.usage.system_cpu_ms,
-        max_rss_bytes: exit.usage.max_rss_bytes,
+        max_rss_bytes: Some(peak.load(Ordering::Relaxed)).filter(|&bytes| bytes > 0),
         bytes_dropped: limiter_end.bytes_dropped,
         outputs,
     })

@@ -11,17 +11,21 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
+use crate::isolation::Containment;
 use crate::rusage::ResourceUsage;
 
 /// How the group leader ended, with its resource usage.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ExitInfo {
     /// Exit status when the process exited normally.
     pub(crate) exit_code: Option<i32>,
     /// Signal number when the process was killed by a signal.
     pub(crate) signal: Option<i32>,
-    /// CPU time and peak memory.
+    /// CPU time.
     pub(crate) usage: ResourceUsage,
+    /// Processes of the attempt outside its process group that were killed after the leader
+    /// exited (see [`Containment::leader_exited`]).
+    pub(crate) escaped: Vec<u32>,
 }
 
 /// The process group of one spawned child (pgid = the child's pid).
@@ -33,14 +37,17 @@ pub(crate) struct ExitInfo {
 pub(crate) struct ProcessGroup {
     pgid: Pid,
     reaped: Arc<Mutex<bool>>,
+    containment: Arc<Containment>,
 }
 
 impl ProcessGroup {
-    /// The group led by `pid`, which must be our unreaped child started with `process_group(0)`.
-    pub(crate) fn new(pid: u32) -> Self {
+    /// The group led by `pid`, which must be our unreaped child started with `process_group(0)`,
+    /// contained by `containment`.
+    pub(crate) fn new(pid: u32, containment: Arc<Containment>) -> Self {
         Self {
             pgid: Pid::from_raw(pid.cast_signed()),
             reaped: Arc::new(Mutex::new(false)),
+            containment,
         }
     }
 
@@ -59,9 +66,10 @@ impl ProcessGroup {
         !*reaped && killpg(self.pgid, signal).is_ok()
     }
 
-    /// Blocks until the leader exits, then `SIGKILL`s whatever is left in its group (so no
-    /// background process outlives the task and the output pipes reach end of file), then reaps
-    /// the leader and returns its status and resource usage.
+    /// Blocks until the leader exits, then `SIGKILL`s whatever is left in its group and in its
+    /// containment (cgroup or subreaper orphans: so no background process outlives the task and
+    /// the output pipes reach end of file), then reaps the leader and returns its status and
+    /// resource usage.
     ///
     /// Run it on a blocking thread. Errors are the OS errors of `waitid`/`wait4` (e.g. `ECHILD`
     /// if someone else reaped the child).
@@ -82,13 +90,20 @@ impl ProcessGroup {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // ESRCH (nothing left in the group) is the normal case.
         let _ = killpg(self.pgid, Signal::SIGKILL);
-        let (status, usage) = wait4(self.pgid.as_raw())?;
-        *reaped = true;
+        let leader = self.pgid.as_raw().cast_unsigned();
+        let escaped = self.containment.leader_exited(leader);
+        let waited = wait4(self.pgid.as_raw());
+        if waited.is_ok() {
+            *reaped = true;
+        }
         drop(reaped);
+        self.containment.leader_reaped(leader);
+        let (status, usage) = waited?;
         Ok(ExitInfo {
             exit_code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
             signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
             usage: ResourceUsage::from_rusage(&usage),
+            escaped,
         })
     }
 }

@@ -12,9 +12,6 @@ pub(crate) struct CommandFacts {
     pub(crate) name_words: Vec<String>,
     /// The text of the simple command the name came from, or the whole command trimmed.
     pub(crate) summary: String,
-    /// A `;` is followed by another command: under `sh -e` a failure before the `;` stops
-    /// the script, while cron's plain `sh -c` goes on.
-    pub(crate) sequential: bool,
 }
 
 #[derive(Debug)]
@@ -26,20 +23,11 @@ struct Word {
     redirect: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    And,
-    Or,
-    Pipe,
-    Semicolon,
-    Background,
-    Paren,
-}
-
 #[derive(Debug)]
 enum Token {
     Word(Word),
-    Op(Op),
+    /// An operator that ends a simple command: `&&`, `||`, `|`, `;`, `&`, `(` or `)`.
+    Separator,
 }
 
 /// Keywords and grouping words that may start a simple command without being it.
@@ -54,9 +42,6 @@ const GUARDS: [&str; 17] = [
     "test", "[", "[[", "cd", "pushd", "true", "false", ":", "sleep", "exit", "export", "set",
     "umask", "source", ".", "for", "case",
 ];
-
-/// Words that end a compound command; a `;` before them does not start a new command.
-const CLOSERS: [&str; 8] = ["}", "fi", "done", "esac", "then", "do", "else", "elif"];
 
 /// Programs that run another program: their options (and some positional arguments) are
 /// skipped. `(program, options taking an argument, positional arguments before the command)`.
@@ -99,26 +84,12 @@ const SCRIPT_EXTENSIONS: [&str; 7] = ["sh", "bash", "py", "pl", "rb", "php", "js
 pub(crate) fn analyze(command: &str) -> CommandFacts {
     let tokens = tokenize(command);
     let mut segments: Vec<Vec<&Word>> = vec![Vec::new()];
-    let mut separators: Vec<Option<Op>> = vec![None];
     for token in &tokens {
         match token {
             Token::Word(word) => segments.last_mut().expect("never empty").push(word),
-            Token::Op(op) => {
-                segments.push(Vec::new());
-                separators.push(Some(*op));
-            }
+            Token::Separator => segments.push(Vec::new()),
         }
     }
-    let sequential = segments
-        .iter()
-        .zip(&separators)
-        .any(|(segment, separator)| {
-            *separator == Some(Op::Semicolon)
-                && segment
-                    .first()
-                    .is_some_and(|word| !CLOSERS.contains(&word.text.as_str()))
-        });
-
     let chosen = segments
         .iter()
         .find_map(|segment| meaningful(segment).map(|words| (segment, words)));
@@ -141,7 +112,6 @@ pub(crate) fn analyze(command: &str) -> CommandFacts {
     CommandFacts {
         name_words,
         summary,
-        sequential,
     }
 }
 
@@ -432,7 +402,7 @@ fn tokenize(command: &str) -> Vec<Token> {
             }
             '&' if next == Some('&') => {
                 finish(&mut current, &mut tokens, position);
-                tokens.push(Token::Op(Op::And));
+                tokens.push(Token::Separator);
                 index += 2;
             }
             '&' if next == Some('>')
@@ -447,15 +417,8 @@ fn tokenize(command: &str) -> Vec<Token> {
             }
             '&' | '|' | ';' | '(' | ')' => {
                 finish(&mut current, &mut tokens, position);
-                let op = match (c, next) {
-                    ('&', _) => Op::Background,
-                    ('|', Some('|')) => Op::Or,
-                    ('|', _) => Op::Pipe,
-                    (';', _) => Op::Semicolon,
-                    _ => Op::Paren,
-                };
-                tokens.push(Token::Op(op));
-                index += if op == Op::Or { 2 } else { 1 };
+                tokens.push(Token::Separator);
+                index += if (c, next) == ('|', Some('|')) { 2 } else { 1 };
             }
             '<' | '>' => {
                 let word = word_at(&mut current, position);
@@ -568,22 +531,5 @@ mod tests {
         check("test -x /usr/bin/foo", &["test"], "test -x /usr/bin/foo");
         check("  cd /tmp  ", &["cd"], "cd /tmp");
         check(">/tmp/empty", &[], ">/tmp/empty");
-    }
-
-    #[test]
-    fn sequences_that_sh_e_would_stop() {
-        let table = [
-            ("a; b", true),
-            ("a && b || c", false),
-            ("test -x x || { cd / && run-parts x; }", false),
-            ("if a; then b; fi", false),
-            ("for f in *; do rm $f; done", false),
-            ("echo 'a; b'", false),
-            ("a & b", false),
-            ("(a); b", true),
-        ];
-        for (command, sequential) in table {
-            assert_eq!(analyze(command).sequential, sequential, "{command:?}");
-        }
     }
 }

@@ -171,14 +171,6 @@ fn convert_entry(
             format!("Jobworks runs shell tasks with sh or bash, not `{shell}`; this job will run with {jobworks}"),
         ));
     }
-    if facts.sequential {
-        notes.push((
-            line,
-            format!(
-                "Jobworks runs the script with `{jobworks} -e`: a failing command before `;` stops it, where cron would go on"
-            ),
-        ));
-    }
 
     let mut tags = vec!["imported".to_owned(), "crontab".to_owned()];
     if let Some(user) = entry.user {
@@ -421,10 +413,6 @@ mod tests {
                 (
                     3,
                     "Jobworks runs shell tasks with sh or bash, not `/usr/bin/zsh`; this job will run with sh"
-                ),
-                (
-                    3,
-                    "Jobworks runs the script with `sh -e`: a failing command before `;` stops it, where cron would go on"
                 ),
                 (
                     4,

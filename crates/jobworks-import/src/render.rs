@@ -21,7 +21,8 @@ const MAX_SUMMARY_CHARS: usize = 100;
 ///   line), `tags`, `schedule` (omitted for `@reboot`), `timezone` (only when `CRON_TZ` was
 ///   set), `env` (only when not empty);
 /// - `[job.task]` with `type = "shell"`, `shell = "sh"` or `"bash"` (see
-///   [`ImportedJob::shell`]), `script` (the command followed by a newline, as a multi-line
+///   [`ImportedJob::shell`]), `errexit = false` (cron's `sh -c` goes on after a failing
+///   command; Jobworks' default `-e` would stop), `script` (the command followed by a newline, as a multi-line
 ///   literal string when TOML allows it) and `stdin` when the entry had one.
 ///
 /// Notes about lines that are not jobs go in the header; unconverted lines are listed as
@@ -114,6 +115,9 @@ fn render_job(out: &mut String, job: &ImportedJob, report: &ImportReport, source
     let (shell, _) = jobworks_shell(&job.shell);
     out.push_str("\n[job.task]\ntype = \"shell\"\n");
     let _ = writeln!(out, "shell = {}", string(shell));
+    // cron runs the command with `sh -c` (or `$SHELL -c`), which goes on after a failing
+    // command: keep that, not Jobworks' `-e` default.
+    out.push_str("errexit = false\n");
     let _ = writeln!(out, "script = {}", script(&format!("{}\n", job.command)));
     if let Some(stdin) = &job.stdin {
         let _ = writeln!(out, "stdin = {}", string(stdin));
@@ -179,6 +183,7 @@ fn script(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::{CrontabKind, parse_crontab};
+    use jobworks_domain::{ShellKind, TaskSpec};
 
     fn toml_jobs(rendered: &str) -> Vec<toml::Table> {
         let document: toml::Table = toml::from_str(rendered)
@@ -230,6 +235,7 @@ env = { PATH = \"/usr/local/sbin:/usr/bin\" }
 [job.task]
 type = \"shell\"
 shell = \"sh\"
+errexit = false
 script = '''
 cd / && run-parts --report /etc/cron.daily
 '''
@@ -264,6 +270,7 @@ tags = [\"imported\", \"crontab\", \"reboot\"]
 [job.task]
 type = \"shell\"
 shell = \"bash\"
+errexit = false
 script = '''
 /opt/warm-cache.sh
 '''
@@ -274,6 +281,37 @@ script = '''
         let jobs = toml_jobs(&rendered);
         assert_eq!(jobs.len(), 1);
         assert!(!jobs[0].contains_key("schedule"));
+    }
+
+    /// Issue 7 point 6: cron runs `false; echo x` to the `echo`; the imported job must too,
+    /// so it is written with `errexit = false` and Jobworks' own parser reads it so.
+    #[test]
+    fn imported_jobs_keep_crons_shell_semantics() {
+        for (shell_line, shell) in [("", ShellKind::Sh), ("SHELL=/bin/bash\n", ShellKind::Bash)] {
+            let report = parse_crontab(
+                &format!("{shell_line}* * * * * false; echo x\n"),
+                CrontabKind::User,
+                "alice",
+            );
+            let rendered = render_job_file(&report, "alice");
+            let jobs = jobworks_domain::file::parse_job_file(
+                "alice.toml",
+                &rendered,
+                &jobworks_domain::file::FileContext::default(),
+            )
+            .unwrap_or_else(|errors| panic!("imported file does not validate: {errors:?}"));
+            assert_eq!(
+                jobs[0].task,
+                TaskSpec::Shell {
+                    script: Some("false; echo x\n".into()),
+                    command: None,
+                    shell,
+                    errexit: false,
+                    stdin: None,
+                },
+                "{rendered}"
+            );
+        }
     }
 
     #[test]

@@ -267,13 +267,19 @@ pub struct AttemptView {
     pub state: String,
     /// Worker that ran it.
     pub worker: String,
-    /// Process id.
+    /// Process id (= its process group id). Recorded within 50 ms of the start (start records
+    /// are group-committed) or with the outcome, so an attempt lost to a crash of its server
+    /// right after the start can lack it: see `claimed_at`.
     pub pid: Option<i64>,
-    /// Started at.
+    /// When a worker claimed the attempt, committed with the claim: always known, and at or
+    /// before the start. `None` only from servers older than this field.
+    #[serde(default)]
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When the process started (SQL: when the statement was sent); recorded like `pid`.
     pub started_at: Option<DateTime<Utc>>,
     /// Ended at.
     pub ended_at: Option<DateTime<Utc>>,
-    /// Wall time, ms.
+    /// Wall time from `started_at` to `ended_at`, ms.
     pub duration_ms: Option<i64>,
     /// Exit code.
     pub exit_code: Option<i32>,

@@ -103,6 +103,11 @@ impl Server {
         })?;
         let store = self.store;
         let installation = store.installation_id().await.map_err(ServerError::Store)?;
+        // before any attempt runs: a cgroup v2 per attempt, else the child subreaper
+        let isolation = tokio::task::spawn_blocking(|| jobworks_executor::init_isolation(true))
+            .await
+            .unwrap_or(jobworks_executor::Isolation::ProcessGroupOnly);
+        tracing::info!(?isolation, "attempt isolation");
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let health = Arc::new(Health::default());

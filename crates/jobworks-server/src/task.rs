@@ -165,7 +165,7 @@ pub async fn run_attempt(
                     finish.signal = out.signal;
                     finish.user_cpu_ms = Some(out.user_cpu_ms as i64);
                     finish.system_cpu_ms = Some(out.system_cpu_ms as i64);
-                    finish.max_rss_bytes = Some(out.max_rss_bytes as i64);
+                    finish.max_rss_bytes = out.max_rss_bytes.map(|bytes| bytes as i64);
                     finish.bytes_dropped = out.bytes_dropped as i64;
                     finish.outputs = serde_json::to_value(&out.outputs).unwrap_or_default();
                     finish.state = match out.end {
@@ -291,6 +291,7 @@ fn process_task(
             script,
             command,
             shell,
+            errexit,
             stdin,
         } => {
             let (program, args) = match (script, command) {
@@ -301,6 +302,7 @@ fn process_task(
                         ShellKind::Sh => jobworks_executor::ShellKind::Sh,
                         ShellKind::Bash => jobworks_executor::ShellKind::Bash,
                     },
+                    *errexit,
                 ),
                 _ => ("true".to_string(), Vec::new()),
             };

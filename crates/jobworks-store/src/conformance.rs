@@ -28,6 +28,7 @@ pub fn sample_spec(name: &str) -> JobSpec {
             script: Some("true".into()),
             command: None,
             shell: ShellKind::Sh,
+            errexit: true,
             stdin: None,
         },
         params: Vec::new(),

@@ -519,7 +519,7 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
             attempt.state.clone(),
             attempt.worker.clone(),
             attempt.pid.map_or_else(dash, |pid| pid.to_string()),
-            optional_time(attempt.started_at, clock),
+            attempt_started(attempt, clock),
             attempt.duration_ms.map_or_else(dash, human::duration_ms),
             attempt.exit_code.map_or_else(dash, |code| code.to_string()),
             attempt.signal.map_or_else(dash, human::signal),
@@ -538,6 +538,17 @@ pub fn attempts_table(attempts: &[AttemptView], clock: &Clock) -> Table {
         table.add_row(row);
     }
     table
+}
+
+/// An attempt's STARTED cell: its start time, or, when no start was recorded (an attempt lost
+/// to a server crash within the start-record window, or one that could not start), its claim
+/// time marked `(claimed)`: the attempt got at least that far. `-` only without either.
+fn attempt_started(attempt: &AttemptView, clock: &Clock) -> String {
+    match (attempt.started_at, attempt.claimed_at) {
+        (Some(started), _) => clock.date_time(started),
+        (None, Some(claimed)) => format!("{} (claimed)", clock.date_time(claimed)),
+        (None, None) => "-".to_owned(),
+    }
 }
 
 /// TIME, TASK (when some event concerns a task: `-` for the run itself), TRANSITION,
@@ -648,6 +659,47 @@ mod tests {
         ");
     }
 
+    /// Issue 7 point 13: an attempt without a recorded start shows its claim time, marked.
+    #[test]
+    fn attempt_started_cell() {
+        let attempt = |claimed: Option<&str>, started: Option<&str>| AttemptView {
+            task: "main".into(),
+            id: 1,
+            attempt_no: 1,
+            state: "lost".into(),
+            worker: "jobworks-1".into(),
+            pid: None,
+            claimed_at: claimed.map(at),
+            started_at: started.map(at),
+            ended_at: None,
+            duration_ms: None,
+            exit_code: None,
+            signal: None,
+            user_cpu_ms: None,
+            system_cpu_ms: None,
+            max_rss_bytes: None,
+            bytes_dropped: 0,
+            error: None,
+            outputs: serde_json::json!({}),
+        };
+        let cases = [
+            (
+                Some("2026-03-08T11:00:00Z"),
+                Some("2026-03-08T11:00:01Z"),
+                "2026-03-08 11:00:01",
+            ),
+            (
+                Some("2026-03-08T11:00:00Z"),
+                None,
+                "2026-03-08 11:00:00 (claimed)",
+            ),
+            (None, None, "-"),
+        ];
+        for (claimed, started, cell) in cases {
+            assert_eq!(attempt_started(&attempt(claimed, started), &clock()), cell);
+        }
+    }
+
     #[test]
     fn detail_text() {
         let detail = RunDetailView {
@@ -665,6 +717,7 @@ mod tests {
                 state: "failed".into(),
                 worker: "jobworks-4242".into(),
                 pid: Some(5151),
+                claimed_at: Some(at("2026-03-08T11:00:00.900Z")),
                 started_at: Some(at("2026-03-08T11:00:01Z")),
                 ended_at: Some(at("2026-03-08T11:00:03.500Z")),
                 duration_ms: Some(2_500),

@@ -8,7 +8,8 @@ use crate::params::ParamSpec;
 use crate::spec::{ShellKind, TaskSpec};
 
 pub(crate) const TASK_TYPES: &[&str] = &["shell", "python", "sql"];
-pub(crate) const SHELL_FIELDS: &[&str] = &["type", "script", "command", "shell", "stdin"];
+pub(crate) const SHELL_FIELDS: &[&str] =
+    &["type", "script", "command", "shell", "errexit", "stdin"];
 pub(crate) const PYTHON_FIELDS: &[&str] = &["type", "script", "file"];
 pub(crate) const SQL_FIELDS: &[&str] = &["type", "datasource", "query", "bind"];
 /// Every task field, for unknown-type tasks.
@@ -17,6 +18,7 @@ pub(crate) const ANY_TASK_FIELDS: &[&str] = &[
     "script",
     "command",
     "shell",
+    "errexit",
     "stdin",
     "file",
     "datasource",
@@ -143,6 +145,22 @@ impl Validator<'_> {
                 .unwrap_or_default(),
             None => ShellKind::Sh,
         };
+        let errexit = match fields.get("errexit") {
+            Some(entry) if command_entry.is_some() && script_entry.is_none() => {
+                self.error(
+                    &entry.key_span,
+                    &key_path(path, "errexit"),
+                    "`errexit` has no effect with `command`",
+                    Some(
+                        "a command runs without a shell: remove `errexit`, or use `script`"
+                            .to_owned(),
+                    ),
+                );
+                true
+            }
+            Some(entry) => self.boolean(entry, path).unwrap_or(true),
+            None => true,
+        };
         let stdin = fields
             .get("stdin")
             .and_then(|entry| self.string(entry, path))
@@ -151,6 +169,7 @@ impl Validator<'_> {
             script,
             command,
             shell,
+            errexit,
             stdin,
         })
     }

@@ -1219,6 +1219,7 @@ fn full_file_round_trips() {
             script: Some("df -P / ".into()),
             command: None,
             shell: ShellKind::Bash,
+            errexit: true,
             stdin: Some("input".into()),
         },
         params: vec![
@@ -1347,6 +1348,7 @@ fn full_file_round_trips() {
                 script: None,
                 command: Some(vec!["df".into(), "-P".into(), "/".into()]),
                 shell: ShellKind::Sh,
+                errexit: true,
                 stdin: None,
             },
         )
@@ -1449,4 +1451,97 @@ fn never_panics_on_truncated_or_mutated_input() {
             }
         }
     }
+}
+
+/// Issue 7 point 6: `errexit` defaults to on, `errexit = false` turns it off, and it is
+/// refused where it means nothing (with `command`) or is not a boolean.
+#[test]
+fn shell_errexit_switch() {
+    let errexit_of = |task_lines: &str| {
+        let text = format!(
+            "[[job]]\nname = \"j\"\n[job.task]\ntype = \"shell\"\nscript = \"false; echo x\"\n{task_lines}"
+        );
+        let jobs = parse_job_file("jobs/test.toml", &text, &context()).expect("valid");
+        match &jobs[0].task {
+            TaskSpec::Shell { errexit, .. } => *errexit,
+            other => panic!("not a shell task: {other:?}"),
+        }
+    };
+    assert!(errexit_of(""));
+    assert!(errexit_of("errexit = true\n"));
+    assert!(!errexit_of("errexit = false\n"));
+    assert!(!errexit_of("shell = \"bash\"\nerrexit = false\n"));
+    check(
+        r#"
+[[job]]
+name = "j"
+[job.task]
+type = "shell"
+script = "true"
+errexit = "no"
+"#,
+        r#"
+jobs/test.toml:6:11: job[1].task.errexit: expected true or false, found string "no"
+"#,
+    );
+    check(
+        r#"
+[[job]]
+name = "j"
+[job.task]
+type = "shell"
+command = ["true"]
+errexit = false
+"#,
+        r#"
+jobs/test.toml:6:1: job[1].task.errexit: `errexit` has no effect with `command`
+  hint: a command runs without a shell: remove `errexit`, or use `script`
+"#,
+    );
+    check(
+        r#"
+[[job]]
+name = "j"
+[job.task]
+type = "python"
+script = "print(1)"
+errexit = false
+"#,
+        r#"
+jobs/test.toml:6:1: job[1].task.errexit: unknown field `errexit`
+  hint: `errexit` belongs to shell tasks
+"#,
+    );
+}
+
+/// The stored spec keeps its old JSON shape when `errexit` is on (the default is not
+/// written), and a spec stored before the field existed reads back with it on.
+#[test]
+fn shell_errexit_json_shape() {
+    let task = TaskSpec::Shell {
+        script: Some("true".into()),
+        command: None,
+        shell: ShellKind::Sh,
+        errexit: true,
+        stdin: None,
+    };
+    let json = serde_json::to_value(&task).expect("serializes");
+    assert!(json.get("errexit").is_none(), "{json}");
+    assert_eq!(
+        serde_json::from_value::<TaskSpec>(json).expect("reads back"),
+        task
+    );
+    let off = TaskSpec::Shell {
+        script: Some("true".into()),
+        command: None,
+        shell: ShellKind::Sh,
+        errexit: false,
+        stdin: None,
+    };
+    let json = serde_json::to_value(&off).expect("serializes");
+    assert_eq!(json["errexit"], serde_json::json!(false));
+    assert_eq!(
+        serde_json::from_value::<TaskSpec>(json).expect("reads"),
+        off
+    );
 }

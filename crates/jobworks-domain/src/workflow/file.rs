@@ -1208,6 +1208,7 @@ fn stand_in_kind() -> TaskKind {
             script: Some("true".to_owned()),
             command: None,
             shell: ShellKind::Sh,
+            errexit: true,
             stdin: None,
         },
     }

@@ -176,6 +176,7 @@ pub fn attempt_view(a: &AttemptRecord) -> AttemptView {
         state: a.state.as_str().to_string(),
         worker: a.worker.clone(),
         pid: a.pid,
+        claimed_at: Some(a.claimed_at),
         started_at: a.started_at,
         ended_at: a.ended_at,
         duration_ms: match (a.started_at, a.ended_at) {
