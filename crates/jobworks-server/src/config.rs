@@ -43,11 +43,18 @@ pub struct ServerConfig {
     pub poll_interval: Duration,
     /// Environment variables added to every task process (e.g. `JOBWORKS_DB`).
     pub task_env: Vec<(String, String)>,
+    /// Retention: finished runs that ended longer ago than this are deleted (with their
+    /// tasks, attempts, events and logs) by the janitor; `None` keeps runs forever.
+    pub retention_runs: Option<Duration>,
 }
+
+/// Default of [`ServerConfig::retention_runs`]: 30 days.
+pub const DEFAULT_RETENTION_RUNS: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
-    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 5 s misfire threshold.
+    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 5 s misfire threshold,
+    /// runs kept 30 days.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -65,6 +72,7 @@ impl ServerConfig {
             misfire_threshold: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
             task_env: Vec::new(),
+            retention_runs: Some(DEFAULT_RETENTION_RUNS),
         }
     }
 }

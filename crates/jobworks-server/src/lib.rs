@@ -10,6 +10,7 @@ pub mod config;
 mod dispatch;
 mod finisher;
 mod health;
+pub mod janitor;
 mod leases;
 mod logs;
 mod metrics;
@@ -22,4 +23,4 @@ mod workflow;
 
 pub use config::{Datasource, ServerConfig};
 pub use health::Health;
-pub use server::{RunningServer, Server, ServerError};
+pub use server::{RunningServer, Server, ServerError, bind};

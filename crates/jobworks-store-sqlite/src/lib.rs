@@ -10,7 +10,10 @@
 mod codec;
 mod definitions;
 mod open;
+mod retention;
 mod store;
+mod tokens;
 mod workflow_runs;
 
 pub use open::{Durability, SqliteStore, SqliteStoreOptions};
+pub use retention::VacuumReport;
