@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn token_list_table() {
-        let at = |s| Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap();
+        let at = |s: i64| Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap();
         let clock = Clock::fixed(at(1000), chrono_tz::Tz::UTC);
         let tokens = vec![TokenView {
             name: "release-manager".into(),
