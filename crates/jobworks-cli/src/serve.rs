@@ -347,3 +347,59 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(flags: &[&str], file: &str) -> anyhow::Result<ServerConfig> {
+        let wrapper =
+            Wrapper::try_parse_from(std::iter::once("server").chain(flags.iter().copied()))?;
+        let file: ServerFile = toml::from_str(file)?;
+        build_config(&wrapper.args, file, Path::new("/tmp/j.db"))
+    }
+
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+    #[test]
+    fn retention_comes_from_the_flag_then_the_file_then_30_days() {
+        let table: [(&[&str], &str, Option<std::time::Duration>); 5] = [
+            (&[], "", Some(30 * DAY)),
+            (&[], "[retention]\nruns = \"90d\"\n", Some(90 * DAY)),
+            (
+                &["--retention-runs", "7d"],
+                "[retention]\nruns = \"90d\"\n",
+                Some(7 * DAY),
+            ),
+            (&["--retention-runs", "off"], "", None),
+            (&[], "[retention]\nruns = \"off\"\n", None),
+        ];
+        for (flags, file, want) in table {
+            let got = config(flags, file).expect("valid").retention_runs;
+            assert_eq!(got, want, "{flags:?} {file:?}");
+        }
+    }
+
+    #[test]
+    fn bad_retention_is_refused_with_the_flag_named() {
+        let err = config(&["--retention-runs", "soon"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--retention-runs soon: "), "{err}");
+        let err = config(&["--retention-runs", "10s"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too short"), "{err}");
+        let err = config(&[], "[retention]\nlogs = \"1d\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err:#}");
+    }
+}

@@ -138,3 +138,33 @@ pub async fn revoke_token(
     let record = state.store.revoke_token(&name, now).await?;
     Ok(Json(token_view(&record, now)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_token_routes_are_documented_with_a_description_on_every_response() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::super::openapi_json()).expect("json");
+        let routes = [
+            ("/api/v1/tokens", "get"),
+            ("/api/v1/tokens", "post"),
+            ("/api/v1/tokens/{name}", "delete"),
+        ];
+        for (path, method) in routes {
+            let operation = &doc["paths"][path][method];
+            let responses = operation["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path} is not in the OpenAPI document"));
+            assert!(responses.contains_key("403"), "{method} {path}");
+            for (code, response) in responses {
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    !description.is_empty(),
+                    "{method} {path} {code}: {response}"
+                );
+            }
+        }
+        let name = &doc["paths"]["/api/v1/tokens/{name}"]["delete"]["parameters"][0];
+        assert_eq!(name["in"], "path", "{name}");
+    }
+}
