@@ -35,7 +35,10 @@
 //! | POST | `/tokens` | `CreateTokenRequest` → `CreatedTokenView` (201; 409 when the name is taken) |
 //! | DELETE | `/tokens/{name}` | → `TokenView` (revoked at once) |
 //!
-//! Errors are `application/problem+json` ([`Problem`], RFC 9457).
+//! Errors are `application/problem+json` ([`Problem`], RFC 9457). Request bodies refuse fields
+//! they do not declare (422, naming the field and the closest declared one); unknown routes
+//! answer 404, wrong methods 405 and bodies over the server's `--max-body` limit 413, all
+//! as problem+json.
 
 mod tokens;
 
@@ -92,6 +95,7 @@ pub struct JobVersionView {
 
 /// A job file to apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SourceFile {
     /// Name used in diagnostics (usually the path).
     pub name: String,
@@ -101,6 +105,7 @@ pub struct SourceFile {
 
 /// Body of `POST /jobs/apply`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// Job files; job names must be unique across them.
     pub files: Vec<SourceFile>,
@@ -153,6 +158,7 @@ pub struct DiagnosticView {
 
 /// Body of `POST /jobs/{name}/runs`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Parameter values; strings are coerced to the declared type.
     #[serde(default)]
@@ -184,6 +190,7 @@ pub struct TriggeredRun {
 
 /// Body of `POST /jobs/{name}/backfill`: one run per schedule tick in `[from, to]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BackfillRequest {
     /// First tick time considered (inclusive).
     pub from: DateTime<Utc>,
@@ -376,6 +383,7 @@ pub struct ApprovalView {
 
 /// Body of approve and reject.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// Why (recorded with the decision).
     #[serde(default)]
@@ -384,6 +392,7 @@ pub struct DecisionRequest {
 
 /// Body of `POST /runs/{id}/tasks/{task}/mark`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MarkRequest {
     /// `succeeded` or `failed`.
     pub state: String,
@@ -394,6 +403,7 @@ pub struct MarkRequest {
 
 /// Body of `POST /runs/{id}/rerun`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RerunRequest {
     /// Rerun from this task (it must have ended without succeeding); `None` = from every
     /// task that failed, timed out, was cancelled or upstream_failed.
@@ -429,7 +439,7 @@ pub struct WorkflowView {
     /// Current version applied at.
     pub updated_at: DateTime<Utc>,
     /// The definition (`WorkflowSpec` as JSON), on `GET /workflows/{name}` only.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub definition: Option<serde_json::Value>,
 }
 

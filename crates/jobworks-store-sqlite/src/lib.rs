@@ -11,6 +11,7 @@ mod codec;
 mod definitions;
 mod open;
 mod retention;
+mod run_filter;
 mod store;
 mod tokens;
 mod workflow_runs;

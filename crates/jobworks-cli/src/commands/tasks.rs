@@ -246,11 +246,11 @@ mod tests {
         let clock = Clock::fixed(at("2026-03-08T11:01:00Z"), Tz::UTC);
         insta::assert_snapshot!(
             result_text(&detail, "run 42: cleared load; it and the tasks after it run again", &clock),
-            @r"
+            @"
         run 42: cleared load; it and the tasks after it run again; the run is now running
 
         TASK     KIND   STATE      ATTEMPTS  STARTED              DURATION  EXIT  REASON
-        extract  shell  succeeded  1         2026-03-08 11:00:00  4.00s     -     -
+        extract  shell  succeeded  1         2026-03-08 11:00:00  4s        -     -
         load     shell  queued     2         -                    -         -     cleared by token:alice
         report   shell  pending    0         -                    -         -     -
 

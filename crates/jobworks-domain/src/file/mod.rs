@@ -15,8 +15,8 @@
 pub(crate) mod diagnostic;
 mod param_decl;
 pub(crate) mod raw;
-mod size;
-pub(crate) mod suggest;
+pub mod size;
+pub mod suggest;
 pub(crate) mod task;
 mod unique;
 pub(crate) mod validate;
