@@ -357,17 +357,45 @@ async fn a_release_manager_token_approves_what_the_admin_may_not() {
             .contains("revoked"),
         "{body}"
     );
-    // the last admin token cannot be revoked
+    // a token cannot revoke itself, and the last admin token cannot be revoked
     let output = cli(&server)
         .args(["token", "revoke", "admin"])
         .output()
         .expect("revoke");
     assert!(!output.status.success());
     assert!(
-        text(&output.stderr).contains("last live admin token"),
+        text(&output.stderr).contains("the token making this request"),
         "{}",
         text(&output.stderr)
     );
+    let output = cli(&server)
+        .args(["token", "create", "ops", "--admin", "--output", "json"])
+        .output()
+        .expect("create admin");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let ops: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let ops = ops["token"].as_str().expect("secret").to_string();
+    let output = cli(&server)
+        .env("JOBWORKS_TOKEN", &ops)
+        .args(["token", "revoke", "admin"])
+        .output()
+        .expect("revoke");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (status, _, _) = call(
+        &server,
+        &server.token,
+        reqwest::Method::GET,
+        "/api/v1/jobs",
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "the revoked admin token is refused at once");
+    let output = cli(&server)
+        .env("JOBWORKS_TOKEN", &ops)
+        .args(["token", "revoke", "ops"])
+        .output()
+        .expect("revoke");
+    assert!(!output.status.success(), "its own token");
 }
 
 fn demo_text(name: &str) -> String {

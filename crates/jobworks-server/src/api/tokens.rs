@@ -107,15 +107,16 @@ pub async fn create_token(
 }
 
 /// Revokes the live token of this name: refused from the next request on. Errors: 404 when
-/// no live token has the name, 409 for the last live admin token (nothing could manage
-/// tokens after it; `jobworks admin token create` recovers offline).
+/// no live token has the name, 409 for the caller's own token and for the last live admin
+/// token (nothing could manage tokens after it; `jobworks admin token create` recovers
+/// offline).
 #[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "tokens",
     params(("name" = String, Path, description = "token name")),
     responses(
         (status = 200, description = "the revoked token", body = TokenView),
         (status = 403, description = "the caller's token is not an admin token", body = Problem),
         (status = 404, description = "no live token has the name", body = Problem),
-        (status = 409, description = "the last live admin token cannot be revoked", body = Problem)),
+        (status = 409, description = "the caller's own token or the last live admin token", body = Problem)),
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<AppState>,
@@ -123,6 +124,11 @@ pub async fn revoke_token(
     Path(name): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     require_admin(&caller)?;
+    if caller.0.name == name {
+        return Err(ApiError::Conflict(format!(
+            "`{name}` is the token making this request: revoke it with another admin token"
+        )));
+    }
     let now = Utc::now();
     let tokens = state.store.list_tokens().await?;
     let live_admins: Vec<&TokenRecord> = tokens
