@@ -30,6 +30,7 @@ pub struct TokenView {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// Name: 1–64 of `a-z A-Z 0-9 . _ -`, starting with a letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// Who it acts for; default: the name.
     #[serde(default)]
@@ -37,8 +38,10 @@ pub struct CreateTokenRequest {
     /// May manage tokens (default false).
     #[serde(default)]
     pub admin: bool,
-    /// Lifetime in seconds from now; `None` = never expires.
+    /// Lifetime in seconds from now (at least 1, at most 100 years); `None` = never
+    /// expires.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3_155_760_000_u64)]
     pub expires_in_s: Option<u64>,
 }
 

@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 use jobworks_protocol::{CreateTokenRequest, CreatedTokenView, Problem, TokenView};
 use jobworks_store::TokenRecord;
 
+/// Longest lifetime `expires_in_s` takes: 100 years, in seconds.
+const MAX_LIFETIME_S: u64 = 3_155_760_000;
+
 /// The wire view of a stored token at `now`.
 pub fn token_view(record: &TokenRecord, now: DateTime<Utc>) -> TokenView {
     TokenView {
@@ -77,6 +80,12 @@ pub async fn create_token(
     let expires_at = match request.expires_in_s {
         None => None,
         Some(0) => return Err(invalid("`expires_in_s` must be at least 1".into())),
+        Some(s) if s > MAX_LIFETIME_S => {
+            return Err(invalid(format!(
+                "`expires_in_s` {s} is over 100 years ({MAX_LIFETIME_S}); leave it out for a \
+                 token that never expires"
+            )));
+        }
         Some(s) => Some(
             i64::try_from(s)
                 .ok()
