@@ -225,7 +225,8 @@ struct BackfillArgs {
     /// First tick time considered, inclusive (RFC 3339, or `2026-03-01 00:00` read in --tz)
     #[arg(long)]
     from: String,
-    /// Last tick time considered, inclusive
+    /// Last tick time considered, inclusive; a date alone (`2026-01-31`) includes that whole
+    /// day in --tz
     #[arg(long)]
     to: String,
     /// Time zone for times written without an offset
@@ -249,7 +250,9 @@ enum RunsCommand {
     /// Run a workflow run's failed tasks again, keeping the tasks that succeeded
     ///
     /// Without --from, every task that failed, timed out, was cancelled or upstream_failed
-    /// runs again, with what follows it.
+    /// runs again, with what follows it that did not succeed. With --from TASK, that task
+    /// (which may have succeeded) and everything downstream of it run again, whatever their
+    /// states; the other tasks keep their states and outputs.
     Rerun(RerunArgs),
     /// Set a task's state by hand: succeeded or failed (e.g. work done outside Jobworks)
     Mark(MarkArgs),
@@ -282,8 +285,8 @@ struct RerunArgs {
     /// Run id
     #[arg(value_name = "RUN")]
     run: i64,
-    /// Rerun from this task (it must have ended without succeeding) instead of from every
-    /// failed task
+    /// Rerun this task (ended in any state, succeeded included) and everything downstream
+    /// of it, instead of the failed tasks
     #[arg(long, value_name = "TASK")]
     from: Option<String>,
 }

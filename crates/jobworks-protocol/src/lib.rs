@@ -25,7 +25,7 @@
 //! | POST | `/runs/{id}/tasks/{task}/approve`, `/runs/{id}/tasks/{task}/reject` | `DecisionRequest` → `TaskInstanceView` |
 //! | POST | `/runs/{id}/tasks/{task}/mark` | `MarkRequest` → `RunDetailView` |
 //! | POST | `/runs/{id}/tasks/{task}/clear` | → `RunDetailView` (the task and what follows run again) |
-//! | POST | `/runs/{id}/rerun` | `RerunRequest` → `RunDetailView` (from failed tasks, keeping succeeded ones) |
+//! | POST | `/runs/{id}/rerun` | `RerunRequest` → `RunDetailView` (failed tasks, keeping succeeded ones; or `from` a task and all downstream) |
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
@@ -405,8 +405,9 @@ pub struct MarkRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RerunRequest {
-    /// Rerun from this task (it must have ended without succeeding); `None` = from every
-    /// task that failed, timed out, was cancelled or upstream_failed.
+    /// Rerun this task (it must have ended, in any state, succeeded included) and everything
+    /// downstream of it, whatever their states; `None` = rerun every task that failed, timed
+    /// out, was cancelled or upstream_failed, and what follows it, keeping what succeeded.
     #[serde(default)]
     pub from: Option<String>,
 }

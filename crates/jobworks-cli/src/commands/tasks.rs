@@ -107,8 +107,9 @@ pub async fn clear(
     )
 }
 
-/// `runs rerun RUN [--from TASK]`: runs the tasks that did not succeed (or one task) and
-/// what follows them again, keeping the tasks that succeeded.
+/// `runs rerun RUN [--from TASK]`: runs the tasks that did not succeed and what follows
+/// them again, keeping the tasks that succeeded; with `--from`, runs TASK and everything
+/// downstream of it again.
 pub async fn rerun(
     client: &ApiClient,
     run: i64,
@@ -116,7 +117,7 @@ pub async fn rerun(
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     let headline = match &from {
-        Some(task) => format!("run {run}: rerunning from {task}"),
+        Some(task) => format!("run {run}: rerunning {task} and everything after it"),
         None => format!("run {run}: rerunning the tasks that did not succeed"),
     };
     let detail = client.rerun(run, &RerunRequest { from }).await?;

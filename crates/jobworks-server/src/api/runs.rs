@@ -11,7 +11,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{
     ClearError, TaskId, TaskInstanceState, TaskKind, TaskState, WorkflowSpec, clear_task,
-    rerun_from,
+    rerun_failed, rerun_from,
 };
 use jobworks_domain::{ParamSpec, RunId, RunState};
 use jobworks_protocol::*;
@@ -366,9 +366,12 @@ pub async fn clear(
     Ok(Json(detail_view(&state, RunId(id)).await?))
 }
 
-/// Reruns a workflow run from its failed tasks (or from `from`), keeping the tasks that
-/// succeeded: the failed, timed out, cancelled and upstream_failed tasks and what follows
-/// them run again. Errors: 409 when nothing failed or a task to clear is active.
+/// Reruns a workflow run. Without `from`: its failed, timed out, cancelled and
+/// upstream_failed tasks and what follows them run again, keeping the tasks that succeeded.
+/// With `from`: that task (which may have succeeded) and everything downstream of it run
+/// again, whatever their states (Airflow's clear-downstream); the other tasks keep their
+/// states and outputs. Errors: 404 for an unknown task; 409 when nothing failed, `from` has
+/// not ended, or a task to clear is active.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/rerun", tag = "runs",
     request_body = RerunRequest,
     params(("id" = i64, Path, description = "run id")),
@@ -407,7 +410,11 @@ pub async fn rerun(
     }
     let mut tasks: BTreeSet<TaskId> = BTreeSet::new();
     for start in &starts {
-        let cleared = rerun_from(&spec, &states, start).map_err(|e| match e {
+        let cleared = match &request.from {
+            Some(_) => rerun_from(&spec, &states, start),
+            None => rerun_failed(&spec, &states, start),
+        };
+        let cleared = cleared.map_err(|e| match e {
             ClearError::UnknownTask(_) => ApiError::NotFound(format!(
                 "run {id} has no task `{start}`; `jobworks runs show {id}` lists its tasks"
             )),
