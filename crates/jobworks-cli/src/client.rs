@@ -2,6 +2,8 @@
 //! user what to do (problem+json answers with every diagnostic, unreachable servers, bad
 //! tokens).
 
+mod tokens;
+
 use crate::settings::ClientSettings;
 use crate::sse::{SseEvent, SseParser};
 use anyhow::{Context as _, anyhow};

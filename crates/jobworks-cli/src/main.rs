@@ -96,6 +96,12 @@ enum Command {
     /// List and manage workflows (DAGs of tasks); draw them
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Create, list and revoke API tokens by name (admin tokens only)
+    #[command(subcommand)]
+    Token(commands::tokens::TokenCommand),
+    /// Offline maintenance on the database file: recovery tokens, vacuum
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -485,6 +491,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match command {
         Command::Server(args) => serve::serve(args).await?,
+        Command::Admin(command) => commands::admin::run(command, format).await?,
+        Command::Token(command) => commands::tokens::run(&connect()?, command, format).await?,
         Command::Validate(args) => return validate::run(&args.files, format),
         Command::Workflow(command) => match command {
             // drawing a file needs no server

@@ -1,12 +1,14 @@
 //! `jobworks server`: builds the server configuration from flags, environment variables and
-//! an optional config file, opens the embedded store, prints the admin token at first start,
-//! loads the demo jobs on `--demo`, and runs until Ctrl-C or SIGTERM.
+//! an optional config file, binds the port, opens the embedded store, makes the admin token
+//! at first start (atomically: see [`first_start`]), loads the demo jobs on `--demo` into a
+//! database without definitions, and runs until Ctrl-C or SIGTERM.
 
 use crate::settings::{read_client_file, write_client_file};
 use anyhow::{Context, bail};
 use jobworks_protocol::SourceFile;
 use jobworks_schedule::{parse_duration, parse_timezone};
-use jobworks_server::{Datasource, Server, ServerConfig};
+use jobworks_server::{Datasource, RunningServer, Server, ServerConfig};
+use jobworks_store::Store;
 use jobworks_store_sqlite::{Durability, SqliteStore, SqliteStoreOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -56,9 +58,22 @@ pub struct ServeArgs {
     /// is refused with 413 Payload Too Large.
     #[arg(long, env = "JOBWORKS_MAX_BODY", default_value = "2MiB")]
     pub max_body: String,
-    /// Load the example jobs (disk usage, heartbeat, backup, dpkg summary, SQL report, flaky).
+    /// Retention: delete finished runs (with their logs) that ended longer ago than this,
+    /// e.g. 30d; `off` keeps them forever [default: config file `[retention] runs`, else 30d]
+    #[arg(long, env = "JOBWORKS_RETENTION_RUNS", value_name = "DURATION|off")]
+    pub retention_runs: Option<String>,
+    /// Load the example jobs (disk usage, heartbeat, backup, dpkg summary, SQL report, flaky)
+    /// into a database that has no jobs or workflows yet; never touches existing definitions.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// The `[retention]` table of the server config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    /// Like `--retention-runs`.
+    runs: Option<String>,
 }
 
 /// The server config file.
@@ -70,6 +85,8 @@ struct ServerFile {
     workers: Option<usize>,
     #[serde(default)]
     datasources: BTreeMap<String, String>,
+    #[serde(default)]
+    retention: RetentionFile,
 }
 
 /// The example jobs, embedded so `--demo` works from any directory.
@@ -106,6 +123,18 @@ const DEMO_FILES: &[(&str, &str)] = &[
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<std::time::Duration> {
     parse_duration(text).map_err(|e| anyhow::anyhow!("--{flag} {text}: {e}"))
+}
+
+/// `--retention-runs` / `[retention] runs`: a duration, or `off` (keep forever).
+fn retention(text: &str) -> anyhow::Result<Option<std::time::Duration>> {
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let keep = duration("retention-runs", text)?;
+    if keep < std::time::Duration::from_secs(60) {
+        bail!("--retention-runs {text} is too short: use at least 1m, or `off`");
+    }
+    Ok(Some(keep))
 }
 
 fn load_server_file(path: Option<&Path>) -> anyhow::Result<ServerFile> {
@@ -164,7 +193,80 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
         .map(|(name, url)| Datasource { name, url })
         .collect();
     config.task_env = vec![("JOBWORKS_DB".into(), db.display().to_string())];
+    if let Some(text) = args.retention_runs.clone().or(file.retention.runs) {
+        config.retention_runs = retention(&text)?;
+    }
     Ok(config)
+}
+
+/// First start, atomically: on a listener already bound, creates the admin token if the store
+/// has none, writes `client.toml` (0600) with the URL and that token, then starts serving.
+/// If anything between fails, the token row is deleted and `client.toml` restored, so the
+/// next start begins afresh (no token in the database that nobody was ever shown). Returns
+/// the running server and the new token's secret, if one was made.
+async fn first_start(
+    server: Server,
+    store: &dyn Store,
+    listener: tokio::net::TcpListener,
+    client_path: &Path,
+) -> anyhow::Result<(RunningServer, Option<String>)> {
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listen address")?;
+    let previous = match std::fs::read(client_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", client_path.display())),
+    };
+    let new_token = server.ensure_admin_token().await?;
+    let started = async {
+        let mut client = read_client_file(client_path).unwrap_or_default();
+        client.url = Some(format!("http://{addr}"));
+        if let Some((secret, _)) = &new_token {
+            client.token = Some(secret.clone());
+        }
+        write_client_file(client_path, &client)?;
+        server
+            .start_on(listener)
+            .await
+            .context("cannot start the server")
+    }
+    .await;
+    match started {
+        Ok(running) => Ok((running, new_token.map(|(secret, _)| secret))),
+        Err(e) => {
+            if let Some((_, record)) = &new_token {
+                if let Err(undo) = store.delete_token(record.id).await {
+                    tracing::error!(error = %undo, "cannot remove the half-made admin token");
+                }
+                let _ = match &previous {
+                    Some(bytes) => std::fs::write(client_path, bytes),
+                    None => std::fs::remove_file(client_path),
+                };
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `--demo`: applies the embedded examples only when the database has no jobs and no
+/// workflows, so a user's edits, pauses and deletions are never overwritten. Returns whether
+/// they were loaded.
+async fn load_demo(running: &RunningServer, store: &dyn Store) -> anyhow::Result<bool> {
+    if !store.list_jobs().await?.is_empty() || !store.list_workflows().await?.is_empty() {
+        return Ok(false);
+    }
+    let files: Vec<SourceFile> = DEMO_FILES
+        .iter()
+        .map(|(name, content)| SourceFile {
+            name: (*name).to_string(),
+            content: (*content).to_string(),
+        })
+        .collect();
+    if let Err(e) = jobworks_server::api::apply_files(&running.state, &files, false).await {
+        bail!("demo jobs did not apply: {e}");
+    }
+    Ok(true)
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -188,6 +290,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = load_server_file(args.config.as_deref())?;
     let mut config = build_config(&args, file, &db)?;
     config.data_dir = data_dir.clone();
+    // bind first: with the port busy nothing is created, not even the database
+    let listener = jobworks_server::bind(config.listen).await.context(
+        "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",
+    )?;
     let mut options = SqliteStoreOptions::new(&db);
     options.durability = if args.durability == "full" {
         Durability::Full
@@ -198,33 +304,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the Jobworks database {}", db.display()))?;
     let store = Arc::new(store);
+    let client_path = data_dir.join("client.toml");
     let server = Server::new(config, store.clone());
-    let new_token = server.ensure_admin_token().await?;
-    let running = server.start().await.context(
-        "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",
-    )?;
+    let (running, new_token) = first_start(server, store.as_ref(), listener, &client_path).await?;
     let url = format!("http://{}", running.addr);
 
-    let client_path = data_dir.join("client.toml");
-    let mut client = read_client_file(&client_path).unwrap_or_default();
-    client.url = Some(url.clone());
-    if let Some(token) = &new_token {
-        client.token = Some(token.clone());
-    }
-    write_client_file(&client_path, &client)?;
-
-    if args.demo {
-        let files: Vec<SourceFile> = DEMO_FILES
-            .iter()
-            .map(|(name, content)| SourceFile {
-                name: (*name).to_string(),
-                content: (*content).to_string(),
-            })
-            .collect();
-        if let Err(e) = jobworks_server::api::apply_files(&running.state, &files, false).await {
-            bail!("demo jobs did not apply: {e}");
-        }
-    }
+    let demo_loaded = if args.demo {
+        load_demo(&running, store.as_ref()).await?
+    } else {
+        false
+    };
     println!("Jobworks {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  database:  {}", db.display());
     println!("  data dir:  {}", data_dir.display());
@@ -236,13 +325,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
             println!("    {token}");
         }
+        None if read_client_file(&client_path)
+            .ok()
+            .and_then(|c| c.token)
+            .is_some() =>
+        {
+            println!(
+                "  token:     in {} (created at first start)",
+                client_path.display()
+            )
+        }
         None => println!(
-            "  token:     in {} (created at first start)",
-            client_path.display()
+            "  token:     none in {}; make one with `jobworks admin token create NAME --database {}`",
+            client_path.display(),
+            db.display()
         ),
     }
-    if args.demo {
+    if demo_loaded {
         println!("  demo jobs: {}", DEMO_FILES.len());
+    } else if args.demo {
+        println!(
+            "  demo jobs: not loaded (the database already has jobs or workflows; --demo \
+             never changes them)"
+        );
     }
     println!();
     println!(
@@ -271,4 +376,60 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(flags: &[&str], file: &str) -> anyhow::Result<ServerConfig> {
+        let wrapper =
+            Wrapper::try_parse_from(std::iter::once("server").chain(flags.iter().copied()))?;
+        let file: ServerFile = toml::from_str(file)?;
+        build_config(&wrapper.args, file, Path::new("/tmp/j.db"))
+    }
+
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+    #[test]
+    fn retention_comes_from_the_flag_then_the_file_then_30_days() {
+        let table: [(&[&str], &str, Option<std::time::Duration>); 5] = [
+            (&[], "", Some(30 * DAY)),
+            (&[], "[retention]\nruns = \"90d\"\n", Some(90 * DAY)),
+            (
+                &["--retention-runs", "7d"],
+                "[retention]\nruns = \"90d\"\n",
+                Some(7 * DAY),
+            ),
+            (&["--retention-runs", "off"], "", None),
+            (&[], "[retention]\nruns = \"off\"\n", None),
+        ];
+        for (flags, file, want) in table {
+            let got = config(flags, file).expect("valid").retention_runs;
+            assert_eq!(got, want, "{flags:?} {file:?}");
+        }
+    }
+
+    #[test]
+    fn bad_retention_is_refused_with_the_flag_named() {
+        let err = config(&["--retention-runs", "soon"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--retention-runs soon: "), "{err}");
+        let err = config(&["--retention-runs", "10s"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too short"), "{err}");
+        let err = config(&[], "[retention]\nlogs = \"1d\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err:#}");
+    }
 }

@@ -64,6 +64,9 @@ pub fn write_client_file(path: &Path, file: &ClientFile) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // `mode` applies only to a new file: tighten one that exists too
+    out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {} to mode 0600", path.display()))?;
     out.write_all(
         format!("# Written by `jobworks server` at first start. Keep it secret.\n{text}")
             .as_bytes(),

@@ -31,11 +31,18 @@
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
 //! | GET | `/runs/{id}/logs?after=&limit=` | → `LogPage` |
 //! | GET | `/runs/{id}/logs/follow?after=` | Server-Sent Events: `log` events (`LogLineView`), then one `end` event (`RunView`) |
+//! | GET | `/tokens` | → `Vec<TokenView>` (admin tokens only; others get 403) |
+//! | POST | `/tokens` | `CreateTokenRequest` → `CreatedTokenView` (201; 409 when the name is taken) |
+//! | DELETE | `/tokens/{name}` | → `TokenView` (revoked at once) |
 //!
 //! Errors are `application/problem+json` ([`Problem`], RFC 9457). Request bodies refuse fields
 //! they do not declare (422, naming the field and the closest declared one); unknown routes
 //! answer 404, wrong methods 405 and bodies over the server's `--max-body` limit 413, all
 //! as problem+json.
+
+mod tokens;
+
+pub use tokens::{CreateTokenRequest, CreatedTokenView, TokenView};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -52,16 +52,22 @@ pub struct ServerConfig {
     pub clock: crate::clock::Clock,
     /// Largest request body the API reads, in bytes; a larger one is refused with 413.
     pub max_body_bytes: usize,
+    /// Retention: finished runs that ended longer ago than this are deleted (with their
+    /// tasks, attempts, events and logs) by the janitor; `None` keeps runs forever.
+    pub retention_runs: Option<Duration>,
 }
 
 /// Default of [`ServerConfig::max_body_bytes`]: 2 MiB, room for hundreds of job files in one
 /// `apply`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 
+/// Default of [`ServerConfig::retention_runs`]: 30 days.
+pub const DEFAULT_RETENTION_RUNS: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
     /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 30 s shutdown grace,
-    /// 5 s misfire threshold, 2 MiB request bodies.
+    /// 5 s misfire threshold, 2 MiB request bodies, runs kept 30 days.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -82,6 +88,7 @@ impl ServerConfig {
             task_env: Vec::new(),
             clock: crate::clock::Clock::system(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retention_runs: Some(DEFAULT_RETENTION_RUNS),
         }
     }
 }

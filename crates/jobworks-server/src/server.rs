@@ -11,8 +11,8 @@ use crate::logs::{LOG_QUEUE, run_log_writer};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::task::TaskContext;
-use crate::tokens::{hash_token, new_token};
-use jobworks_store::{Store, StoreError};
+use crate::tokens::{FIRST_ADMIN, TokenRequest, mint_token};
+use jobworks_store::{Store, StoreError, TokenRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc};
@@ -45,6 +45,14 @@ pub enum ServerError {
     Store(#[from] StoreError),
 }
 
+/// Binds the HTTP listener on `addr` (port 0 = any free port). Errors: `Bind` (port in use,
+/// no permission).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
 /// A server ready to start.
 pub struct Server {
     config: ServerConfig,
@@ -68,22 +76,37 @@ impl Server {
         Server { config, store }
     }
 
-    /// Creates the first admin token if the store has none; returns the secret, which is
-    /// shown once and stored only as a hash.
-    pub async fn ensure_admin_token(&self) -> Result<Option<String>, StoreError> {
+    /// Creates the first admin token (`admin`) if the store has none; returns the secret,
+    /// which is shown once and stored only as a hash, with its record (so a first start that
+    /// fails later can delete it again with `Store::delete_token`).
+    pub async fn ensure_admin_token(&self) -> Result<Option<(String, TokenRecord)>, StoreError> {
         if self.store.count_tokens().await? > 0 {
             return Ok(None);
         }
-        let token = new_token();
-        self.store
-            .insert_token("admin", &hash_token(&token), self.config.clock.now())
-            .await?;
-        Ok(Some(token))
+        let request = TokenRequest {
+            name: FIRST_ADMIN.into(),
+            owner: None,
+            admin: true,
+            expires_at: None,
+        };
+        Ok(Some(
+            mint_token(self.store.as_ref(), request, self.config.clock.now()).await?,
+        ))
     }
 
-    /// Binds the listener and starts the scheduler, dispatcher, lease keeper, finisher and
-    /// log writer.
+    /// Binds the listener on `config.listen`, then starts as [`Server::start_on`].
     pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let listener = bind(self.config.listen).await?;
+        self.start_on(listener).await
+    }
+
+    /// Starts the scheduler, dispatcher, lease keeper, finisher and log writer, and serves
+    /// the API on `listener` (see [`bind`]; binding first lets a caller do first-start work
+    /// only once the port is known to be free).
+    pub async fn start_on(
+        self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<RunningServer, ServerError> {
         let config = self.config;
         std::fs::create_dir_all(config.data_dir.join("outputs")).map_err(|source| {
             ServerError::DataDir {
@@ -91,12 +114,6 @@ impl Server {
                 source,
             }
         })?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -212,6 +229,14 @@ impl Server {
                 dispatch_wake: dispatch_wake.clone(),
                 running: running.clone(),
                 rx: advance_rx,
+                clock: config.clock.clone(),
+            }
+            .run(shutdown.clone()),
+        );
+        tracker.spawn(
+            crate::janitor::Janitor {
+                store: store.clone(),
+                keep: config.retention_runs,
                 clock: config.clock.clone(),
             }
             .run(shutdown.clone()),

@@ -31,7 +31,8 @@ async fn api(max_body_bytes: usize) -> Api {
         .ensure_admin_token()
         .await
         .expect("token")
-        .expect("a fresh store has no token");
+        .expect("a fresh store has no token")
+        .0;
     let server = server.start().await.expect("start");
     let api = Api {
         server,

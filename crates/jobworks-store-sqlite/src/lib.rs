@@ -10,8 +10,11 @@
 mod codec;
 mod definitions;
 mod open;
+mod retention;
 mod run_filter;
 mod store;
+mod tokens;
 mod workflow_runs;
 
 pub use open::{Durability, SqliteStore, SqliteStoreOptions};
+pub use retention::VacuumReport;

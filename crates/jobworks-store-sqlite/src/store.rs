@@ -1260,46 +1260,49 @@ impl Store for SqliteStore {
         Ok(row.get(0))
     }
 
-    async fn insert_token(
+    async fn create_token(
         &self,
-        name: &str,
-        sha256_hex: &str,
+        token: NewToken,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        let id = sqlx::query(
-            "INSERT INTO api_tokens (name, sha256_hex, created_at_us) VALUES (?, ?, ?) RETURNING id",
-        )
-        .bind(name)
-        .bind(sha256_hex)
-        .bind(to_us(now))
-        .fetch_one(&self.writer)
-        .await
-        .map_err(db_err)?
-        .get(0);
-        Ok(id)
+    ) -> Result<TokenRecord, StoreError> {
+        crate::tokens::create(&self.writer, token, now).await
     }
 
     async fn find_token(&self, sha256_hex: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, name, created_at_us FROM api_tokens WHERE sha256_hex = ?")
-                .bind(sha256_hex)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db_err)?;
-        Ok(row.map(|r| TokenRecord {
-            id: r.get(0),
-            name: r.get(1),
-            created_at: from_us(r.get(2)),
-        }))
+        crate::tokens::find(&self.reader, sha256_hex).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        crate::tokens::list(&self.reader).await
+    }
+
+    async fn revoke_token(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord, StoreError> {
+        crate::tokens::revoke(&self.writer, name, now).await
+    }
+
+    async fn delete_token(&self, id: i64) -> Result<(), StoreError> {
+        crate::tokens::delete(&self.writer, id).await
+    }
+
+    async fn touch_token(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        crate::tokens::touch(&self.writer, id, now).await
     }
 
     async fn count_tokens(&self) -> Result<i64, StoreError> {
-        let n = sqlx::query("SELECT COUNT(*) FROM api_tokens")
-            .fetch_one(&self.writer)
-            .await
-            .map_err(db_err)?
-            .get(0);
-        Ok(n)
+        crate::tokens::count(&self.writer).await
+    }
+
+    async fn purge_runs(
+        &self,
+        ended_before: DateTime<Utc>,
+        after: RunId,
+        limit: u32,
+    ) -> Result<PurgeBatch, StoreError> {
+        crate::retention::purge_runs(&self.writer, ended_before, after, limit).await
     }
 }
 

@@ -29,6 +29,9 @@ pub enum StoreError {
     /// clear a running task, rerun a job run).
     #[error("{0}")]
     Conflict(String),
+    /// No token that is not revoked has this name.
+    #[error("token `{0}` not found")]
+    TokenNotFound(String),
     /// The run does not exist.
     #[error("run {0} not found")]
     RunNotFound(i64),

@@ -740,14 +740,54 @@ pub struct LogRecord {
 }
 
 /// An API token as stored: only a SHA-256 hash of the secret is kept.
+///
+/// Ready for users and roles: `owner` is who the token acts for (today the token's own name,
+/// later a user id), and `admin` is the one role there is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// Token id.
     pub id: i64,
-    /// Human name (`admin`).
+    /// Name, unique among tokens that are not revoked (`admin`, `release-manager`); what
+    /// approval `approvers` lists.
     pub name: String,
+    /// Who the token acts for.
+    pub owner: String,
+    /// May manage tokens.
+    pub admin: bool,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// When last used to authenticate (recorded at most once a minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When revoked, if it was: a revoked token never works again.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token to store (see [`TokenRecord`] for the fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    /// Name; a token that is not revoked must not already have it (`Conflict`).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the secret.
+    pub sha256_hex: String,
+    /// Who it acts for.
+    pub owner: String,
+    /// May manage tokens.
+    pub admin: bool,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What one [`Store::purge_runs`](crate::Store::purge_runs) batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeBatch {
+    /// Runs deleted (top-level runs and their descendants), with their tasks, attempts,
+    /// events and log lines.
+    pub runs_deleted: u64,
+    /// The highest top-level run id examined, to pass as `after` to the next batch; `None`
+    /// when no run after `after` was a candidate (the pass is over).
+    pub last_examined: Option<RunId>,
 }
 
 /// Counts for `/metrics` and the dashboard.

@@ -298,17 +298,45 @@ pub trait Store: Send + Sync + 'static {
     /// never touch another store's processes.
     async fn installation_id(&self) -> Result<String, StoreError>;
 
-    /// Stores a new API token's SHA-256 hash (hex). Returns its id.
-    async fn insert_token(
+    /// Stores a new API token (only its SHA-256 hash). Errors: `Conflict` when a token
+    /// that is not revoked already has the name.
+    async fn create_token(
         &self,
-        name: &str,
-        sha256_hex: &str,
+        token: NewToken,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<TokenRecord, StoreError>;
 
-    /// The token whose hash matches, if any.
+    /// The token whose hash matches, if any, revoked and expired ones included (the caller
+    /// decides; see `jobworks_server::tokens::check_token`).
     async fn find_token(&self, sha256_hex: &str) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Number of stored tokens (0 on first start).
+    /// Every token, revoked ones included, by name then id.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the token of this name that is not revoked; it is refused from the next
+    /// request on. Errors: `TokenNotFound`.
+    async fn revoke_token(&self, name: &str, now: DateTime<Utc>)
+    -> Result<TokenRecord, StoreError>;
+
+    /// Removes a token row for good (undoing a first start that failed half-way).
+    async fn delete_token(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Records that token `id` authenticated a request at `now`.
+    async fn touch_token(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Number of stored tokens, revoked ones included (0 only before the first start).
     async fn count_tokens(&self) -> Result<i64, StoreError>;
+
+    /// Retention: deletes, in one transaction, up to `limit` top-level runs (no parent run)
+    /// with id above `after` that ended before `ended_before`, each with every descendant
+    /// run (sub-workflow and job calls) and their task instances, attempts, events and log
+    /// lines. A run tree is kept whole while any run in it has not finished, so no
+    /// unfinished run and no child of an active parent is ever deleted. Candidates are
+    /// examined in id order; pass `last_examined` back as `after` until it is `None`.
+    async fn purge_runs(
+        &self,
+        ended_before: DateTime<Utc>,
+        after: RunId,
+        limit: u32,
+    ) -> Result<PurgeBatch, StoreError>;
 }

@@ -1,5 +1,6 @@
 //! One module per command group; each exposes plain functions that `main` calls.
 
+pub mod admin;
 pub mod apply;
 pub mod backfill;
 pub mod import;
@@ -10,5 +11,6 @@ pub mod runs;
 pub mod schedule;
 pub mod target;
 pub mod tasks;
+pub mod tokens;
 pub mod validate;
 pub mod workflow;

@@ -1,7 +1,7 @@
 //! Bearer-token authentication middleware: every route behind it needs a valid token.
 
 use super::{ApiError, AppState};
-use crate::tokens::hash_token;
+use crate::tokens::{check_token, hash_token, touch_due};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -11,6 +11,11 @@ use axum::response::Response;
 /// decisions (approvals, marks).
 #[derive(Clone, Debug)]
 pub struct Caller(pub String);
+
+/// The stored token that authenticated the request (its role, owner, expiry), in the
+/// request's extensions next to [`Caller`].
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub jobworks_store::TokenRecord);
 
 /// Rejects requests without `Authorization: Bearer <token>` of a stored token; puts the
 /// [`Caller`] in the request's extensions.
@@ -35,13 +40,20 @@ pub async fn require_token(
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::Unauthorized("authorization scheme must be `Bearer`".into()))?
         .trim();
-    match state.store.find_token(&hash_token(token)).await? {
-        Some(record) => {
-            request
-                .extensions_mut()
-                .insert(Caller(format!("token:{}", record.name)));
-            Ok(next.run(request).await)
-        }
-        None => Err(ApiError::Unauthorized("unknown API token".into())),
+    let Some(record) = state.store.find_token(&hash_token(token)).await? else {
+        return Err(ApiError::Unauthorized("unknown API token".into()));
+    };
+    let now = state.config.clock.now();
+    check_token(&record, now).map_err(ApiError::Unauthorized)?;
+    if touch_due(record.last_used_at, now)
+        && let Err(e) = state.store.touch_token(record.id, now).await
+    {
+        // the last-use time is informational: a busy store must not refuse the request
+        tracing::warn!(error = %e, token = %record.name, "cannot record the token's last use");
     }
+    request
+        .extensions_mut()
+        .insert(Caller(format!("token:{}", record.name)));
+    request.extensions_mut().insert(Authenticated(record));
+    Ok(next.run(request).await)
 }

@@ -66,6 +66,9 @@ impl From<StoreError> for ApiError {
             StoreError::TaskNotFound { run, task } => ApiError::NotFound(format!(
                 "run {run} has no task `{task}`; `jobworks runs show {run}` lists its tasks"
             )),
+            StoreError::TokenNotFound(name) => ApiError::NotFound(format!(
+                "no live token is named `{name}`; `jobworks token list` shows the tokens"
+            )),
             StoreError::NameTaken { .. } => ApiError::Conflict(e.to_string()),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Busy(m) => ApiError::Unavailable(format!("database busy, retry: {m}")),

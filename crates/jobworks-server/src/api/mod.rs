@@ -12,6 +12,7 @@ mod openapi;
 mod router;
 mod runs;
 mod state;
+mod tokens;
 mod workflows;
 
 pub use error::ApiError;
@@ -19,4 +20,5 @@ pub use jobs::apply_files;
 pub use openapi::openapi_json;
 pub use router::router;
 pub use state::AppState;
+pub use tokens::token_view;
 pub use workflows::trigger_workflow_run;

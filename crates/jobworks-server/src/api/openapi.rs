@@ -1,13 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
 
-use super::{health, jobs, logs, runs, workflows};
+use super::{health, jobs, logs, runs, tokens, workflows};
 use jobworks_protocol::*;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Jobworks API", description = "Schedule and run jobs and workflows: definitions, runs, task instances, attempts, approvals, logs."),
+    info(title = "Jobworks API", description = "Schedule and run jobs and workflows: definitions, runs, task instances, attempts, approvals, logs, tokens."),
     paths(
         jobs::list_jobs, jobs::get_job, jobs::job_versions, jobs::apply, jobs::delete_job,
         jobs::pause_job, jobs::resume_job, jobs::trigger, jobs::backfill,
@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         runs::list_runs, runs::get_run, runs::cancel_run, runs::list_tasks, runs::approve,
         runs::reject, runs::mark_task, runs::clear, runs::rerun,
         logs::get_logs, logs::follow_logs,
+        tokens::list_tokens, tokens::create_token, tokens::revoke_token,
         health::healthz, health::readyz, health::metrics,
     ),
     components(schemas(
@@ -24,7 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, BackfillRequest, BackfillResponse, RunView, AttemptView,
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness,
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
-        WorkflowVersionView,
+        WorkflowVersionView, TokenView, CreateTokenRequest, CreatedTokenView,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &ResponseDescriptions),
 )]

@@ -1,11 +1,11 @@
 //! The route table.
 
-use super::{ApiError, AppState, auth, health, jobs, logs, runs, workflows};
+use super::{ApiError, AppState, auth, health, jobs, logs, runs, tokens, workflows};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 /// All routes: `/healthz` and `/readyz` are open; everything else needs a bearer token.
 /// Request bodies over `config.max_body_bytes` answer 413; an unknown path answers 404 and a
@@ -63,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
         .route("/api/v1/runs/{id}/logs", get(logs::get_logs))
         .route("/api/v1/runs/{id}/logs/follow", get(logs::follow_logs))
+        .route(
+            "/api/v1/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/api/v1/tokens/{name}", delete(tokens::revoke_token))
         .route(
             "/api/v1/openapi.json",
             get(|| async {
