@@ -7,6 +7,10 @@
 //! jobworks_store::store_conformance_tests!(async { SqliteStore::open(..).await.unwrap() });
 //! ```
 
+mod event_order;
+
+pub use event_order::*;
+
 use crate::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobworks_domain::{
@@ -617,6 +621,7 @@ macro_rules! store_conformance_tests {
             cancel_queued_and_running,
             logs_round_trip,
             jobs_tokens_and_counts,
+            early_ticks_keep_event_order,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
