@@ -12,6 +12,7 @@ mod finisher;
 mod health;
 mod leases;
 mod logs;
+mod mask;
 mod metrics;
 mod retry;
 mod scheduler;

@@ -16,6 +16,7 @@ pub(crate) mod diagnostic;
 mod param_decl;
 pub(crate) mod raw;
 mod size;
+mod string_pos;
 pub(crate) mod suggest;
 pub(crate) mod task;
 mod unique;
@@ -113,3 +114,5 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sql;
