@@ -42,6 +42,18 @@ pub struct RunQuery {
     pub since: Option<String>,
     /// Page size.
     pub limit: Option<u32>,
+    /// Only runs with a smaller id (the next page after the run with this id).
+    pub before: Option<i64>,
+}
+
+/// A page of `GET /runs` and how many runs match in all (`X-Total-Count`; `None` from a
+/// server that does not send it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub runs: Vec<RunView>,
+    /// Runs matching the filter from this page on, whatever the page size.
+    pub total: Option<u64>,
 }
 
 impl ApiClient {
@@ -179,8 +191,8 @@ impl ApiClient {
         self.post(&["workflows", name, "backfill"], request).await
     }
 
-    /// `GET /runs` with filters.
-    pub async fn list_runs(&self, query: &RunQuery) -> anyhow::Result<Vec<RunView>> {
+    /// `GET /runs`: a page of runs with the total count the server reports.
+    pub async fn list_runs_page(&self, query: &RunQuery) -> anyhow::Result<RunPage> {
         let mut pairs = Vec::new();
         if let Some(job) = &query.job {
             pairs.push(("job", job.clone()));
@@ -194,7 +206,21 @@ impl ApiClient {
         if let Some(limit) = query.limit {
             pairs.push(("limit", limit.to_string()));
         }
-        self.get(&["runs"], &pairs).await
+        if let Some(before) = query.before {
+            pairs.push(("before", before.to_string()));
+        }
+        let response = self
+            .send(self.request(Method::GET, &["runs"], &pairs))
+            .await?;
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        Ok(RunPage {
+            runs: decode(response).await?,
+            total,
+        })
     }
 
     /// `GET /runs/{id}`.

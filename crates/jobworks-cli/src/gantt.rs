@@ -4,9 +4,9 @@
 //! end) and the width of the bar area, so the drawing is the same in tests.
 //!
 //! ```text
-//! extract  ████████████                   4.00s
-//! check                ██████             2.00s
-//! load                       █████████████ 4.40s…
+//! extract  ████████████                   4s
+//! check                ██████             2s
+//! load                       █████████████ 4.4s…
 //!          0s                        10.4s
 //! not started: report
 //! ```
@@ -166,10 +166,10 @@ mod tests {
         assert_eq!(
             gantt(&tasks, now(), 24),
             "\
-extract  ████████ 4.00s
-check            ████ 2.00s
-load                 ████████████ 6.00s
-         0s                 12.0s"
+extract  ████████ 4s
+check            ████ 2s
+load                 ████████████ 6s
+         0s                   12s"
         );
     }
 
@@ -188,8 +188,8 @@ load                 ████████████ 6.00s
         assert_eq!(
             gantt(&tasks, now(), 10),
             "\
-extract  ██████████ 1.50s
-         0s   1.50s
+extract  ██████████ 1.5s
+         0s    1.5s
 not started: load, report"
         );
         assert_eq!(gantt(&tasks[1..], now(), 10), "");
@@ -222,9 +222,9 @@ not started: load, report"
             gantt(&tasks, now(), 16),
             "\
 route    █ 0ms
-load     ████████████████ 8.00s
+load     ████████████████ 8s
 skip_me                 █ 0ms
-         0s         8.00s"
+         0s            8s"
         );
         // only zero-length tasks: no span to scale, every bar at the start
         assert_eq!(
@@ -258,10 +258,10 @@ route  █ 0ms
         assert_eq!(
             gantt(&tasks, now(), 20),
             "\
-extract    █████ 5.00s
-transform       ███████████████ 15.0s…
-gate                      █████ 5.00s…
-           0s             20.0s
+extract    █████ 5s
+transform       ███████████████ 15s…
+gate                      █████ 5s…
+           0s               20s
 not started: publish"
         );
     }
@@ -276,7 +276,7 @@ not started: publish"
         )];
         assert_eq!(
             gantt(&tasks, now(), 4),
-            "extract  ████ 2m03s\n         0s … 2m03s"
+            "extract  ████ 2m3s\n         0s … 2m3s"
         );
     }
 
@@ -292,7 +292,7 @@ not started: publish"
         );
         assert_eq!(
             gantt(&[from_duration, skewed], now(), 8),
-            "a  ████████ 2.00s\nb         █ 0ms\n   0s 2.00s"
+            "a  ████████ 2s\nb         █ 0ms\n   0s    2s"
         );
     }
 }

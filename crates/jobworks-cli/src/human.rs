@@ -97,26 +97,107 @@ pub fn compact(delta: TimeDelta) -> String {
     }
 }
 
-/// A duration given in ms: `850ms`, `1.25s`, `12.3s`, `2m03s`, `1h02m`, `3d04h`.
+/// A duration given in ms, as people write durations: `850ms`, `1.25s`, `2s`, `12.3s`, `30s`,
+/// `2m3s`, `1h`, `1h2m`, `3d4h`; at most two units, no padding zeros, no trailing `.0`.
+/// Spans of a century or more (an "unlimited" sentinel) print as `unlimited`.
 pub fn duration_ms(ms: i64) -> String {
+    const CENTURY_MS: i64 = 100 * 365 * 86_400_000;
     let ms = ms.max(0);
+    if ms >= CENTURY_MS {
+        return "unlimited".to_owned();
+    }
     match ms {
         0..1_000 => format!("{ms}ms"),
-        1_000..10_000 => format!("{:.2}s", ms as f64 / 1_000.0),
-        10_000..60_000 => format!("{:.1}s", ms as f64 / 1_000.0),
+        1_000..10_000 => format!("{}s", trim_decimals(&format!("{:.2}", ms as f64 / 1_000.0))),
+        10_000..59_950 => format!("{}s", trim_decimals(&format!("{:.1}", ms as f64 / 1_000.0))),
         _ => {
-            let seconds = ms / 1_000;
-            let (days, hours, minutes) =
-                (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
-            if days > 0 {
-                format!("{days}d{hours:02}h")
-            } else if hours > 0 {
-                format!("{hours}h{minutes:02}m")
-            } else {
-                format!("{minutes}m{:02}s", seconds % 60)
+            let seconds = (ms + 500) / 1_000;
+            let units = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+            let mut rest = seconds;
+            let mut parts = Vec::new();
+            for (name, length) in units {
+                let count = rest / length;
+                rest %= length;
+                if count > 0 || !parts.is_empty() {
+                    parts.push((count, name));
+                }
             }
+            parts
+                .iter()
+                .take(2)
+                .filter(|(count, _)| *count > 0)
+                .map(|(count, name)| format!("{count}{name}"))
+                .collect()
         }
     }
+}
+
+/// `1.50` → `1.5`, `2.00` → `2`, `12.3` → `12.3`.
+fn trim_decimals(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
+/// Job output made safe for a terminal or a table: ANSI escape sequences (CSI such as colours
+/// and cursor moves, OSC such as titles and hyperlinks) are removed, and every other control
+/// character except tab is shown as `\xNN`, so output can neither restyle nor rewrite the
+/// screen. Bytes that were not UTF-8 reach the CLI already replaced by `�` (U+FFFD).
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.peek() {
+                // CSI: ESC [ parameters intermediates final (0x40..=0x7e)
+                Some('[') => {
+                    chars.next();
+                    for next in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&next) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: ESC ] ... terminated by BEL or ESC \
+                Some(']') => {
+                    chars.next();
+                    while let Some(next) = chars.next() {
+                        if next == '\x07' {
+                            break;
+                        }
+                        if next == '\x1b' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                // a two-character escape (ESC c, ESC 7, ...)
+                Some(next) if ('\x40'..='\x7e').contains(next) => {
+                    chars.next();
+                }
+                _ => out.push_str("\\x1b"),
+            },
+            '\u{9b}' => {
+                // the one-byte CSI
+                for next in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&next) {
+                        break;
+                    }
+                }
+            }
+            '\t' => out.push(c),
+            c if c.is_control() => {
+                let code = c as u32;
+                out.push_str(&format!("\\x{code:02x}"));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A byte count in binary units: `512 B`, `1.5 KiB`, `12.3 MiB`, `2.0 GiB`.
@@ -196,17 +277,46 @@ mod tests {
             (-5, "0ms"),
             (0, "0ms"),
             (850, "850ms"),
-            (1_000, "1.00s"),
+            (1_000, "1s"),
             (1_250, "1.25s"),
+            (1_500, "1.5s"),
             (12_340, "12.3s"),
-            (59_999, "60.0s"),
-            (60_000, "1m00s"),
-            (123_000, "2m03s"),
-            (3_720_000, "1h02m"),
-            (273_600_000, "3d04h"),
+            (30_000, "30s"),
+            (59_940, "59.9s"),
+            (59_999, "1m"),
+            (60_000, "1m"),
+            (90_000, "1m30s"),
+            (123_000, "2m3s"),
+            (3_600_000, "1h"),
+            (3_720_000, "1h2m"),
+            (86_400_000, "1d"),
+            (273_600_000, "3d4h"),
+            (i64::MAX, "unlimited"),
         ];
         for (ms, want) in cases {
             assert_eq!(duration_ms(ms), want, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn job_output_is_terminal_safe() {
+        let cases = [
+            ("plain text", "plain text"),
+            (
+                "\x1b[31mred\x1b[0m and \x1b[1;32mbold\x1b[m",
+                "red and bold",
+            ),
+            ("\x1b]0;pwned title\x07after", "after"),
+            ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"),
+            ("clear\x1b[2J\x1b[Hscreen", "clearscreen"),
+            ("\u{9b}31mcsi", "csi"),
+            ("bell\x07 back\x08 cr\r", "bell\\x07 back\\x08 cr\\x0d"),
+            ("tab\tkept", "tab\tkept"),
+            ("lone \x1b", "lone \\x1b"),
+            ("bad \u{fffd} byte", "bad \u{fffd} byte"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(terminal_safe(text), want, "{text:?}");
         }
     }
 

@@ -175,7 +175,19 @@ enum JobsCommand {
     /// Resume a paused job; ticks missed while paused are not caught up
     Resume(JobNameArg),
     /// Delete a job; its past runs are kept, its queued runs are cancelled
-    Delete(JobNameArg),
+    ///
+    /// If workflows call the job, asks first on a terminal; elsewhere refuses unless --force
+    /// is given.
+    Delete(DeleteJobArgs),
+}
+
+#[derive(Args, Debug)]
+struct DeleteJobArgs {
+    /// Job name
+    name: String,
+    /// Delete it even if workflows call it, without asking
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -194,6 +206,10 @@ struct RunArgs {
     /// Wait for the run to end, streaming its log, and exit with its outcome
     #[arg(short = 'w', long)]
     wait: bool,
+    /// Queue N identical runs at once (1-10000), e.g. for load tests; prints one run id per
+    /// line
+    #[arg(long, value_name = "N", conflicts_with = "wait", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    count: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -203,7 +219,8 @@ struct BackfillArgs {
     /// First tick time considered, inclusive (RFC 3339, or `2026-03-01 00:00` read in --tz)
     #[arg(long)]
     from: String,
-    /// Last tick time considered, inclusive
+    /// Last tick time considered, inclusive; a date alone (`2026-01-31`) includes that whole
+    /// day in --tz
     #[arg(long)]
     to: String,
     /// Time zone for times written without an offset
@@ -227,7 +244,9 @@ enum RunsCommand {
     /// Run a workflow run's failed tasks again, keeping the tasks that succeeded
     ///
     /// Without --from, every task that failed, timed out, was cancelled or upstream_failed
-    /// runs again, with what follows it.
+    /// runs again, with what follows it that did not succeed. With --from TASK, that task
+    /// (which may have succeeded) and everything downstream of it run again, whatever their
+    /// states; the other tasks keep their states and outputs.
     Rerun(RerunArgs),
     /// Set a task's state by hand: succeeded or failed (e.g. work done outside Jobworks)
     Mark(MarkArgs),
@@ -260,8 +279,8 @@ struct RerunArgs {
     /// Run id
     #[arg(value_name = "RUN")]
     run: i64,
-    /// Rerun from this task (it must have ended without succeeding) instead of from every
-    /// failed task
+    /// Rerun this task (ended in any state, succeeded included) and everything downstream
+    /// of it, instead of the failed tasks
     #[arg(long, value_name = "TASK")]
     from: Option<String>,
 }
@@ -291,9 +310,12 @@ struct RunsListArgs {
     /// (1h, 2d)
     #[arg(long, value_name = "TIME|DURATION")]
     since: Option<String>,
-    /// At most this many runs [server default: 100]
-    #[arg(long, value_name = "N")]
+    /// At most this many runs [default: 100]; when more match, stderr says how many
+    #[arg(long, value_name = "N", conflicts_with = "all", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
+    /// Every matching run (fetched 1000 at a time)
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Args, Debug)]
@@ -370,7 +392,34 @@ struct CrontabArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = server_help(&args) {
+        return code;
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            let usage = !matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if usage && output::json_requested(&args) {
+                let text = error.render().to_string();
+                let headline = text.lines().next().unwrap_or_default();
+                let headline = headline.strip_prefix("error: ").unwrap_or(headline);
+                output::note(
+                    &serde_json::json!({ "error": headline, "detail": text.trim_end() })
+                        .to_string(),
+                );
+                return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+            }
+            error.exit()
+        }
+    };
+    let format = cli.global.output;
     // the server configures its own logging
     if !matches!(cli.command, Command::Server(_)) {
         init_client_tracing();
@@ -389,10 +438,39 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            output::print_error(&error, format);
             ExitCode::FAILURE
         }
     }
+}
+
+/// `jobworks server --help` (or `-h`, or `jobworks help server`): the server's own flags
+/// only, without the client options (`--url`, `--token`, `--output`) every other command
+/// takes. `None` for any other command line.
+fn server_help(args: &[std::ffi::OsString]) -> Option<ExitCode> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let asks = match words.as_slice() {
+        ["help", "server", ..] => true,
+        ["server", rest @ ..] => rest.iter().any(|w| *w == "--help" || *w == "-h"),
+        _ => false,
+    };
+    if !asks {
+        return None;
+    }
+    let long = !words.contains(&"-h");
+    let mut command = <serve::ServeArgs as clap::Args>::augment_args(
+        clap::Command::new("server")
+            .bin_name("jobworks server")
+            .about("Run the Jobworks server: scheduler, workers and HTTP API")
+            .version(env!("CARGO_PKG_VERSION")),
+    );
+    let help = if long {
+        command.render_long_help()
+    } else {
+        command.render_help()
+    };
+    let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{help}\n"));
+    Some(ExitCode::SUCCESS)
 }
 
 /// Calls the function of the chosen command.
@@ -412,7 +490,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // drawing a file needs no server
             WorkflowCommand::Graph(args) => {
                 let source = workflow::GraphSource::choose(&args.files, args.name.as_deref())?;
-                return workflow::graph_from(source, connect, args.format).await;
+                return workflow::graph_from(source, connect, args.format, format).await;
             }
             WorkflowCommand::List => workflow::list(&connect()?, format).await?,
             WorkflowCommand::Show(args) => workflow::show(&connect()?, &args.name, format).await?,
@@ -443,7 +521,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 JobsCommand::Resume(args) => {
                     jobs::set_paused(&client, &args.name, false, format).await?;
                 }
-                JobsCommand::Delete(args) => jobs::delete(&client, &args.name, format).await?,
+                JobsCommand::Delete(args) => {
+                    jobs::delete(&client, &args.name, args.force, format).await?;
+                }
             }
         }
         Command::Run(args) => {
@@ -451,6 +531,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 name: args.name,
                 params: args.params,
                 wait: args.wait,
+                count: args.count,
             };
             return run::run(&connect()?, &options, format).await;
         }
@@ -472,6 +553,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 states: args.state,
                 since: args.since,
                 limit: args.limit,
+                all: args.all,
             };
             runs::list(&connect()?, &options, format).await?;
         }

@@ -106,9 +106,61 @@ pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
+/// A failed command under `--output json`: `{"error": ..., "detail": ...}`, printed as one
+/// line on stderr (stdout carries only results) with the exit status unchanged. `error` is
+/// the first line of the outermost message (`run 99 not found`); `detail` is the whole
+/// message with every cause and hint, as the table format prints it.
+pub fn error_object(error: &anyhow::Error) -> serde_json::Value {
+    let full = format!("{error:#}");
+    let headline = error.to_string();
+    let headline = headline
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    serde_json::json!({ "error": headline, "detail": full })
+}
+
+/// Prints `error` on stderr the way `format` asks: `error: ...` text, or [`error_object`].
+pub fn print_error(error: &anyhow::Error, format: OutputFormat) {
+    match format {
+        OutputFormat::Table => note(&format!("error: {error:#}")),
+        OutputFormat::Json => note(&error_object(error).to_string()),
+    }
+}
+
+/// Whether the raw arguments ask for `--output json` (before clap has parsed them, so that
+/// usage errors can be reported in the asked format too).
+pub fn json_requested<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    args.iter().enumerate().any(|(i, arg)| {
+        *arg == "--output=json"
+            || (*arg == "--output" && args.get(i + 1).is_some_and(|v| *v == "json"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_as_json_objects() {
+        let error = anyhow::anyhow!("connection refused")
+            .context("cannot reach the server at http://127.0.0.1:9\n  hint: is it running?");
+        assert_eq!(
+            error_object(&error),
+            serde_json::json!({
+                "error": "cannot reach the server at http://127.0.0.1:9",
+                "detail": "cannot reach the server at http://127.0.0.1:9\n  hint: is it running?: connection refused",
+            })
+        );
+        assert!(json_requested(&[
+            "jobworks", "runs", "show", "1", "--output", "json"
+        ]));
+        assert!(json_requested(&["jobworks", "--output=json", "x"]));
+        assert!(!json_requested(&["jobworks", "--output", "table", "json"]));
+    }
 
     #[test]
     fn tables_have_no_borders_or_trailing_spaces() {

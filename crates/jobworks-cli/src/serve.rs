@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// crashes but may lose the last commits on power loss.
     #[arg(long, env = "JOBWORKS_DURABILITY", default_value = "normal", value_parser = ["normal", "full"])]
     pub durability: String,
+    /// Largest API request body accepted, e.g. 2MiB (the default) or 500KB; a larger one
+    /// is refused with 413 Payload Too Large.
+    #[arg(long, env = "JOBWORKS_MAX_BODY", default_value = "2MiB")]
+    pub max_body: String,
     /// Load the example jobs (disk usage, heartbeat, backup, dpkg summary, SQL report, flaky).
     #[arg(long)]
     pub demo: bool,
@@ -131,6 +135,16 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
     }
     config.kill_grace = duration("kill-grace", &args.kill_grace)?;
     config.misfire_threshold = duration("misfire-threshold", &args.misfire_threshold)?;
+    config.max_body_bytes = jobworks_domain::file::size::parse_size(&args.max_body)
+        .ok()
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--max-body {}: expected a size like 2MiB or 500KB (B, KiB, MiB, GiB, KB, MB, GB)",
+                args.max_body
+            )
+        })?;
     config.store_url = Some(format!("sqlite:{}?mode=ro", db.display()));
     config.datasources = file
         .datasources

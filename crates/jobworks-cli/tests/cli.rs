@@ -347,3 +347,69 @@ async fn backfill_creates_one_run_per_tick_once_each_with_its_logical_time() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_to_a_date_includes_that_whole_day() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server
+        .apply(
+            "daily.toml",
+            "[[job]]\nname = \"daily\"\nschedule = \"0 3 * * *\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n",
+        )
+        .await;
+    let out = cli(&server)
+        .args([
+            "backfill",
+            "daily",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run jobworks backfill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(response["ticks"], 31, "all of January: {response}");
+    let last = response["runs"]
+        .as_array()
+        .and_then(|runs| runs.last())
+        .and_then(|run| run["run_id"].as_i64())
+        .expect("runs");
+    let detail = server.get(&format!("/api/v1/runs/{last}")).await;
+    let scheduled: chrono::DateTime<chrono::Utc> = detail["run"]["scheduled_at"]
+        .as_str()
+        .expect("scheduled")
+        .parse()
+        .expect("time");
+    assert_eq!(
+        scheduled.to_rfc3339(),
+        "2026-01-31T03:00:00+00:00",
+        "{detail}"
+    );
+}
+
+#[test]
+fn import_of_a_missing_crontab_says_what_to_do() {
+    let out = Command::new(bin())
+        .args(["import", "crontab", "/etc/jobworks-test-no-such-crontab"])
+        .output()
+        .expect("run jobworks import");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /etc/jobworks-test-no-such-crontab: No such file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: this machine has no such system crontab; export a user's with `crontab -l > mine.crontab`"),
+        "{stderr}"
+    );
+}

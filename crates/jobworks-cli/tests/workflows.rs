@@ -667,7 +667,7 @@ async fn versions_bad_calls_and_names_shared_with_jobs() {
         "{body}"
     );
 
-    // a job cannot take a workflow's name
+    // a job cannot take a workflow's name: refused with its place, like every apply error
     let job = "[[job]]\nname = \"w\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n";
     let (status, body) = server
         .post(
@@ -675,7 +675,13 @@ async fn versions_bad_calls_and_names_shared_with_jobs() {
             json!({ "files": [{ "name": "job.toml", "content": job }] }),
         )
         .await;
-    assert_eq!(status.as_u16(), 409, "{body}");
+    assert_eq!(status.as_u16(), 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("`w` is a workflow on the server: a job cannot take its name"),
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["line"], 2, "located at the name: {body}");
 
     // a cycle is reported with its path
     let cycle = "[[workflow]]\nname = \"loop\"\n[[workflow.task]]\nid = \"extract\"\ndepends_on = [\"load\"]\ntype = \"shell\"\nscript = \"true\"\n[[workflow.task]]\nid = \"load\"\ndepends_on = [\"extract\"]\ntype = \"shell\"\nscript = \"true\"\n";

@@ -24,39 +24,39 @@ impl DatasourceKind {
     }
 }
 
-/// `url` with the password of its user info and any `password=` query parameter replaced by
-/// `***`, for logs and error messages.
+/// `url` with the password of its user info and any `password=` query parameter (any case)
+/// replaced by `***`, for logs and error messages. Parsed with the `url` crate (WHATWG
+/// syntax); a URL it cannot parse is shown as its scheme and `***` only, since where its
+/// password sits cannot be known.
 pub(crate) fn redact_url(url: &str) -> String {
-    let mut redacted = url.to_owned();
-    if let Some(scheme_end) = url.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end = url[authority_start..]
-            .find(['/', '?', '#'])
-            .map_or(url.len(), |offset| authority_start + offset);
-        let authority = &url[authority_start..authority_end];
-        if let Some(at) = authority.rfind('@')
-            && let Some(colon) = authority[..at].find(':')
-        {
-            redacted = format!(
-                "{}***{}",
-                &url[..authority_start + colon + 1],
-                &url[authority_start + at..]
-            );
-        }
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}:***"),
+            None => "***".to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        // only URLs that cannot have a password refuse one, and this one has one
+        let _ = parsed.set_password(Some("***"));
     }
-    if let Some(query_start) = redacted.find('?') {
-        let (base, query) = redacted.split_at(query_start + 1);
-        let query = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
+    let has_password_param = parsed
+        .query_pairs()
+        .any(|(key, _)| key.eq_ignore_ascii_case("password"));
+    if has_password_param {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
             })
-            .collect::<Vec<_>>()
-            .join("&");
-        redacted = format!("{base}{query}");
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    redacted
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -107,5 +107,11 @@ mod tests {
             "postgres://h/db?user=u&password=***&sslmode=disable",
         );
         check("sqlite:/tmp/a.db?mode=ro", "sqlite:/tmp/a.db?mode=ro");
+        check("sqlite::memory:", "sqlite::memory:");
+        check(
+            "postgres://h/db?PASSWORD=x%26y&user=u",
+            "postgres://h/db?PASSWORD=***&user=u",
+        );
+        check("postgres://u:pw@[::1:5432/db", "postgres:***");
     }
 }

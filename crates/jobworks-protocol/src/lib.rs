@@ -25,14 +25,17 @@
 //! | POST | `/runs/{id}/tasks/{task}/approve`, `/runs/{id}/tasks/{task}/reject` | `DecisionRequest` → `TaskInstanceView` |
 //! | POST | `/runs/{id}/tasks/{task}/mark` | `MarkRequest` → `RunDetailView` |
 //! | POST | `/runs/{id}/tasks/{task}/clear` | → `RunDetailView` (the task and what follows run again) |
-//! | POST | `/runs/{id}/rerun` | `RerunRequest` → `RunDetailView` (from failed tasks, keeping succeeded ones) |
+//! | POST | `/runs/{id}/rerun` | `RerunRequest` → `RunDetailView` (failed tasks, keeping succeeded ones; or `from` a task and all downstream) |
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
 //! | GET | `/runs/{id}/logs?after=&limit=` | → `LogPage` |
 //! | GET | `/runs/{id}/logs/follow?after=` | Server-Sent Events: `log` events (`LogLineView`), then one `end` event (`RunView`) |
 //!
-//! Errors are `application/problem+json` ([`Problem`], RFC 9457).
+//! Errors are `application/problem+json` ([`Problem`], RFC 9457). Request bodies refuse fields
+//! they do not declare (422, naming the field and the closest declared one); unknown routes
+//! answer 404, wrong methods 405 and bodies over the server's `--max-body` limit 413, all
+//! as problem+json.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -85,6 +88,7 @@ pub struct JobVersionView {
 
 /// A job file to apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SourceFile {
     /// Name used in diagnostics (usually the path).
     pub name: String,
@@ -94,6 +98,7 @@ pub struct SourceFile {
 
 /// Body of `POST /jobs/apply`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// Job files; job names must be unique across them.
     pub files: Vec<SourceFile>,
@@ -146,6 +151,7 @@ pub struct DiagnosticView {
 
 /// Body of `POST /jobs/{name}/runs`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Parameter values; strings are coerced to the declared type.
     #[serde(default)]
@@ -177,6 +183,7 @@ pub struct TriggeredRun {
 
 /// Body of `POST /jobs/{name}/backfill`: one run per schedule tick in `[from, to]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BackfillRequest {
     /// First tick time considered (inclusive).
     pub from: DateTime<Utc>,
@@ -369,6 +376,7 @@ pub struct ApprovalView {
 
 /// Body of approve and reject.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// Why (recorded with the decision).
     #[serde(default)]
@@ -377,6 +385,7 @@ pub struct DecisionRequest {
 
 /// Body of `POST /runs/{id}/tasks/{task}/mark`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MarkRequest {
     /// `succeeded` or `failed`.
     pub state: String,
@@ -387,9 +396,11 @@ pub struct MarkRequest {
 
 /// Body of `POST /runs/{id}/rerun`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RerunRequest {
-    /// Rerun from this task (it must have ended without succeeding); `None` = from every
-    /// task that failed, timed out, was cancelled or upstream_failed.
+    /// Rerun this task (it must have ended, in any state, succeeded included) and everything
+    /// downstream of it, whatever their states; `None` = rerun every task that failed, timed
+    /// out, was cancelled or upstream_failed, and what follows it, keeping what succeeded.
     #[serde(default)]
     pub from: Option<String>,
 }
@@ -422,7 +433,7 @@ pub struct WorkflowView {
     /// Current version applied at.
     pub updated_at: DateTime<Utc>,
     /// The definition (`WorkflowSpec` as JSON), on `GET /workflows/{name}` only.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub definition: Option<serde_json::Value>,
 }
 

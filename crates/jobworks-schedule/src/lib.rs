@@ -32,13 +32,18 @@
 //! Fields are matched against the wall clock of the schedule's IANA zone and fire times
 //! are returned as UTC instants (whole seconds), following cronie's DST rules:
 //!
-//! - Spring forward: a fire time that falls in the skipped wall-clock span fires once, at
-//!   the first instant after the gap (the transition instant); several such fire times,
-//!   and a regular fire time at that same instant, collapse into that one fire.
-//! - Fall back: a *fixed-time* expression fires once, at the first occurrence of a
-//!   repeated time. A *wild* expression — one whose seconds (if present), minute or hour
-//!   field starts with `*` (cronie's `MIN_STAR`/`HR_STAR`), e.g. `*/15 * * * *`,
-//!   `0 * * * *`, `@hourly` — fires at both occurrences, keeping its real elapsed spacing.
+//! - An expression is *wild* when its minute or hour field starts with `*` (cronie's
+//!   `MIN_STAR`/`HR_STAR`), e.g. `*/15 * * * *`, `10 * * * *`, `5-10 * * * *`, `@hourly`,
+//!   or, with six fields, its seconds field does; otherwise it is *fixed-time*.
+//! - Spring forward, following cronie's time-jump cases (`cron.c`): for a jump of 5 minutes
+//!   to 3 hours (every DST change), a fixed-time expression whose time falls in the skipped
+//!   span fires once, at the first instant after the gap (with six fields, at the first
+//!   second at or after it that the seconds field allows), several skipped times and a
+//!   regular fire at that instant collapsing into that one fire; a wild expression fires
+//!   only at wall-clock times that exist. A jump under 5 minutes fires every expression
+//!   once at its end; a jump of 3 hours or more fires nothing of the skipped span.
+//! - Fall back: a fixed-time expression fires once, at the first occurrence of a repeated
+//!   time; a wild one fires at both occurrences, keeping its real elapsed spacing.
 //! - Results strictly increase and iterating never skips or repeats a fire time.
 //!   Transitions are assumed to be at least 3 hours apart and fall-backs at most 3 hours
 //!   long, true of every zone since 1970 (e.g. Australia/Lord_Howe shifts by 30 minutes).

@@ -43,11 +43,18 @@ pub struct ServerConfig {
     pub poll_interval: Duration,
     /// Environment variables added to every task process (e.g. `JOBWORKS_DB`).
     pub task_env: Vec<(String, String)>,
+    /// Largest request body the API reads, in bytes; a larger one is refused with 413.
+    pub max_body_bytes: usize,
 }
+
+/// Default of [`ServerConfig::max_body_bytes`]: 2 MiB, room for hundreds of job files in one
+/// `apply`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 
 impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
-    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 5 s misfire threshold.
+    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 5 s misfire threshold,
+    /// 2 MiB request bodies.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -65,6 +72,7 @@ impl ServerConfig {
             misfire_threshold: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),
             task_env: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }

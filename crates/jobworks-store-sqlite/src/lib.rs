@@ -10,6 +10,7 @@
 mod codec;
 mod definitions;
 mod open;
+mod run_filter;
 mod store;
 mod workflow_runs;
 

@@ -957,27 +957,7 @@ impl Store for SqliteStore {
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
         q.push(RUN_COLUMNS);
-        q.push(" FROM runs r JOIN jobs j ON j.id = r.job_id WHERE 1 = 1");
-        if let Some(job) = &filter.job {
-            q.push(" AND j.name = ").push_bind(job.clone());
-        }
-        if !filter.states.is_empty() {
-            q.push(" AND r.state IN (");
-            let mut sep = q.separated(", ");
-            for state in &filter.states {
-                sep.push_bind(state.as_str());
-            }
-            q.push(")");
-        }
-        if let Some(since) = filter.since {
-            q.push(" AND r.queued_at_us >= ").push_bind(to_us(since));
-        }
-        if let Some(until) = filter.until {
-            q.push(" AND r.queued_at_us < ").push_bind(to_us(until));
-        }
-        if let Some(before) = filter.before_id {
-            q.push(" AND r.id < ").push_bind(before.0);
-        }
+        crate::run_filter::push_from_where(&mut q, filter);
         let limit = if filter.limit == 0 {
             100
         } else {
@@ -987,6 +967,10 @@ impl Store for SqliteStore {
             .push_bind(i64::from(limit));
         let rows = q.build().fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError> {
+        crate::run_filter::count_runs(&self.reader, filter).await
     }
 
     async fn get_run(&self, run_id: RunId) -> Result<RunDetail, StoreError> {

@@ -367,11 +367,7 @@ async fn apply_write(
                 }
                 TaskState::Running => {
                     if let Some(child) = instance.child_run_id {
-                        let before = cancel_in_tx(tx, child.0, &reason, now).await?;
-                        if before.previous == RunState::Running {
-                            outcome.advance.push(child);
-                        }
-                        return Ok(false);
+                        return cancel_child(tx, child, &reason, now, outcome).await;
                     }
                     let running_attempt = sqlx::query(
                         "SELECT 1 FROM attempts WHERE task_instance_id = ? AND state = 'running'",
@@ -453,6 +449,36 @@ async fn apply_write(
             }
             Ok(changed)
         }
+    }
+}
+
+/// Cancels the child run of a call task (the child's own engine then cancels its tasks and
+/// its children, so the cancel reaches every descendant); true when that changed the child
+/// (a queued child ended `cancelled`, or a running one got its cancel request), false when
+/// it was already being cancelled or had ended. The change must count as a write: a plan
+/// whose only write is this one is still committed.
+async fn cancel_child(
+    tx: &mut Tx,
+    child: RunId,
+    reason: &str,
+    now: DateTime<Utc>,
+    outcome: &mut AdvanceOutcome,
+) -> Result<bool, StoreError> {
+    let requested: Option<Option<i64>> =
+        sqlx::query("SELECT cancel_requested_at_us FROM runs WHERE id = ?")
+            .bind(child.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .map(|row| row.get(0));
+    let before = cancel_in_tx(tx, child.0, reason, now).await?;
+    match before.previous {
+        RunState::Queued => Ok(true),
+        RunState::Running => {
+            outcome.advance.push(child);
+            Ok(requested.is_some_and(|at| at.is_none()))
+        }
+        _ => Ok(false),
     }
 }
 

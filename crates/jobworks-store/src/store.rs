@@ -186,6 +186,10 @@ pub trait Store: Send + Sync + 'static {
     /// Runs matching `filter`, newest first.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// How many runs match `filter`, ignoring its `limit` (so `count - page.len()` is how many
+    /// more a client could page through with `before_id`).
+    async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError>;
+
     /// One run with attempts and transitions. Errors: `RunNotFound`.
     async fn get_run(&self, run_id: RunId) -> Result<RunDetail, StoreError>;
 

@@ -42,19 +42,20 @@ pub fn print_response(
     }
 }
 
-/// NAME, VERSION, CHANGE (VERSION is left out of dry runs: nothing was written).
+/// NAME, KIND, VERSION, CHANGE (VERSION is left out of dry runs: nothing was written).
 pub fn applied_table(jobs: &[AppliedJob], dry_run: bool) -> Table {
     if dry_run {
-        let mut table = output::table(&["NAME", "CHANGE"]);
+        let mut table = output::table(&["NAME", "KIND", "CHANGE"]);
         for job in jobs {
-            table.add_row(vec![job.name.clone(), job.change.clone()]);
+            table.add_row(vec![job.name.clone(), job.kind.clone(), job.change.clone()]);
         }
         return table;
     }
-    let mut table = output::table(&["NAME", "VERSION", "CHANGE"]);
+    let mut table = output::table(&["NAME", "KIND", "VERSION", "CHANGE"]);
     for job in jobs {
         table.add_row(vec![
             job.name.clone(),
+            job.kind.clone(),
             job.version.to_string(),
             job.change.clone(),
         ]);
@@ -62,15 +63,24 @@ pub fn applied_table(jobs: &[AppliedJob], dry_run: bool) -> Table {
     table
 }
 
-/// `2 created, 1 updated, 4 unchanged` or, for a dry run, `dry run: 3 jobs valid, nothing
-/// applied`.
+/// `2 created, 1 updated, 4 unchanged` or, for a dry run, `dry run: 2 jobs and 1 workflow
+/// valid, nothing applied`.
 pub fn summary(jobs: &[AppliedJob], dry_run: bool) -> String {
     if dry_run {
-        return format!(
-            "dry run: {} job{} valid, nothing applied",
-            jobs.len(),
-            if jobs.len() == 1 { "" } else { "s" }
-        );
+        let count = |kind: &str| jobs.iter().filter(|job| job.kind == kind).count();
+        let noun =
+            |count: usize, one: &str| format!("{count} {one}{}", if count == 1 { "" } else { "s" });
+        let (job_count, workflow_count) = (count("job"), count("workflow"));
+        let what = match (job_count, workflow_count) {
+            (_, 0) => noun(job_count, "job"),
+            (0, _) => noun(workflow_count, "workflow"),
+            _ => format!(
+                "{} and {}",
+                noun(job_count, "job"),
+                noun(workflow_count, "workflow")
+            ),
+        };
+        return format!("dry run: {what} valid, nothing applied");
     }
     let count = |change: &str| jobs.iter().filter(|job| job.change == change).count();
     format!(
@@ -87,7 +97,12 @@ mod tests {
 
     fn applied(name: &str, version: i64, change: &str) -> AppliedJob {
         AppliedJob {
-            kind: "job".into(),
+            kind: if name.starts_with("wf-") {
+                "workflow"
+            } else {
+                "job"
+            }
+            .into(),
             name: name.into(),
             version,
             change: change.into(),
@@ -104,21 +119,35 @@ mod tests {
         insta::assert_snapshot!(
             format!("{}\n{}", output::render(&applied_table(&jobs, false)), summary(&jobs, false)),
             @r"
-        NAME        VERSION  CHANGE
-        backup      3        updated
-        disk-usage  1        created
-        report      7        unchanged
+        NAME        KIND  VERSION  CHANGE
+        backup      job   3        updated
+        disk-usage  job   1        created
+        report      job   7        unchanged
         1 created, 1 updated, 1 unchanged
         "
         );
         let valid = [applied("backup", 0, "valid")];
         assert_eq!(
             output::render(&applied_table(&valid, true)),
-            "NAME    CHANGE\nbackup  valid"
+            "NAME    KIND  CHANGE\nbackup  job   valid"
         );
         assert_eq!(
             summary(&valid, true),
             "dry run: 1 job valid, nothing applied"
+        );
+        let workflows = [
+            applied("wf-etl", 0, "valid"),
+            applied("wf-report", 0, "valid"),
+            applied("wf-sync", 0, "valid"),
+        ];
+        assert_eq!(
+            summary(&workflows, true),
+            "dry run: 3 workflows valid, nothing applied"
+        );
+        let both = [applied("backup", 0, "valid"), applied("wf-etl", 0, "valid")];
+        assert_eq!(
+            summary(&both, true),
+            "dry run: 1 job and 1 workflow valid, nothing applied"
         );
     }
 }

@@ -7,6 +7,7 @@ use crate::commands::schedule::parse_time;
 use crate::commands::target::{self, JOB_THEN_WORKFLOW, Kind};
 use crate::output::{OutputFormat, outln, print_json, print_table, table};
 use anyhow::anyhow;
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use jobworks_protocol::BackfillRequest;
 
@@ -16,7 +17,7 @@ pub struct BackfillOptions {
     pub name: String,
     /// Range start (inclusive), as typed.
     pub from: String,
-    /// Range end (inclusive), as typed.
+    /// Range end (inclusive), as typed; a date alone means the whole of that day.
     pub to: String,
     /// Zone for times typed without an offset.
     pub tz: Tz,
@@ -24,6 +25,28 @@ pub struct BackfillOptions {
     pub params: Vec<(String, String)>,
     /// Workflows only: at most this many of the backfill's runs active at once.
     pub parallel: Option<u32>,
+}
+
+/// `--to`: like [`parse_time`], except that a date alone (`2026-01-31`) includes the whole
+/// day in `tz`: the range ends one second before the next day starts (fire times are whole
+/// seconds), so `--from 2026-01-01 --to 2026-01-31` is all of January. When the next day's
+/// midnight does not exist in `tz` (a DST gap at midnight) the day ends where the gap does.
+pub fn parse_range_end(text: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
+    let Ok(date) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") else {
+        return parse_time(text, tz);
+    };
+    let next_day = date
+        .succ_opt()
+        .ok_or_else(|| anyhow!("invalid time `{text}`: no day follows it"))?;
+    // The first instant of the next day: its midnight, or the end of a gap covering it.
+    let start_of_next = (0..=24 * 60)
+        .filter_map(|minutes| {
+            let local = next_day.and_hms_opt(0, 0, 0)? + TimeDelta::minutes(minutes);
+            tz.from_local_datetime(&local).earliest()
+        })
+        .next()
+        .ok_or_else(|| anyhow!("{next_day} has no first instant in {}", tz.name()))?;
+    Ok(start_of_next.with_timezone(&Utc) - TimeDelta::seconds(1))
 }
 
 /// The order in which kinds are tried. With `--parallel` the workflow goes first, so that a
@@ -57,7 +80,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let request = BackfillRequest {
         from: parse_time(&options.from, options.tz)?,
-        to: parse_time(&options.to, options.tz)?,
+        to: parse_range_end(&options.to, options.tz)?,
         params: params_map(&options.params)?,
         parallel: options.parallel,
     };
@@ -114,6 +137,42 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_as_the_end_includes_the_whole_day() {
+        for (text, tz, end) in [
+            ("2026-01-31", Tz::UTC, "2026-01-31T23:59:59Z"),
+            (" 2026-01-31 ", Tz::UTC, "2026-01-31T23:59:59Z"),
+            (
+                "2026-01-31",
+                chrono_tz::Europe::Berlin,
+                "2026-01-31T22:59:59Z",
+            ),
+            ("2026-12-31", Tz::UTC, "2026-12-31T23:59:59Z"),
+            // Havana's clocks skip from 00:00 to 01:00 on 2024-03-10
+            (
+                "2024-03-09",
+                chrono_tz::America::Havana,
+                "2024-03-10T04:59:59Z",
+            ),
+            // a time is taken as written
+            ("2026-01-31T00:00", Tz::UTC, "2026-01-31T00:00:00Z"),
+            ("2026-01-31 12:30", Tz::UTC, "2026-01-31T12:30:00Z"),
+            (
+                "2026-01-31T05:00:00Z",
+                chrono_tz::Europe::Berlin,
+                "2026-01-31T05:00:00Z",
+            ),
+        ] {
+            let found = parse_range_end(text, tz).expect("valid end");
+            assert_eq!(
+                found.to_rfc3339(),
+                end.parse::<DateTime<Utc>>().expect("end").to_rfc3339(),
+                "`{text}` in {tz}"
+            );
+        }
+        assert!(parse_range_end("2026-02-30", Tz::UTC).is_err());
+    }
 
     #[test]
     fn parallel_asks_for_the_workflow_first() {

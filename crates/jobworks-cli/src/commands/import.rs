@@ -30,6 +30,20 @@ pub struct ImportOptions {
     pub apply: bool,
 }
 
+/// What to do when the crontab to import does not exist: many systems (systemd timers only,
+/// minimal containers, macOS) have no `/etc/crontab`.
+fn missing_crontab_hint(path: &std::path::Path) -> String {
+    let system = path.starts_with("/etc");
+    if system {
+        "this machine has no such system crontab; export a user's with `crontab -l > mine.crontab` \
+         and import that, or import a file from /etc/cron.d/"
+            .to_owned()
+    } else {
+        "export a crontab with `crontab -l > mine.crontab` (or `crontab -l -u USER`) and import that file"
+            .to_owned()
+    }
+}
+
 /// Longest COMMAND shown in the table, in characters.
 const COMMAND_WIDTH: usize = 60;
 
@@ -39,8 +53,14 @@ pub async fn crontab(
     options: &ImportOptions,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&options.file)
-        .with_context(|| format!("cannot read {}", options.file.display()))?;
+    let text = std::fs::read_to_string(&options.file).map_err(|error| {
+        let hint = if error.kind() == std::io::ErrorKind::NotFound {
+            format!("\n  hint: {}", missing_crontab_hint(&options.file))
+        } else {
+            String::new()
+        };
+        anyhow::anyhow!("cannot read {}: {error}{hint}", options.file.display())
+    })?;
     let source = options.file.display().to_string();
     let kind = options.kind.unwrap_or_else(|| detect_kind(&options.file));
     let report = parse_crontab(&text, kind, &source);

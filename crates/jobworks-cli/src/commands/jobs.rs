@@ -6,6 +6,7 @@ use crate::output::{self, OutputFormat, outln, print_json};
 use comfy_table::Table;
 use jobworks_protocol::{JobVersionView, JobView};
 use serde_json::Value;
+use std::io::IsTerminal as _;
 
 /// `jobs list`: one row per job.
 pub async fn list(client: &ApiClient, format: OutputFormat) -> anyhow::Result<()> {
@@ -59,7 +60,49 @@ pub async fn set_paused(
 }
 
 /// `jobs delete NAME`: the job goes; its past runs stay, its queued runs are cancelled.
-pub async fn delete(client: &ApiClient, name: &str, format: OutputFormat) -> anyhow::Result<()> {
+/// `jobs delete NAME [--force]`. A job that workflows call is deleted only after a warning:
+/// on a terminal the user is asked; without one, `--force` is needed (their runs would fail
+/// at that task).
+///
+/// Errors: the job does not exist; workflows call it and the user said no, or there is no
+/// terminal to ask and no `--force`.
+pub async fn delete(
+    client: &ApiClient,
+    name: &str,
+    force: bool,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    if !force {
+        client.get_job(name).await?;
+        let callers = callers(client, name).await?;
+        if !callers.is_empty() {
+            let list = callers
+                .iter()
+                .map(|(workflow, task)| format!("{workflow} (task {task})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let warning = format!(
+                "job `{name}` is called by workflow{} {list}: their runs will fail at {}",
+                if callers.len() == 1 { "" } else { "s" },
+                if callers.len() == 1 {
+                    "that task"
+                } else {
+                    "those tasks"
+                }
+            );
+            let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+            if !terminal {
+                anyhow::bail!(
+                    "{warning}\n  hint: pass --force to delete it anyway, or change those \
+                     workflows first"
+                );
+            }
+            output::note(&format!("warning: {warning}"));
+            if !confirm(&format!("delete job {name} anyway? [y/N] "))? {
+                anyhow::bail!("job `{name}` not deleted");
+            }
+        }
+    }
     client.delete_job(name).await?;
     match format {
         OutputFormat::Json => print_json(&serde_json::json!({ "deleted": name })),
@@ -68,6 +111,64 @@ pub async fn delete(client: &ApiClient, name: &str, format: OutputFormat) -> any
             Ok(())
         }
     }
+}
+
+/// The workflows, with the task, that call job `name` (`job = "NAME"` tasks, however
+/// deeply nested in the stored definition), sorted.
+async fn callers(client: &ApiClient, name: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for workflow in client.list_workflows().await? {
+        let definition = match workflow.definition {
+            Some(definition) => definition,
+            None => match client.get_workflow(&workflow.name).await?.definition {
+                Some(definition) => definition,
+                None => continue,
+            },
+        };
+        for task in job_calls(&definition, name) {
+            found.push((workflow.name.clone(), task));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Ids of the tasks in a workflow definition (JSON) that call job `name`.
+pub fn job_calls(definition: &Value, name: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut stack = vec![definition];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                // a task node: `{"id": "load", "kind": {"kind": "job", "job": "NAME", ..}, ..}`
+                let calls = map.get("kind").is_some_and(|kind| {
+                    kind["kind"].as_str() == Some("job") && kind["job"].as_str() == Some(name)
+                });
+                if calls && let Some(id) = map.get("id").and_then(Value::as_str) {
+                    ids.push(id.to_owned());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// Asks on stderr and reads a yes/no answer from stdin; only `y` or `yes` is yes.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    write!(stderr, "{question}")?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// `enabled`, `paused` or `disabled` (disabled in its definition wins over paused).
@@ -148,7 +249,10 @@ fn or_dash(text: &str) -> String {
     }
 }
 
-/// The interesting parts of the spec JSON: script or command, timeout, retries, params.
+/// The whole effective definition from the spec JSON (defaults filled in by the server):
+/// what runs (script, command, file, query), where and with what (working dir, env names,
+/// params), and every policy: timeout, retries with their backoff, concurrency, priority,
+/// misfire and catch-up, output cap.
 fn task_rows(spec: &Value) -> Vec<(&'static str, String)> {
     let mut rows = Vec::new();
     let task = &spec["task"];
@@ -174,8 +278,12 @@ fn task_rows(spec: &Value) -> Vec<(&'static str, String)> {
     if let Some(query) = task["query"].as_str() {
         rows.push(("query", query.trim_end().to_owned()));
     }
-    if let Some(timeout_ms) = spec["timeout_ms"].as_i64() {
-        rows.push(("timeout", human::duration_ms(timeout_ms)));
+    if let Some(dir) = spec["working_dir"].as_str() {
+        rows.push(("working dir", dir.to_owned()));
+    }
+    if let Some(env) = spec["env"].as_object().filter(|env| !env.is_empty()) {
+        let names: Vec<&str> = env.keys().map(String::as_str).collect();
+        rows.push(("env", names.join(", ")));
     }
     if let Some(params) = spec["params"]
         .as_array()
@@ -187,7 +295,57 @@ fn task_rows(spec: &Value) -> Vec<(&'static str, String)> {
             .collect();
         rows.push(("params", names.join(", ")));
     }
+    rows.push((
+        "timeout",
+        spec["timeout_ms"]
+            .as_i64()
+            .map_or_else(|| "none".to_owned(), human::duration_ms),
+    ));
+    rows.push(("retries", retry_text(&spec["retry"])));
+    if let Some(policy) = spec["concurrency"].as_str() {
+        rows.push(("concurrency", policy.to_owned()));
+    }
+    if let Some(priority) = spec["priority"].as_i64() {
+        rows.push(("priority", priority.to_string()));
+    }
+    if let Some(misfire) = spec["misfire"].as_str() {
+        let text = match (misfire, spec["max_catchup"].as_u64()) {
+            ("fire_all", Some(max)) => format!("fire_all (at most {max} catch-up runs)"),
+            (misfire, _) => misfire.to_owned(),
+        };
+        rows.push(("misfire", text));
+    }
+    if let Some(cap) = spec["output_cap_bytes"].as_i64() {
+        rows.push(("output cap", human::bytes(cap)));
+    }
     rows
+}
+
+/// `none`, or `up to 3 attempts, exponential backoff from 10s (at most 5m, jitter 0.2)`.
+fn retry_text(retry: &Value) -> String {
+    let attempts = retry["max_attempts"].as_u64().unwrap_or(1);
+    if attempts <= 1 {
+        return "none (1 attempt)".to_owned();
+    }
+    let backoff = retry["backoff"].as_str().unwrap_or("fixed");
+    let initial = retry["initial_delay_ms"].as_i64().unwrap_or(0);
+    let mut text = format!(
+        "up to {attempts} attempts, {backoff} backoff from {}",
+        human::duration_ms(initial)
+    );
+    let mut extras = Vec::new();
+    if backoff != "fixed"
+        && let Some(max) = retry["max_delay_ms"].as_i64()
+    {
+        extras.push(format!("at most {}", human::duration_ms(max)));
+    }
+    if let Some(jitter) = retry["jitter"].as_f64().filter(|j| *j > 0.0) {
+        extras.push(format!("jitter {jitter}"));
+    }
+    if !extras.is_empty() {
+        text.push_str(&format!(" ({})", extras.join(", ")));
+    }
+    text
 }
 
 /// VERSION, APPLIED, newest first.
@@ -227,11 +385,36 @@ mod tests {
             spec: serde_json::json!({
                 "task": {"type": "shell", "script": "pg_dump app > /backup/app.sql\n"},
                 "timeout_ms": 600000,
-                "params": [{"name": "target"}]
+                "params": [{"name": "target"}],
+                "env": {"PGHOST": "db", "PGUSER": "backup"},
+                "retry": {"max_attempts": 3, "backoff": "exponential", "initial_delay_ms": 10000,
+                          "max_delay_ms": 300000, "jitter": 0.2},
+                "concurrency": "forbid",
+                "priority": 0,
+                "misfire": "fire_all",
+                "max_catchup": 5,
+                "output_cap_bytes": 10485760,
+                "enabled": true
             }),
             created_at: at("2026-03-01T08:00:00Z"),
             updated_at: at("2026-03-07T08:00:00Z"),
         }
+    }
+
+    #[test]
+    fn job_calls_are_found_anywhere_in_a_definition() {
+        let definition = serde_json::json!({
+            "name": "etl",
+            "tasks": [
+                {"id": "extract", "kind": {"kind": "job", "job": "backup", "params": {}}},
+                {"id": "load", "kind": {"kind": "inline", "task": {"type": "shell", "script": "job backup"}}},
+                {"id": "again", "depends_on": ["extract"], "kind": {"kind": "job", "job": "backup"}},
+                {"id": "other", "kind": {"kind": "job", "job": "backup-2"}},
+                {"id": "sub", "kind": {"kind": "workflow", "workflow": "backup"}},
+            ]
+        });
+        assert_eq!(job_calls(&definition, "backup"), ["again", "extract"]);
+        assert!(job_calls(&definition, "load").is_empty());
     }
 
     #[test]
@@ -257,7 +440,7 @@ mod tests {
         let clock = Clock::fixed(at("2026-03-08T12:00:00Z"), Tz::UTC);
         insta::assert_snapshot!(
             output::render(&job_details(&job("backup", Some("0 2 * * *"), true, false), &clock)),
-            @r"
+            @"
         name         backup
         description  nightly backup
         tags         ops
@@ -270,8 +453,14 @@ mod tests {
         updated      2026-03-07 08:00:00
         task         shell
         script       pg_dump app > /backup/app.sql
-        timeout      10m00s
+        env          PGHOST, PGUSER
         params       target
+        timeout      10m
+        retries      up to 3 attempts, exponential backoff from 10s (at most 5m, jitter 0.2)
+        concurrency  forbid
+        priority     0
+        misfire      fire_all (at most 5 catch-up runs)
+        output cap   10.0 MiB
         "
         );
     }

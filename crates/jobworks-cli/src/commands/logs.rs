@@ -130,7 +130,9 @@ impl LinePrinter {
 }
 
 /// `14:05:00.123 stdout| text`, or `14:05:00.123 extract stdout| text` for a workflow task's
-/// line; the whole line red for `stderr` when `color` is on.
+/// line; the whole line red for `stderr` when `color` is on. The text is made
+/// [`terminal_safe`](crate::human::terminal_safe): the job's own escape sequences and control
+/// characters never reach the terminal raw (JSON output keeps the text as stored).
 pub fn format_line(line: &LogLineView, clock: &Clock, color: bool) -> String {
     let task = line
         .task
@@ -141,7 +143,7 @@ pub fn format_line(line: &LogLineView, clock: &Clock, color: bool) -> String {
         "{} {task}{:<6}| {}",
         clock.time_of_day_ms(line.at),
         line.stream,
-        line.text
+        crate::human::terminal_safe(&line.text)
     );
     if line.stream == "stderr" {
         output::red(&text, color)
@@ -184,6 +186,14 @@ mod tests {
         assert_eq!(
             format_line(&line("system", "attempt 2 starts"), &clock, true),
             "12:00:01.042 system| attempt 2 starts"
+        );
+        assert_eq!(
+            format_line(
+                &line("stdout", "\x1b[32mok\x1b[0m\x1b]0;title\x07 \u{fffd}"),
+                &clock,
+                true
+            ),
+            "12:00:01.042 stdout| ok \u{fffd}"
         );
     }
 }

@@ -26,6 +26,8 @@ pub struct TriggerOptions {
     pub params: Vec<(String, String)>,
     /// Follow the run to its end.
     pub wait: bool,
+    /// Queue this many identical runs (`--count`, 1..=10000); `None` = one.
+    pub count: Option<u32>,
 }
 
 /// Parses one `--param KEY=VALUE`; the value may itself contain `=` and may be empty.
@@ -59,7 +61,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let request = TriggerRequest {
         params: params_map(&options.params)?,
-        count: None,
+        count: options.count,
     };
     let (name, request) = (options.name.as_str(), &request);
     let (kind, response) = target::resolve(name, JOB_THEN_WORKFLOW, |kind| async move {
@@ -76,6 +78,32 @@ pub async fn run(
              exists)"
         );
     };
+    if response.runs.len() > 1 {
+        // `--count N` (no --wait): one id per line, then a summary
+        match format {
+            OutputFormat::Json => print_json(&response)?,
+            OutputFormat::Table => {
+                for run in &response.runs {
+                    outln!("{}", run.run_id);
+                }
+                let skipped = response
+                    .runs
+                    .iter()
+                    .filter(|r| r.state == "skipped")
+                    .count();
+                let queued = response.runs.len() - skipped;
+                let skipped_text = if skipped > 0 {
+                    format!(" ({skipped} skipped by the concurrency policy)")
+                } else {
+                    String::new()
+                };
+                output::note(&format!(
+                    "queued {queued} runs of {noun} {name}{skipped_text}; `jobworks runs list --job {name}` shows them"
+                ));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !options.wait || first.state == "skipped" {
         match format {
             OutputFormat::Json => print_json(&response)?,

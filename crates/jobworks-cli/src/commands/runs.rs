@@ -19,9 +19,15 @@ pub struct ListOptions {
     pub states: Vec<String>,
     /// RFC 3339 time or a duration back from now (`1h`).
     pub since: Option<String>,
-    /// At most this many runs.
+    /// At most this many runs (`None`: the server's page, 100).
     pub limit: Option<u32>,
+    /// Every matching run, page after page (`--all`).
+    pub all: bool,
 }
+
+/// Runs per request when `--limit` is larger than a page or `--all` is given (the server's
+/// largest page).
+const PAGE: u32 = 1000;
 
 /// Longest REASON shown in the runs table, in characters.
 const REASON_WIDTH: usize = 40;
@@ -45,20 +51,77 @@ pub async fn list(
         .as_deref()
         .map(|text| parse_since(text, clock.now))
         .transpose()?;
-    let query = RunQuery {
+    let mut query = RunQuery {
         job: options.job.clone(),
         states: (!states.is_empty()).then(|| states.join(",")),
         since: since.map(human::rfc3339),
-        limit: options.limit,
+        limit: None,
+        before: None,
     };
-    let runs = client.list_runs(&query).await?;
-    match format {
-        OutputFormat::Json => print_json(&runs),
-        OutputFormat::Table if runs.is_empty() => {
-            outln!("no runs match");
-            Ok(())
+    let wanted = if options.all {
+        None
+    } else {
+        Some(options.limit.unwrap_or(100))
+    };
+    let mut runs: Vec<RunView> = Vec::new();
+    let mut total = None;
+    loop {
+        let left = wanted.map(|wanted| wanted.saturating_sub(runs.len() as u32));
+        if left == Some(0) {
+            break;
         }
-        OutputFormat::Table => output::print_table(&runs_table(&runs, &clock)),
+        query.limit = Some(left.map_or(PAGE, |left| left.min(PAGE)));
+        let page = client.list_runs_page(&query).await?;
+        if total.is_none() {
+            total = page.total;
+        }
+        let full = page.runs.len() as u32 == query.limit.unwrap_or(PAGE);
+        query.before = page.runs.last().map(|run| run.id);
+        runs.extend(page.runs);
+        if !full {
+            break;
+        }
+    }
+    let more = total.map(|total| total.saturating_sub(runs.len() as u64));
+    match format {
+        OutputFormat::Json => print_json(&runs)?,
+        OutputFormat::Table if runs.is_empty() => outln!("no runs match"),
+        OutputFormat::Table => output::print_table(&runs_table(&runs, &clock))?,
+    }
+    if let Some(note) = more_note(runs.len(), more) {
+        output::note(&note);
+    }
+    Ok(())
+}
+
+/// What `runs list` says on stderr when the listing stopped before the last matching run:
+/// ``100 runs shown, 250 more: `--limit N` or `--all` shows more``.
+pub fn more_note(shown: usize, more: Option<u64>) -> Option<String> {
+    match more {
+        Some(0) | None => None,
+        Some(more) => Some(format!(
+            "{shown} runs shown, {more} more: `--limit N` or `--all` shows more"
+        )),
+    }
+}
+
+/// The TRIGGER column: `workflow 12/extract` for a run a workflow task started (the server
+/// records those as manual runs triggered by the parent), else the trigger as recorded.
+pub fn trigger_text(run: &RunView) -> String {
+    match (run.parent_run_id, run.parent_task.as_deref()) {
+        (Some(parent), Some(task)) => format!("workflow {parent}/{task}"),
+        (Some(parent), None) => format!("workflow {parent}"),
+        _ => run.trigger.clone(),
+    }
+}
+
+/// The `trigger` row of `runs show`: `workflow (run 12, task extract)` or `manual by
+/// token:alice`.
+fn trigger_detail(run: &RunView) -> String {
+    match (run.parent_run_id, run.parent_task.as_deref()) {
+        (Some(parent), Some(task)) => format!("workflow (run {parent}, task {task})"),
+        (Some(parent), None) => format!("workflow (run {parent})"),
+        _ => format!("{} by {}", run.trigger, run.triggered_by),
     }
 }
 
@@ -143,7 +206,7 @@ pub fn runs_table(runs: &[RunView], clock: &Clock) -> Table {
         }
         row.extend([
             run.state.clone(),
-            run.trigger.clone(),
+            trigger_text(run),
             optional_time(run.scheduled_at, clock),
             optional_time(run.started_at, clock),
             run_duration(run, clock),
@@ -362,10 +425,7 @@ fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
             format!("{} (version {})", run.job, run.job_version),
         ),
         ("state", run.state.clone()),
-        (
-            "trigger",
-            format!("{} by {}", run.trigger, run.triggered_by),
-        ),
+        ("trigger", trigger_detail(run)),
         ("params", params),
         ("queued", clock.date_time(run.queued_at)),
         ("scheduled", optional_time(run.scheduled_at, clock)),
@@ -388,8 +448,28 @@ fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
     if let Some(not_before) = run.not_before {
         rows.push(("next attempt", clock.date_time_relative(not_before)));
     }
-    rows.push(("reason", run.reason.clone().unwrap_or_else(|| "-".into())));
+    rows.push(("reason", run_reason(detail)));
     output::details(rows)
+}
+
+/// The run's reason; for a cancelled run, why it was cancelled (`replaced by run 8
+/// (concurrency policy replace)`, `cancelled by token:alice`) rather than only the last
+/// transition's `attempt 1 cancelled`, which hides who stopped it.
+pub fn run_reason(detail: &RunDetailView) -> String {
+    let last = detail.run.reason.clone().unwrap_or_else(|| "-".into());
+    if detail.run.state != "cancelled" {
+        return last;
+    }
+    let request = detail
+        .events
+        .iter()
+        .filter(|event| event.task.is_none())
+        .filter_map(|event| event.reason.strip_prefix("cancel requested: "))
+        .next_back();
+    match request {
+        Some(why) if !last.contains(why) => format!("{why}; {last}"),
+        _ => last,
+    }
 }
 
 /// One row per attempt; TASK only when some attempt is of a workflow task, OUTPUT DROPPED
@@ -560,10 +640,10 @@ mod tests {
             ),
             run(10, "queued", None, None),
         ];
-        insta::assert_snapshot!(output::render(&runs_table(&runs, &clock())), @r"
+        insta::assert_snapshot!(output::render(&runs_table(&runs, &clock())), @"
         ID  JOB     STATE    TRIGGER   SCHEDULED            STARTED              DURATION  ATTEMPTS  REASON
         12  backup  running  schedule  2026-03-08 11:00:00  2026-03-08 11:59:47  12.3s…    1         -
-        11  backup  failed   schedule  2026-03-08 11:00:00  2026-03-08 11:00:01  2.50s     1         exit code 1: pg_dump: error: connection…
+        11  backup  failed   schedule  2026-03-08 11:00:00  2026-03-08 11:00:01  2.5s      1         exit code 1: pg_dump: error: connection…
         10  backup  queued   schedule  2026-03-08 11:00:00  -                    -         0         -
         ");
     }
@@ -616,7 +696,7 @@ mod tests {
                 },
             ],
         };
-        insta::assert_snapshot!(render_detail(&detail, &clock()), @r"
+        insta::assert_snapshot!(render_detail(&detail, &clock()), @"
         run        11
         job        backup (version 3)
         state      failed
@@ -626,12 +706,12 @@ mod tests {
         scheduled  2026-03-08 11:00:00
         started    2026-03-08 11:00:01
         ended      2026-03-08 11:00:03
-        duration   2.50s
+        duration   2.5s
         attempts   1
         reason     exit code 1: pg_dump: error: connection to server failed
 
         ATTEMPT  STATE   WORKER         PID   STARTED              DURATION  EXIT  SIGNAL       CPU USER/SYS  PEAK RSS  ERROR
-        1        failed  jobworks-4242  5151  2026-03-08 11:00:01  2.50s     -     9 (SIGKILL)  1.20s/40ms    50.0 MiB  killed by signal 9
+        1        failed  jobworks-4242  5151  2026-03-08 11:00:01  2.5s      -     9 (SIGKILL)  1.2s/40ms     50.0 MiB  killed by signal 9
 
         TIME                     TRANSITION        REASON
         2026-03-08 11:00:00.000  queued            schedule tick
@@ -720,7 +800,7 @@ mod tests {
     #[test]
     fn workflow_detail_text() {
         let clock = Clock::fixed(at("2026-03-08T11:00:12.400Z"), Tz::UTC);
-        insta::assert_snapshot!(render_detail(&workflow_detail(), &clock), @r"
+        insta::assert_snapshot!(render_detail(&workflow_detail(), &clock), @"
         run        43
         workflow   etl (version 2)
         state      running
@@ -735,18 +815,18 @@ mod tests {
         reason     -
 
         TASK     KIND      STATE             ATTEMPTS  STARTED              DURATION  EXIT  CHILD RUN  REASON
-        extract  shell     succeeded         1         2026-03-08 11:00:00  4.00s     0     -          attempt 1 succeeded
-        check    python    failed            2         2026-03-08 11:00:04  2.50s     3     -          attempt 2 failed with exit code 3
-        load     job       running           1         2026-03-08 11:00:06  5.90s…    -     57         -
-        gate     approval  waiting_approval  0         2026-03-08 11:00:10  2.40s…    -     -          -
+        extract  shell     succeeded         1         2026-03-08 11:00:00  4s        0     -          attempt 1 succeeded
+        check    python    failed            2         2026-03-08 11:00:04  2.5s      3     -          attempt 2 failed with exit code 3
+        load     job       running           1         2026-03-08 11:00:06  5.9s…     -     57         -
+        gate     approval  waiting_approval  0         2026-03-08 11:00:10  2.4s…     -     -          -
         report   shell     pending           0         -                    -         -     -          -
         gate waits for approval: Load into prod? (approvers: alice, bob; rejected at 2026-03-08 15:00:00 (in 3h59m) if nobody decides)
           decide: `jobworks approve 43 gate` or `jobworks reject 43 gate --comment WHY`
 
-        extract  ███████████████████ 4.00s
-        check                       ████████████ 2.50s
-        load                                    █████████████████████████████ 5.90s…
-        gate                                                     ████████████ 2.40s…
+        extract  ███████████████████ 4s
+        check                       ████████████ 2.5s
+        load                                    █████████████████████████████ 5.9s…
+        gate                                                     ████████████ 2.4s…
                  0s                                                     12.4s
         not started: report
 

@@ -95,8 +95,15 @@ pub async fn preview(
         OutputFormat::Json => print_json(&fires),
         OutputFormat::Table => {
             if fires.is_empty() {
+                let reason = match &resolved.schedule {
+                    Schedule::Cron { expr, .. } => expr
+                        .never_fires_reason()
+                        .map(|reason| format!(": {reason}"))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
                 outln!(
-                    "{} never fires after {}",
+                    "{} never fires after {}{reason}",
                     resolved.title,
                     crate::human::rfc3339(after)
                 );

@@ -107,8 +107,9 @@ pub async fn clear(
     )
 }
 
-/// `runs rerun RUN [--from TASK]`: runs the tasks that did not succeed (or one task) and
-/// what follows them again, keeping the tasks that succeeded.
+/// `runs rerun RUN [--from TASK]`: runs the tasks that did not succeed and what follows
+/// them again, keeping the tasks that succeeded; with `--from`, runs TASK and everything
+/// downstream of it again.
 pub async fn rerun(
     client: &ApiClient,
     run: i64,
@@ -116,7 +117,7 @@ pub async fn rerun(
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     let headline = match &from {
-        Some(task) => format!("run {run}: rerunning from {task}"),
+        Some(task) => format!("run {run}: rerunning {task} and everything after it"),
         None => format!("run {run}: rerunning the tasks that did not succeed"),
     };
     let detail = client.rerun(run, &RerunRequest { from }).await?;
@@ -246,11 +247,11 @@ mod tests {
         let clock = Clock::fixed(at("2026-03-08T11:01:00Z"), Tz::UTC);
         insta::assert_snapshot!(
             result_text(&detail, "run 42: cleared load; it and the tasks after it run again", &clock),
-            @r"
+            @"
         run 42: cleared load; it and the tasks after it run again; the run is now running
 
         TASK     KIND   STATE      ATTEMPTS  STARTED              DURATION  EXIT  REASON
-        extract  shell  succeeded  1         2026-03-08 11:00:00  4.00s     -     -
+        extract  shell  succeeded  1         2026-03-08 11:00:00  4s        -     -
         load     shell  queued     2         -                    -         -     cleared by token:alice
         report   shell  pending    0         -                    -         -     -
 

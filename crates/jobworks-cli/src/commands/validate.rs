@@ -3,8 +3,7 @@
 use crate::client::diagnostic_text;
 use crate::job_files::{JobFile, read_job_files};
 use crate::output::{OutputFormat, outln, print_json};
-use jobworks_domain::JobSpec;
-use jobworks_domain::file::{FileContext, check_unique_names, parse_file};
+use jobworks_domain::file::{Diagnostic, FileContext, FileInput, check_files};
 use jobworks_protocol::DiagnosticView;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -17,11 +16,11 @@ pub struct Report {
     pub valid: bool,
     /// Files read.
     pub files: usize,
-    /// Jobs defined in the files that parsed.
+    /// Jobs defined in the files (0 when there are errors).
     pub jobs: usize,
-    /// Workflows defined in the files that parsed.
+    /// Workflows defined in the files (0 when there are errors).
     pub workflows: usize,
-    /// Every problem, per file in file order, then name clashes across files.
+    /// Every problem, per file in file order, then those across files (names, calls).
     pub errors: Vec<DiagnosticView>,
 }
 
@@ -63,12 +62,6 @@ pub fn run(paths: &[PathBuf], format: OutputFormat) -> anyhow::Result<ExitCode> 
                 outln!("{}", diagnostic_text(error));
             }
             outln!("{}", report.summary());
-            if report.valid && report.workflows > 0 {
-                outln!(
-                    "note: this server version validates workflows but cannot run them yet; \
-                     `jobworks workflow graph -f FILE` draws them"
-                );
-            }
         }
     }
     Ok(if report.valid {
@@ -78,84 +71,55 @@ pub fn run(paths: &[PathBuf], format: OutputFormat) -> anyhow::Result<ExitCode> 
     })
 }
 
-/// Parses and validates every file (datasources are not checked: only the server knows
-/// them), then checks that job names are unique across the files.
+/// Checks the files as one set with the check the server's apply runs
+/// ([`check_files`]), without what only the server knows: its datasources and its stored
+/// jobs and workflows (calls of names the files do not define are left to apply).
 pub fn validate_files(files: &[JobFile]) -> Report {
-    let mut errors = Vec::new();
-    let mut workflows = 0;
-    let mut parsed: Vec<(String, Vec<JobSpec>)> = Vec::new();
-    for file in files {
-        let source = file.source_name();
-        let ctx = FileContext {
-            known_datasources: None,
-            base_dir: file
-                .path
-                .parent()
-                .filter(|dir| !dir.as_os_str().is_empty())
-                .map(|dir| dir.to_path_buf()),
-        };
-        match parse_file(&source, &file.content, &ctx) {
-            Ok(file) => {
-                workflows += file.workflows.len();
-                parsed.push((source, file.jobs));
-            }
-            Err(diagnostics) => errors.extend(diagnostics.into_iter().map(|d| DiagnosticView {
-                file: d.file,
-                line: d.line,
-                column: d.column,
-                field: d.field,
-                message: d.message,
-                hint: d.hint,
-            })),
-        }
-    }
-    if let Err(duplicates) = check_unique_names(&parsed) {
-        for duplicate in duplicates {
-            let text = files
-                .iter()
-                .find(|file| file.source_name() == duplicate.duplicate.source)
-                .map_or("", |file| file.content.as_str());
-            let (line, column) = name_position(text, &duplicate.name);
-            errors.push(DiagnosticView {
-                file: duplicate.duplicate.source.clone(),
-                line,
-                column,
-                field: format!("job[{}].name", duplicate.duplicate.index),
-                message: format!(
-                    "job name `{}` is already defined in {}",
-                    duplicate.name, duplicate.first
-                ),
-                hint: Some("job names must be unique across all job files; rename one".into()),
-            });
-        }
-    }
+    let contexts: Vec<(String, FileContext)> = files
+        .iter()
+        .map(|file| {
+            let ctx = FileContext {
+                known_datasources: None,
+                base_dir: file
+                    .path
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .map(|dir| dir.to_path_buf()),
+            };
+            (file.source_name(), ctx)
+        })
+        .collect();
+    let inputs: Vec<FileInput<'_>> = files
+        .iter()
+        .zip(&contexts)
+        .map(|(file, (name, ctx))| FileInput {
+            name,
+            text: &file.content,
+            ctx,
+        })
+        .collect();
+    let (jobs, workflows, errors) = match check_files(&inputs, None) {
+        Ok(checked) => (checked.jobs.len(), checked.workflows.len(), Vec::new()),
+        Err(diagnostics) => (0, 0, diagnostics.into_iter().map(diagnostic_view).collect()),
+    };
     Report {
         valid: errors.is_empty(),
         files: files.len(),
-        jobs: parsed.iter().map(|(_, jobs)| jobs.len()).sum(),
+        jobs,
         workflows,
         errors,
     }
 }
 
-/// Best-effort position of the last `name = "<name>"` line in `text` (the duplicate is a
-/// later definition); `(1, 1)` when not found.
-fn name_position(text: &str, name: &str) -> (usize, usize) {
-    let mut found = (1, 1);
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let Some(rest) = trimmed.strip_prefix("name") else {
-            continue;
-        };
-        let Some(value) = rest.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim();
-        if value == format!("\"{name}\"") || value == format!("'{name}'") {
-            found = (index + 1, line.len() - trimmed.len() + 1);
-        }
+fn diagnostic_view(d: Diagnostic) -> DiagnosticView {
+    DiagnosticView {
+        file: d.file,
+        line: d.line,
+        column: d.column,
+        field: d.field,
+        message: d.message,
+        hint: d.hint,
     }
-    found
 }
 
 fn plural(count: usize, one: &str, many: &str) -> String {
@@ -206,8 +170,8 @@ mod tests {
         insta::assert_snapshot!(format!("{}\n{}", rendered.join("\n"), report.summary()), @r"
         jobs/c.toml:3:1: job[1].shedule: unknown field `shedule`
           hint: did you mean `schedule`?
-        jobs/b.toml:8:1: job[2].name: job name `backup` is already defined in jobs/a.toml job[1]
-          hint: job names must be unique across all job files; rename one
+        jobs/b.toml:8:8: job[2].name: `backup` is already defined as a job at jobs/a.toml:2:8
+          hint: jobs and workflows share one namespace: names must be unique across all files; rename one
         2 errors in 2 of 3 files
         ");
     }

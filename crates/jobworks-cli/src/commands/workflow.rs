@@ -295,9 +295,10 @@ pub async fn graph_from(
     source: GraphSource<'_>,
     connect: impl FnOnce() -> anyhow::Result<ApiClient>,
     format: GraphFormat,
+    output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     match source {
-        GraphSource::Files(paths, name) => graph(paths, name, format),
+        GraphSource::Files(paths, name) => graph(paths, name, format, output),
         GraphSource::Server(name) => {
             let workflow = connect()?.get_workflow(name).await.map_err(|error| {
                 if is_not_found(&error) {
@@ -310,10 +311,49 @@ pub async fn graph_from(
                 }
             })?;
             let spec = stored_spec(&workflow)?;
-            outln!("{}", draw(&spec, format).trim_end());
+            print_graph(&spec, format, output)?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints the drawing; under `--output json` as `{"workflow", "format", "tasks": [{"id",
+/// "depends_on", "trigger_rule"}], "drawing"}`, so scripts get the graph's edges as well as
+/// the picture.
+fn print_graph(
+    spec: &WorkflowSpec,
+    format: GraphFormat,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    let drawing = draw(spec, format);
+    match output {
+        OutputFormat::Table => outln!("{}", drawing.trim_end()),
+        OutputFormat::Json => {
+            let tasks: Vec<serde_json::Value> = spec
+                .tasks
+                .iter()
+                .map(|task| {
+                    serde_json::json!({
+                        "id": task.id,
+                        "depends_on": task.depends_on,
+                        "trigger_rule": task.trigger_rule,
+                    })
+                })
+                .collect();
+            let format_name = match format {
+                GraphFormat::Text => "text",
+                GraphFormat::Dot => "dot",
+                GraphFormat::Mermaid => "mermaid",
+            };
+            crate::output::print_json(&serde_json::json!({
+                "workflow": spec.name,
+                "format": format_name,
+                "tasks": tasks,
+                "drawing": drawing.trim_end(),
+            }))?;
+        }
+    }
+    Ok(())
 }
 
 /// The drawing of `spec` in `format`.
@@ -333,6 +373,7 @@ pub fn graph(
     paths: &[PathBuf],
     name: Option<&str>,
     format: GraphFormat,
+    output: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let files = read_job_files(paths)?;
     let mut workflows: Vec<WorkflowSpec> = Vec::new();
@@ -347,17 +388,25 @@ pub fn graph(
             Err(diagnostics) => {
                 failed = true;
                 for d in diagnostics {
-                    eprintln!(
-                        "{}",
-                        diagnostic_text(&DiagnosticView {
-                            file: d.file,
-                            line: d.line,
-                            column: d.column,
-                            field: d.field,
-                            message: d.message,
-                            hint: d.hint,
-                        })
-                    );
+                    let view = DiagnosticView {
+                        file: d.file,
+                        line: d.line,
+                        column: d.column,
+                        field: d.field,
+                        message: d.message,
+                        hint: d.hint,
+                    };
+                    match output {
+                        OutputFormat::Table => eprintln!("{}", diagnostic_text(&view)),
+                        OutputFormat::Json => eprintln!(
+                            "{}",
+                            serde_json::json!({
+                                "error": format!("{}:{}:{}: {}: {}", view.file, view.line, view.column, view.field, view.message),
+                                "detail": diagnostic_text(&view),
+                                "diagnostic": view,
+                            })
+                        ),
+                    }
                 }
             }
         }
@@ -383,7 +432,7 @@ pub fn graph(
             ),
         },
     };
-    outln!("{}", draw(spec, format).trim_end());
+    print_graph(spec, format, output)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -472,7 +521,7 @@ script = "true"
         assert_eq!(spec, self::spec());
         insta::assert_snapshot!(
             output::render(&workflow_details(&workflow, Some(&spec), &clock())),
-            @r"
+            @"
         name             etl
         description      Extract and load
         tags             data
@@ -484,7 +533,7 @@ script = "true"
         updated          2026-03-07 08:00:00
         tasks            2
         max active runs  1
-        timeout          2h00m
+        timeout          2h
         misfire          fire_once
         params           env
         "

@@ -10,20 +10,23 @@
 //!
 //! Stages: the TOML text becomes a raw tree of spanned nodes (`raw`); the validator walks
 //! it (`validate` for the job table, `task`, `param_decl`, with typed readers in `values`);
-//! [`check_unique_names`] then checks names across files.
+//! [`check_unique_names`] then checks names across files; [`check_files`] is the whole
+//! check of a set of files (`validate` and apply share it: `set`).
 
 pub(crate) mod diagnostic;
 mod param_decl;
 pub(crate) mod raw;
-mod size;
+mod set;
+pub mod size;
 mod string_pos;
-pub(crate) mod suggest;
+pub mod suggest;
 pub(crate) mod task;
 mod unique;
 pub(crate) mod validate;
 mod values;
 
 pub use diagnostic::Diagnostic;
+pub use set::{CheckedFiles, FileInput, StoredDefinitions, check_files};
 pub use size::{SizeError, parse_size};
 pub use unique::{DuplicateJobName, JobLocation, check_unique_names};
 pub use validate::is_valid_job_name;

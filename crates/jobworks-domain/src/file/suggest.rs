@@ -48,7 +48,7 @@ const ALIASES: &[(&str, &str)] = &[
 /// distance (ignoring case) when that distance is at most a third of the longer word
 /// (at least 1); for words of 4+ characters, a candidate that contains `word` or that
 /// `word` starts with (`integers` → `int`).
-pub(crate) fn closest<'c>(
+pub fn closest<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str> + Clone,
 ) -> Option<&'c str> {
@@ -92,7 +92,7 @@ pub(crate) fn closest<'c>(
 }
 
 /// `` `a`, `b`, `c` ``: candidates for a hint like "expected one of ...".
-pub(crate) fn list<'c>(items: impl IntoIterator<Item = &'c str>) -> String {
+pub fn list<'c>(items: impl IntoIterator<Item = &'c str>) -> String {
     items
         .into_iter()
         .map(|item| format!("`{item}`"))

@@ -116,7 +116,7 @@ name = "w"
         r#"
 jobs/test.toml:1:1: name: unknown top-level key `name`
   hint: `name` is a job field: put it after a [[job]] header
-jobs/test.toml:2:3: workflow: workflows are not supported yet
+jobs/test.toml:2:3: workflow: only jobs are read here (parse_job_file): workflows need parse_file
 "#,
     );
     check(
@@ -334,6 +334,27 @@ jobs/test.toml:3:12: job[1].timezone: unknown time zone `Europe/Londn`
   hint: did you mean `Europe/London`?
 "#,
     );
+    for (schedule, reason) in [
+        ("0 0 31 2 *", "day 31 never occurs in February"),
+        (
+            "0 0 31 4,6,9,11 *",
+            "day 31 never occurs in April, June, September or November",
+        ),
+        (
+            "0 0 0 30-31 FEB ?",
+            "days 30 and 31 never occur in February",
+        ),
+    ] {
+        check(
+            &job_with(&format!("schedule = \"{schedule}\"")),
+            &format!(
+                "jobs/test.toml:3:12: job[1].schedule: schedule `{schedule}` never fires: {reason}\n  hint: pick days that exist in those months; with the day of week restricted too (not `*`), a day matches when either field does"
+            ),
+        );
+    }
+    // Both day fields restricted: either may match, so Mondays in February fire.
+    check(&job_with("schedule = \"0 0 31 2 1\""), "ok: j");
+    check(&job_with("schedule = \"0 0 29 2 *\""), "ok: j");
     check(
         &job_with("schedule = \"@reboot\""),
         r#"

@@ -13,6 +13,9 @@ use jobworks_schedule::{Backoff, CronExpr, MisfirePolicy, RetryPolicy, TimezoneE
 use std::collections::{BTreeMap, HashMap};
 
 /// Keys allowed at the top of a file.
+/// Hint for a cron expression whose day of month never occurs in its months.
+const NEVER_FIRES_HINT: &str = "pick days that exist in those months; with the day of week restricted too (not `*`), a day matches when either field does";
+
 const TOP_FIELDS: &[&str] = &["job", "workflow"];
 
 /// Keys allowed in a job table.
@@ -158,7 +161,7 @@ impl<'a> Validator<'a> {
                 "workflow" => self.error(
                     &entry.key_span,
                     "workflow",
-                    "workflows are not supported yet",
+                    "only jobs are read here (parse_job_file): workflows need parse_file",
                     None,
                 ),
                 unknown => {
@@ -406,13 +409,26 @@ impl<'a> Validator<'a> {
         (misfire, max_catchup)
     }
 
+    /// Reads `schedule` or `every`. A cron expression that can never fire (`0 0 31 2 *`) is
+    /// an error naming why, at the `schedule` value.
     pub(crate) fn trigger(&mut self, fields: &Fields<'_>, job_path: &str) -> Option<TriggerSpec> {
         let cron = fields.get("schedule").and_then(|entry| {
             let expr = self.string(entry, job_path)?;
             match CronExpr::parse(expr) {
-                Ok(_) => Some(TriggerSpec::Cron {
-                    expr: expr.to_owned(),
-                }),
+                Ok(parsed) => match parsed.never_fires_reason() {
+                    None => Some(TriggerSpec::Cron {
+                        expr: expr.to_owned(),
+                    }),
+                    Some(reason) => {
+                        self.error(
+                            &entry.value.span,
+                            &key_path(job_path, "schedule"),
+                            format!("schedule `{expr}` never fires: {reason}"),
+                            Some(NEVER_FIRES_HINT.to_owned()),
+                        );
+                        None
+                    }
+                },
                 Err(error) => {
                     self.error(
                         &entry.value.span,

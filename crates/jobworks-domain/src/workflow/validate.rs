@@ -3,8 +3,9 @@
 //! in the spec it is about as a [`Site`]; the file parser turns sites into lines and
 //! columns, and specs from elsewhere (the API) get field paths.
 //!
-//! Checks that need a sound graph (cycles found by strongly connected components, then
-//! "can never run" analysis) run only when the ids and dependencies are sound.
+//! Cycles (strongly connected components of the known dependencies) are looked for whatever
+//! else is wrong, so every error comes at once; the "can never run" analysis needs a sound
+//! graph and runs only when the ids and dependencies are sound and there is no cycle.
 
 use super::data::{TemplatePart, parse_template};
 use super::expr::{Reference, check_expression};
@@ -197,10 +198,10 @@ impl Checker<'_, '_> {
         let ids_sound = self.ids();
         let (deps_known, no_self_deps) = self.dependencies();
         let groups_sound = self.groups();
-        let mut cycles = false;
-        if ids_sound && deps_known {
-            cycles = self.cycles();
-        }
+        // The graph drops unknown ids and resolves duplicates to their first task, so
+        // cycles among the known dependencies are found (and reported) whatever else is
+        // wrong.
+        let cycles = self.cycles();
         for at in 0..self.spec.tasks.len() {
             self.kind(at);
         }

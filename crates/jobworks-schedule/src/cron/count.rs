@@ -11,8 +11,8 @@ use super::zone;
 /// Counts matching wall-clock seconds between the local times of the two instants from the
 /// field bitsets, one calendar day at a time, so the cost grows with the number of days,
 /// not of fire times. Exact except across DST transitions in the range, where a
-/// spring-forward gap merges its fire times into one and a fall-back overlap repeats
-/// wild ones.
+/// spring-forward gap merges a fixed-time expression's fire times into one and drops a
+/// wild one's, and a fall-back overlap repeats wild ones.
 pub(crate) fn approx_count_between(
     expr: &CronExpr,
     tz: Tz,

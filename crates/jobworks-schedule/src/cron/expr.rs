@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::bits::Bits;
 use super::error::CronError;
+use super::never;
 use super::next::{self, CronIter};
 use super::parse;
 
@@ -84,7 +85,7 @@ impl CronExpr {
             wild,
             can_fire: true,
         };
-        expr.can_fire = expr.some_day_can_match();
+        expr.can_fire = never::never_fires_reason(&expr).is_none();
         expr
     }
 
@@ -98,11 +99,13 @@ impl CronExpr {
         self.has_seconds
     }
 
-    /// Whether the expression is "wild" in cronie's sense: its seconds (if present),
-    /// minute or hour field starts with `*`.
+    /// Whether the expression is "wild" in cronie's sense (`MIN_STAR`/`HR_STAR`): its
+    /// seconds (if present), minute or hour field starts with `*`.
     ///
     /// Wild expressions fire at both occurrences of a repeated wall-clock time when clocks
-    /// fall back, keeping their real elapsed spacing; fixed-time ones fire only at the first.
+    /// fall back, keeping their real elapsed spacing, and never for times skipped when
+    /// clocks spring forward; fixed-time ones fire only at the first occurrence, and once
+    /// at the end of a gap that skipped any of their times.
     pub fn is_wild(&self) -> bool {
         self.wild
     }
@@ -131,24 +134,14 @@ impl CronExpr {
         }
     }
 
-    /// Whether some calendar day can ever match. Every valid (month, day) pair falls on
-    /// every weekday within the 400-year Gregorian cycle, so only impossible pairs such as
-    /// 30 February can make an expression silent forever.
-    fn some_day_can_match(&self) -> bool {
-        if self.days_of_week.is_empty() || self.months.is_empty() {
-            return false;
-        }
-        if self.day_rule == DayRule::Either {
-            return true;
-        }
-        (1..=12).any(|month| {
-            let longest = match month {
-                2 => 29,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            self.months.contains(month) && self.days_of_month.intersects(Bits::range(1, longest))
-        })
+    /// Why the expression can never fire, as a lowercase fragment naming the days and
+    /// months (`day 31 never occurs in February`), or `None` when it fires at some time.
+    ///
+    /// Exact under Vixie cron's day rule: with both day fields restricted either may match,
+    /// so `0 0 31 2 1` fires (on Mondays in February) and only combinations such as
+    /// `0 0 31 2 *` or `0 0 31 4,6,9,11 *` never do; 29 February counts (leap years).
+    pub fn never_fires_reason(&self) -> Option<String> {
+        never::never_fires_reason(self)
     }
 
     /// Whether the expression can fire at all (false for e.g. `0 0 30 2 *`).
@@ -160,9 +153,10 @@ impl CronExpr {
     /// wall-clock time of `tz`; whole seconds, in UTC.
     ///
     /// DST follows cronie's rules (see the crate documentation): a fire time inside a
-    /// spring-forward gap fires once at the end of the gap; in a fall-back overlap a
-    /// fixed-time expression fires at the first occurrence only, a wild one
-    /// ([`CronExpr::is_wild`]) at both. Successive calls (`after` = the previous result)
+    /// spring-forward gap fires once at the end of the gap for a fixed-time expression
+    /// and not at all for a wild one ([`CronExpr::is_wild`]), for gaps of 5 minutes to
+    /// 3 hours; in a fall-back overlap a fixed-time expression fires at the first
+    /// occurrence only, a wild one at both. Successive calls (`after` = the previous result)
     /// yield strictly increasing instants without skipping or repeating any.
     ///
     /// Returns `None` when the expression can never fire (e.g. `0 0 30 2 *`) or no fire

@@ -6,6 +6,8 @@ mod count;
 mod error;
 mod expr;
 mod field;
+mod gap;
+mod never;
 mod next;
 mod parse;
 mod zone;

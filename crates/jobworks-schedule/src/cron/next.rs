@@ -3,18 +3,20 @@
 //! The search runs on wall-clock ("naive") times, which `calendar::next_match` enumerates
 //! in increasing order, and maps each match to instants:
 //! a unique time to its instant, a repeated time to its first occurrence (and, for wild
-//! expressions, also its second), a skipped time to the end of its gap.
+//! expressions, also its second), a skipped time to the end of its gap or to nothing
+//! (cronie's time-jump rule, see `gap`).
 //! Mapping every match to its *first* instant (or gap end) is non-decreasing in wall-clock
 //! order, so the first match after the wall-clock time of `after` gives the answer, except
 //! for the second occurrences of a repeated hour, which are handled explicitly.
 
 use std::iter::FusedIterator;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::calendar::next_match;
 use super::expr::CronExpr;
+use super::gap;
 use super::zone::{self, LocalTime};
 
 /// How far around `after` transitions are looked for: a fall back within this window
@@ -101,7 +103,12 @@ impl Search<'_> {
             }
             self.first_mapping_after(local)
         } else {
-            self.first_mapping_after(from)
+            // A gap that ended up to a minute before `after` may still owe a fire at an
+            // allowed second after it (`gap::compensating_instant`): start from the wall
+            // clock a minute earlier; matches before `after` map to instants at or before
+            // it and are passed over.
+            let minute_before = zone::local_at(self.tz, self.after.checked_sub(60)?)?;
+            self.first_mapping_after(minute_before.min(from))
         };
         if !self.expr.is_wild() || offset_later >= offset_after {
             return first;
@@ -163,7 +170,17 @@ impl Search<'_> {
             let instant = match zone::resolve(self.tz, local) {
                 LocalTime::Single(instant) => Some(instant),
                 LocalTime::Ambiguous { earliest, .. } => Some(earliest),
-                LocalTime::Gap { gap_end } => gap_end,
+                LocalTime::Gap { gap_end } => {
+                    let gap_end = gap_end?;
+                    let skipped = self.skipped(gap_end)?;
+                    if skipped.fires {
+                        Some(skipped.instant)
+                    } else {
+                        // No other time in this gap fires either: go on after it.
+                        from = skipped.local_end;
+                        continue;
+                    }
+                }
             };
             if let Some(instant) = instant
                 && instant > self.after
@@ -174,6 +191,29 @@ impl Search<'_> {
         }
         None
     }
+
+    /// What the matching wall-clock times inside the gap ending at `gap_end` do (cronie's
+    /// time-jump rule, see `gap`).
+    fn skipped(&self, gap_end: i64) -> Option<Skipped> {
+        let offset_before = zone::offset_at(self.tz, gap_end.checked_sub(1)?)?;
+        let offset_after = zone::offset_at(self.tz, gap_end)?;
+        let local_end = seconds_to_naive(gap_end.checked_add(offset_after)?)?;
+        Some(Skipped {
+            fires: gap::skipped_time_fires(self.expr.is_wild(), offset_after - offset_before),
+            instant: gap::compensating_instant(self.expr, gap_end, local_end.second())?,
+            local_end,
+        })
+    }
+}
+
+/// The fate of the fire times inside one spring-forward gap.
+struct Skipped {
+    /// Whether they fire (once, at `instant`) or not at all.
+    fires: bool,
+    /// UTC seconds of the one compensating fire.
+    instant: i64,
+    /// The first wall-clock time after the gap.
+    local_end: NaiveDateTime,
 }
 
 fn plus_seconds(local: NaiveDateTime, seconds: i64) -> Option<NaiveDateTime> {

@@ -69,9 +69,24 @@ fn new_york_spring_forward() {
         "2026-03-08T00:00:00-05:00",
         &["2026-03-08T03:00:00-04:00"],
     );
-    // Several gap times collapse into one fire; a regular 03:00 at that instant is not repeated.
+    // A wild expression (minute or hour starting with `*`) fires only at times that exist:
+    // on the change day `*/15 2 * * *` does not fire at all (cronie's MIN_STAR).
     check(
         "*/15 2 * * *",
+        NEW_YORK,
+        "2026-03-08T01:00:00-05:00",
+        &["2026-03-09T02:00:00-04:00", "2026-03-09T02:15:00-04:00"],
+    );
+    // Several fixed-time gap times collapse into one fire; a regular 03:00 at that instant
+    // is not repeated.
+    check(
+        "0,30 2 * * *",
+        NEW_YORK,
+        "2026-03-08T01:00:00-05:00",
+        &["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"],
+    );
+    check(
+        "0-59 2 * * *",
         NEW_YORK,
         "2026-03-08T01:00:00-05:00",
         &["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"],
@@ -88,7 +103,7 @@ fn new_york_spring_forward() {
         "2026-03-08T00:00:00-05:00",
         &["2026-03-08T03:00:00-04:00", "2026-03-08T03:30:00-04:00"],
     );
-    // Wild schedules keep real spacing (the gap times collapse onto 03:00 EDT).
+    // Wild schedules fire only at wall-clock times that exist (03:00 EDT is one).
     check(
         "*/15 * * * *",
         NEW_YORK,
@@ -97,6 +112,16 @@ fn new_york_spring_forward() {
             "2026-03-08T01:45:00-05:00",
             "2026-03-08T03:00:00-04:00",
             "2026-03-08T03:15:00-04:00",
+        ],
+    );
+    check(
+        "10 * * * *",
+        NEW_YORK,
+        "2026-03-08T00:30:00-05:00",
+        &[
+            "2026-03-08T01:10:00-05:00",
+            "2026-03-08T03:10:00-04:00",
+            "2026-03-08T04:10:00-04:00",
         ],
     );
     check(
@@ -142,12 +167,12 @@ fn new_york_spring_forward() {
         "2026-03-08T03:00:00-04:00",
         &["2026-03-09T02:30:00-04:00"],
     );
-    // Seconds: every second of the gap hour collapses into one fire.
+    // Seconds: a seconds field starting with `*` is wild too, so the gap hour is skipped.
     check(
         "* * 2 * * *",
         NEW_YORK,
         "2026-03-08T01:59:58-05:00",
-        &["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"],
+        &["2026-03-09T02:00:00-04:00", "2026-03-09T02:00:01-04:00"],
     );
     check(
         "*/20 59 1,2 * * *",
@@ -157,15 +182,96 @@ fn new_york_spring_forward() {
             "2026-03-08T01:59:00-05:00",
             "2026-03-08T01:59:20-05:00",
             "2026-03-08T01:59:40-05:00",
-            "2026-03-08T03:00:00-04:00",
             "2026-03-09T01:59:00-04:00",
         ],
     );
+    // A fixed-time one fires after the gap at the first second its field allows.
     check(
         "15 30 2 * * *",
         NEW_YORK,
         "2026-03-07T12:00:00-05:00",
-        &["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:15-04:00"],
+        &["2026-03-08T03:00:15-04:00", "2026-03-09T02:30:15-04:00"],
+    );
+    check(
+        "15 30 2 * * *",
+        NEW_YORK,
+        "2026-03-08T03:00:05-04:00",
+        &["2026-03-08T03:00:15-04:00", "2026-03-09T02:30:15-04:00"],
+    );
+    check(
+        "0,15 30 2 * * *",
+        NEW_YORK,
+        "2026-03-08T01:00:00-05:00",
+        &["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"],
+    );
+}
+
+/// The examples of issue 7 (point 9), with cronie's answers: wild expressions fire only at
+/// times that exist, fixed-time ones once at the end of the gap.
+#[test]
+fn cronie_answers_across_forward_gaps() {
+    // 2024-03-10 02:00 EST -> 03:00 EDT
+    check(
+        "10 * * * *",
+        NEW_YORK,
+        "2024-03-10T05:30:00Z",
+        &[
+            "2024-03-10T01:10:00-05:00",
+            "2024-03-10T03:10:00-04:00",
+            "2024-03-10T04:10:00-04:00",
+        ],
+    );
+    check(
+        "10 2 * * *",
+        NEW_YORK,
+        "2024-03-10T05:30:00Z",
+        &["2024-03-10T03:00:00-04:00", "2024-03-11T02:10:00-04:00"],
+    );
+    // 2024-09-08 00:00 -04 -> 01:00 -03
+    check(
+        "45 * * * *",
+        chrono_tz::America::Santiago,
+        "2024-09-07T23:00:00-04:00",
+        &[
+            "2024-09-07T23:45:00-04:00",
+            "2024-09-08T01:45:00-03:00",
+            "2024-09-08T02:45:00-03:00",
+        ],
+    );
+    check(
+        "45 0 * * *",
+        chrono_tz::America::Santiago,
+        "2024-09-07T23:00:00-04:00",
+        &["2024-09-08T01:00:00-03:00", "2024-09-09T00:45:00-03:00"],
+    );
+    // 2024-10-06 02:00 +10 -> 03:00 +11: no fire on the change day
+    check(
+        "*/15 2 * * *",
+        chrono_tz::Australia::Sydney,
+        "2024-10-06T00:00:00+10:00",
+        &["2024-10-07T02:00:00+11:00", "2024-10-07T02:15:00+11:00"],
+    );
+    // 1988-04-17 02:00 +08 -> 03:00 +09
+    check(
+        "5-10 * * * *",
+        chrono_tz::Asia::Shanghai,
+        "1988-04-17T01:30:00+08:00",
+        &["1988-04-17T03:05:00+09:00", "1988-04-17T03:06:00+09:00"],
+    );
+    // 2024-03-10 00:00 -05 -> 01:00 -04: never at a second the field does not allow
+    check(
+        "30 */20 * * * *",
+        chrono_tz::America::Havana,
+        "2024-03-09T23:50:00-05:00",
+        &["2024-03-10T01:00:30-04:00", "2024-03-10T01:20:30-04:00"],
+    );
+    // A jump of 3 hours or more is a clock jump for cronie (`large`): nothing in it runs.
+    // Pacific/Apia skipped 30 December 2011 (24 h).
+    check(
+        "0 12 * * *",
+        chrono_tz::Pacific::Apia,
+        "2011-12-29T13:00:00-10:00",
+        &["2011-12-31T12:00:00+14:00"],
     );
 }
 
@@ -441,11 +547,24 @@ fn lord_howe_half_hour_shifts() {
             "2026-10-04T03:00:00+11:00",
         ],
     );
+    // A 30-minute jump is a "medium" one for cronie: wild times in it are skipped.
     check(
         "0 * * * *",
         LORD_HOWE,
         "2026-10-04T01:30:00+10:30",
-        &["2026-10-04T02:30:00+11:00", "2026-10-04T03:00:00+11:00"],
+        &["2026-10-04T03:00:00+11:00", "2026-10-04T04:00:00+11:00"],
+    );
+    check(
+        "15 * * * *",
+        LORD_HOWE,
+        "2026-10-04T01:30:00+10:30",
+        &["2026-10-04T03:15:00+11:00"],
+    );
+    check(
+        "45 * * * *",
+        LORD_HOWE,
+        "2026-10-04T01:30:00+10:30",
+        &["2026-10-04T01:45:00+10:30", "2026-10-04T02:45:00+11:00"],
     );
     // Fall: 02:00 (+11) -> 01:30 (+10:30), 01:30-01:59 happens twice.
     check(
@@ -878,33 +997,52 @@ fn offset_seconds(tz: Tz, instant: DateTime<Utc>) -> i64 {
 
 /// Whether `instant` (whole seconds) is a fire time, decided from first principles.
 fn oracle_fires(expr: &CronExpr, tz: Tz, instant: DateTime<Utc>, step: TimeDelta) -> bool {
-    let before = offset_seconds(tz, instant - TimeDelta::seconds(1));
-    let now = offset_seconds(tz, instant);
-    if now > before {
-        // `instant` ends a gap: it fires if any wall-clock time in the gap (or itself) matches.
-        let gap_start = instant.naive_utc() + TimeDelta::seconds(before);
-        let gap_end = instant.naive_utc() + TimeDelta::seconds(now);
-        let mut local = gap_start;
-        while local <= gap_end {
-            if expr.matches(local) {
-                return true;
-            }
-            local += step;
-        }
-        return false;
-    }
     let local = local_of(tz, instant);
-    if !expr.matches(local) {
-        return false;
-    }
-    match tz.from_local_datetime(&local) {
-        chrono::LocalResult::Single(_) => true,
-        chrono::LocalResult::Ambiguous(first, second) => {
-            let earliest = first.with_timezone(&Utc).min(second.with_timezone(&Utc));
-            instant == earliest || expr.is_wild()
+    if expr.matches(local) {
+        let regular = match tz.from_local_datetime(&local) {
+            chrono::LocalResult::Single(_) => true,
+            chrono::LocalResult::Ambiguous(first, second) => {
+                let earliest = first.with_timezone(&Utc).min(second.with_timezone(&Utc));
+                instant == earliest || expr.is_wild()
+            }
+            chrono::LocalResult::None => false,
+        };
+        if regular {
+            return true;
         }
-        chrono::LocalResult::None => false,
     }
+    // A gap ending at most a minute before `instant` may owe it a fire: cronie runs the
+    // times skipped by a jump of 5 to 179 minutes for fixed-time expressions only, by a
+    // shorter jump for all, by a longer one for none; at the first allowed second.
+    for back in 0..60 {
+        let gap_end = instant - TimeDelta::seconds(back);
+        let before = offset_seconds(tz, gap_end - TimeDelta::seconds(1));
+        let now = offset_seconds(tz, gap_end);
+        if now <= before {
+            continue;
+        }
+        let gap_minutes = (now - before) / 60;
+        let rule_fires = gap_minutes <= 4 || (gap_minutes < 180 && !expr.is_wild());
+        let gap_start = gap_end.naive_utc() + TimeDelta::seconds(before);
+        let gap_end_local = gap_end.naive_utc() + TimeDelta::seconds(now);
+        let mut skipped = gap_start;
+        let mut skipped_match = false;
+        while skipped < gap_end_local {
+            skipped_match |= expr.matches(skipped);
+            skipped += step;
+        }
+        let first_allowed = (0..60)
+            .map(|delay| gap_end + TimeDelta::seconds(delay))
+            .find(|candidate| {
+                let second = local_of(tz, *candidate)
+                    .and_utc()
+                    .timestamp()
+                    .rem_euclid(60);
+                expr.seconds.contains(u32::try_from(second).expect("0-59"))
+            });
+        return rule_fires && skipped_match && first_allowed == Some(instant);
+    }
+    false
 }
 
 /// Every fire time in `(start, end]` from the iterator must equal the oracle's, and the

@@ -32,6 +32,16 @@ pub enum ApiError {
     /// The request itself is malformed (bad query parameter, bad JSON).
     #[error("{0}")]
     BadRequest(String),
+    /// No route has this path (404).
+    #[error("{0}")]
+    RouteNotFound(String),
+    /// The path exists but not with this method (405); the router adds the `Allow` header
+    /// listing the methods it takes.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The body is larger than the server's `--max-body` limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The body is not of a supported media type (JSON).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -68,7 +78,19 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::NotFound(_) | ApiError::RouteNotFound(_) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
             ApiError::Invalid { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",

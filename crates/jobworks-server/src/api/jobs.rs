@@ -1,5 +1,6 @@
 //! Job routes: list, get, versions, apply, delete, pause, resume, trigger.
 
+use super::apply_check::check_sources;
 use super::convert::{job_view, version_view};
 use super::extract::{Json, Path};
 use super::{ApiError, AppState};
@@ -7,12 +8,10 @@ use crate::scheduler::first_fire;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use jobworks_domain::file::{FileContext, parse_file};
 use jobworks_domain::params::validate_params;
-use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
-use jobworks_domain::{JobSpec, ParamSpec, ScheduleHeader, TriggerKind};
+use jobworks_domain::{ParamSpec, ScheduleHeader, TriggerKind};
 use jobworks_protocol::*;
-use jobworks_store::{ApplyChange, DefinitionKind, EnqueueOutcome, NewRun, StoreError};
+use jobworks_store::{ApplyChange, DefinitionKind, EnqueueOutcome, NewRun};
 use std::collections::BTreeMap;
 
 /// Lists jobs by name.
@@ -61,17 +60,17 @@ pub async fn apply(
     ))
 }
 
-/// Validates `files` (every error at once) and applies their jobs and workflows, or only
-/// validates with `dry_run`. Jobs are applied first, so a workflow may call a job applied in
-/// the same request. Errors: `ApiError::Invalid` with every finding (including calls of jobs
-/// or workflows that exist neither in the files nor on the server); store errors.
+/// Validates `files` (every error at once, located; the check `jobworks validate` runs, plus
+/// calls against the server's definitions: see `apply_check`) and applies their jobs and
+/// workflows, or only validates with `dry_run`. Jobs are applied first, so a workflow may
+/// call a job applied in the same request. Errors: `ApiError::Invalid` with every finding;
+/// store errors.
 pub async fn apply_files(
     state: &AppState,
     files: &[SourceFile],
     dry_run: bool,
 ) -> Result<ApplyResponse, ApiError> {
-    let (specs, workflows) = validate_sources(state, files)?;
-    check_calls(state, &specs, &workflows).await?;
+    let (specs, workflows) = check_sources(state, files).await?;
     let now = Utc::now();
     let mut jobs = Vec::with_capacity(specs.len() + workflows.len());
     let applied = |kind: &str, out: jobworks_store::ApplyOutcome| AppliedJob {
@@ -116,206 +115,6 @@ pub async fn apply_files(
     }
     state.schedule_wake.notify_one();
     Ok(ApplyResponse { jobs })
-}
-
-/// Every job and workflow a workflow task calls must exist, in the files or on the server,
-/// as the kind the task says, and workflows must not call themselves, directly or through
-/// others (a run would start runs without end, or wait for itself forever). Errors:
-/// `Invalid` naming each missing call and each call cycle with its path.
-async fn check_calls(
-    state: &AppState,
-    jobs: &[JobSpec],
-    workflows: &[WorkflowSpec],
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    for workflow in workflows {
-        for node in &workflow.tasks {
-            let (kind, name) = match &node.kind {
-                TaskKind::Job { job, .. } => ("job", job),
-                TaskKind::Workflow { workflow, .. } => ("workflow", workflow),
-                _ => continue,
-            };
-            let in_files = match kind {
-                "job" => jobs.iter().any(|j| &j.name == name),
-                _ => workflows.iter().any(|w| &w.name == name),
-            };
-            if in_files {
-                continue;
-            }
-            let on_server = match kind {
-                "job" => state.store.get_job(name).await.map(|_| ()),
-                _ => state.store.get_workflow(name).await.map(|_| ()),
-            };
-            match on_server {
-                Ok(()) => {}
-                Err(StoreError::JobNotFound(_) | StoreError::WorkflowNotFound(_)) => {
-                    errors.push(DiagnosticView {
-                        file: String::new(),
-                        line: 0,
-                        column: 0,
-                        field: format!("workflow `{}`: task `{}`.{kind}", workflow.name, node.id),
-                        message: format!("no {kind} named `{name}`"),
-                        hint: Some(format!(
-                            "apply the {kind} in the same request or before this workflow"
-                        )),
-                    })
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    // sub-workflow calls of the files' workflows and of the server's other workflows
-    let mut calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for stored in state.store.list_workflows().await? {
-        calls.insert(stored.name.clone(), workflow_calls(&stored.spec));
-    }
-    for workflow in workflows {
-        calls.insert(workflow.name.clone(), workflow_calls(workflow));
-    }
-    for workflow in workflows {
-        if let Some(cycle) = call_cycle(&calls, &workflow.name) {
-            errors.push(DiagnosticView {
-                file: String::new(),
-                line: 0,
-                column: 0,
-                field: format!("workflow `{}`", workflow.name),
-                message: format!("workflow call cycle: {}", cycle.join(" -> ")),
-                hint: Some(
-                    "a workflow must not call itself, directly or through other workflows".into(),
-                ),
-            });
-        }
-    }
-    if errors.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Invalid {
-        detail: errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        errors,
-    })
-}
-
-/// The workflows a workflow calls as sub-workflows.
-fn workflow_calls(spec: &WorkflowSpec) -> Vec<String> {
-    spec.tasks
-        .iter()
-        .filter_map(|task| match &task.kind {
-            TaskKind::Workflow { workflow, .. } => Some(workflow.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A path of sub-workflow calls from `start` back to `start`, if there is one (depth-first
-/// search over `calls`).
-pub(super) fn call_cycle(
-    calls: &BTreeMap<String, Vec<String>>,
-    start: &str,
-) -> Option<Vec<String>> {
-    fn visit(
-        calls: &BTreeMap<String, Vec<String>>,
-        start: &str,
-        at: &str,
-        path: &mut Vec<String>,
-        seen: &mut std::collections::BTreeSet<String>,
-    ) -> bool {
-        for next in calls.get(at).into_iter().flatten() {
-            path.push(next.clone());
-            if next == start {
-                return true;
-            }
-            if seen.insert(next.clone()) && visit(calls, start, next, path, seen) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-    let mut path = vec![start.to_owned()];
-    let mut seen = std::collections::BTreeSet::new();
-    visit(calls, start, start, &mut path, &mut seen).then_some(path)
-}
-
-/// Parses and validates every file, collecting all findings; names (of jobs and workflows
-/// alike) must be unique across files.
-pub fn validate_sources(
-    state: &AppState,
-    files: &[SourceFile],
-) -> Result<(Vec<JobSpec>, Vec<WorkflowSpec>), ApiError> {
-    let mut known: Vec<String> = state
-        .config
-        .datasources
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    known.push("jobworks".into());
-    let ctx = FileContext {
-        known_datasources: Some(known),
-        base_dir: None,
-    };
-    let mut errors = Vec::new();
-    let mut specs: Vec<JobSpec> = Vec::new();
-    let mut workflows: Vec<WorkflowSpec> = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for file in files {
-        match parse_file(&file.name, &file.content, &ctx) {
-            Ok(parsed) => {
-                let names = parsed.jobs.iter().map(|j| ("job", j.name.clone())).chain(
-                    parsed
-                        .workflows
-                        .iter()
-                        .map(|w| ("workflow", w.name.clone())),
-                );
-                let mut duplicate = false;
-                for (kind, name) in names {
-                    if let Some(first) = seen.get(&name) {
-                        duplicate = true;
-                        errors.push(DiagnosticView {
-                            file: file.name.clone(),
-                            line: 1,
-                            column: 1,
-                            field: format!("{kind}.name"),
-                            message: format!("`{name}` is also defined in {first}"),
-                            hint: Some(
-                                "job and workflow names must be unique across all applied files"
-                                    .into(),
-                            ),
-                        });
-                    } else {
-                        seen.insert(name, file.name.clone());
-                    }
-                }
-                if !duplicate {
-                    specs.extend(parsed.jobs);
-                    workflows.extend(parsed.workflows);
-                }
-            }
-            Err(diagnostics) => errors.extend(diagnostics.into_iter().map(|d| DiagnosticView {
-                file: d.file,
-                line: d.line,
-                column: d.column,
-                field: d.field,
-                message: d.message,
-                hint: d.hint,
-            })),
-        }
-    }
-    if errors.is_empty() {
-        Ok((specs, workflows))
-    } else {
-        Err(ApiError::Invalid {
-            detail: format!(
-                "{} error{} in job files",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" }
-            ),
-            errors,
-        })
-    }
 }
 
 /// Deletes a job (its runs stay; its queued runs are cancelled).
@@ -623,34 +422,4 @@ pub(super) async fn trigger_target(
     let runs = triggered_runs(state, outcomes);
     notify_new_runs(state, target.kind, &runs);
     Ok((StatusCode::CREATED, Json(TriggerResponse { runs })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::call_cycle;
-    use std::collections::BTreeMap;
-
-    fn calls(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        edges
-            .iter()
-            .map(|(from, to)| (from.to_string(), to.iter().map(|t| t.to_string()).collect()))
-            .collect()
-    }
-
-    #[test]
-    fn call_cycles_are_found_with_their_path() {
-        let graph = calls(&[("a", &["b"]), ("b", &["c", "x"]), ("c", &["a"]), ("x", &[])]);
-        assert_eq!(
-            call_cycle(&graph, "a"),
-            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
-        );
-        assert_eq!(call_cycle(&graph, "x"), None);
-        let own = calls(&[("self", &["self"])]);
-        assert_eq!(
-            call_cycle(&own, "self"),
-            Some(vec!["self".into(), "self".into()])
-        );
-        let diamond = calls(&[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])]);
-        assert_eq!(call_cycle(&diamond, "a"), None);
-    }
 }

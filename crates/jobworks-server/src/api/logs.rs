@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// Query of the log routes.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Only lines with a larger sequence number.
     pub after: Option<i64>,

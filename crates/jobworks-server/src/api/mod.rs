@@ -1,5 +1,6 @@
 //! The HTTP API: axum router, bearer-token auth, problem+json errors, OpenAPI document.
 
+mod apply_check;
 mod auth;
 mod convert;
 mod error;

@@ -26,7 +26,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
         WorkflowVersionView,
     )),
-    modifiers(&BearerAuth, &ProblemResponses),
+    modifiers(&BearerAuth, &ProblemResponses, &ResponseDescriptions),
 )]
 struct ApiDoc;
 
@@ -43,7 +43,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Documents the errors every authenticated route can answer (400 malformed input, 401 no or
-/// unknown token, 415 non-JSON body) and gives every error response the
+/// unknown token, 503 busy; with a body also 413 too large, 415 non-JSON, 422 unknown field) and gives every error response the
 /// `application/problem+json` media type with the `Problem` schema.
 struct ProblemResponses;
 
@@ -93,12 +93,69 @@ impl utoipa::Modify for ProblemResponses {
                     .entry("503".into())
                     .or_insert_with(|| RefOr::T(problem("the database is busy; retry later")));
                 if has_body {
+                    responses.entry("413".into()).or_insert_with(|| {
+                        RefOr::T(problem("the body is over the server's --max-body limit"))
+                    });
                     responses
                         .entry("415".into())
                         .or_insert_with(|| RefOr::T(problem("the body is not JSON")));
+                    responses.entry("422".into()).or_insert_with(|| {
+                        RefOr::T(problem(
+                            "the body has a field its type does not declare (named, with the closest declared one)",
+                        ))
+                    });
                 }
             }
         }
+    }
+}
+
+/// Gives every response that has no description its status's reason phrase (`200` → `OK`):
+/// OpenAPI requires a description on every response, and an annotation like
+/// `(status = 200, body = JobView)` has none. Runs last, so it also covers responses other
+/// modifiers added.
+struct ResponseDescriptions;
+
+impl utoipa::Modify for ResponseDescriptions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.trim().is_empty()
+                    {
+                        response.description = reason_phrase(code);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `OK` for `200`, `Client error` for `4XX`, `Response` for anything unknown.
+fn reason_phrase(code: &str) -> String {
+    let known = code
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+        .and_then(|status| status.canonical_reason());
+    match (known, code.chars().next()) {
+        (Some(reason), _) => reason.to_owned(),
+        (None, Some('2')) => "Success".to_owned(),
+        (None, Some('4')) => "Client error".to_owned(),
+        (None, Some('5')) => "Server error".to_owned(),
+        _ => "Response".to_owned(),
     }
 }
 
@@ -106,3 +163,7 @@ impl utoipa::Modify for ProblemResponses {
 pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "openapi_check.rs"]
+mod check;

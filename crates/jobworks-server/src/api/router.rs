@@ -1,13 +1,17 @@
 //! The route table.
 
-use super::{AppState, auth, health, jobs, logs, runs, workflows};
+use super::{ApiError, AppState, auth, health, jobs, logs, runs, workflows};
 use axum::Router;
-use axum::http::header;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri, header};
 use axum::middleware;
 use axum::routing::{get, post};
 
 /// All routes: `/healthz` and `/readyz` are open; everything else needs a bearer token.
+/// Request bodies over `config.max_body_bytes` answer 413; an unknown path answers 404 and a
+/// known path with another method 405 (with `Allow`), both problem+json like every error.
 pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.config.max_body_bytes;
     let api = Router::new()
         .route("/api/v1/jobs", get(jobs::list_jobs))
         .route("/api/v1/jobs/apply", post(jobs::apply))
@@ -69,6 +73,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(health::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -77,5 +82,23 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(api)
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(route_not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(format!(
+        "no route `{method} {}`; the API lives under /api/v1 and /api/v1/openapi.json lists \
+         its routes",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "`{}` does not take {method}; the `Allow` header lists the methods it takes",
+        uri.path()
+    ))
 }

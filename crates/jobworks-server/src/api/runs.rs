@@ -11,7 +11,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{
     ClearError, TaskId, TaskInstanceState, TaskKind, TaskState, WorkflowSpec, clear_task,
-    rerun_from,
+    rerun_failed, rerun_from,
 };
 use jobworks_domain::{ParamSpec, RunId, RunState};
 use jobworks_protocol::*;
@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Query of `GET /runs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
     /// Only runs of this job.
     pub job: Option<String>,
@@ -36,14 +37,19 @@ pub struct RunQuery {
     pub limit: Option<u32>,
 }
 
-/// Lists runs, newest first.
+/// Lists runs, newest first. The `X-Total-Count` header says how many runs match the
+/// filter (with `before`, but whatever the `limit`), so a client can say how many more there
+/// are and page on with `before=<last id>`.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunQuery),
-    responses((status = 200, body = Vec<RunView>), (status = 400, body = Problem)),
+    responses(
+        (status = 200, description = "A page of runs, newest first", body = Vec<RunView>,
+            headers(("X-Total-Count" = u64, description = "runs matching the filter, whatever the limit"))),
+        (status = 400, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_runs(
     State(state): State<AppState>,
     Query(q): Query<RunQuery>,
-) -> Result<Json<Vec<RunView>>, ApiError> {
+) -> Result<([(&'static str, String); 1], Json<Vec<RunView>>), ApiError> {
     let mut states = Vec::new();
     for s in q
         .state
@@ -68,6 +74,7 @@ pub async fn list_runs(
         limit: q.limit.unwrap_or(100),
     };
     let runs = state.store.list_runs(&filter).await?;
+    let total = state.store.count_runs(&filter).await?;
     let mut declared: HashMap<String, Vec<ParamSpec>> = HashMap::new();
     for run in &runs {
         if !declared.contains_key(&run.job_name)
@@ -80,10 +87,13 @@ pub async fn list_runs(
             declared.insert(run.job_name.clone(), params);
         }
     }
-    Ok(Json(
-        runs.iter()
-            .map(|r| run_view(r, declared.get(&r.job_name).map(Vec::as_slice)))
-            .collect(),
+    Ok((
+        [("x-total-count", total.to_string())],
+        Json(
+            runs.iter()
+                .map(|r| run_view(r, declared.get(&r.job_name).map(Vec::as_slice)))
+                .collect(),
+        ),
     ))
 }
 
@@ -356,9 +366,12 @@ pub async fn clear(
     Ok(Json(detail_view(&state, RunId(id)).await?))
 }
 
-/// Reruns a workflow run from its failed tasks (or from `from`), keeping the tasks that
-/// succeeded: the failed, timed out, cancelled and upstream_failed tasks and what follows
-/// them run again. Errors: 409 when nothing failed or a task to clear is active.
+/// Reruns a workflow run. Without `from`: its failed, timed out, cancelled and
+/// upstream_failed tasks and what follows them run again, keeping the tasks that succeeded.
+/// With `from`: that task (which may have succeeded) and everything downstream of it run
+/// again, whatever their states (Airflow's clear-downstream); the other tasks keep their
+/// states and outputs. Errors: 404 for an unknown task; 409 when nothing failed, `from` has
+/// not ended, or a task to clear is active.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/rerun", tag = "runs",
     request_body = RerunRequest,
     params(("id" = i64, Path, description = "run id")),
@@ -397,7 +410,11 @@ pub async fn rerun(
     }
     let mut tasks: BTreeSet<TaskId> = BTreeSet::new();
     for start in &starts {
-        let cleared = rerun_from(&spec, &states, start).map_err(|e| match e {
+        let cleared = match &request.from {
+            Some(_) => rerun_from(&spec, &states, start),
+            None => rerun_failed(&spec, &states, start),
+        };
+        let cleared = cleared.map_err(|e| match e {
             ClearError::UnknownTask(_) => ApiError::NotFound(format!(
                 "run {id} has no task `{start}`; `jobworks runs show {id}` lists its tasks"
             )),

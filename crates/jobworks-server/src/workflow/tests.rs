@@ -272,6 +272,47 @@ fn an_approval_waits_until_its_deadline_then_takes_its_default_outcome() {
     assert!(reason.contains("default outcome approve"), "{reason}");
 }
 
+const GATED: &str = r#"
+[[workflow]]
+name = "w"
+[[workflow.task]]
+id = "prep"
+type = "shell"
+script = "echo ::set-output n=3"
+[[workflow.task]]
+id = "gate"
+depends_on = ["prep"]
+approval = { timeout = "10s" }
+[[workflow.task]]
+id = "after"
+depends_on = ["gate"]
+type = "shell"
+script = "true"
+"#;
+
+/// `prep → gate (approval) → after`: the task queued after the approval receives `prep`'s
+/// outputs (issue 7 point 14).
+#[test]
+fn outputs_pass_through_an_approval_to_the_queued_task() {
+    let spec = spec(GATED);
+    let mut prep = instance("prep", TaskState::Succeeded);
+    prep.outputs.insert("n".into(), "3".into());
+    let tasks = vec![
+        prep,
+        instance("gate", TaskState::Succeeded),
+        instance("after", TaskState::Pending),
+    ];
+    let writes = plan(&snapshot(spec, run(RunState::Running), tasks, at(5)));
+    assert_eq!(names(&writes), ["queue after"]);
+    let TaskWrite::Queue { env, .. } = &writes[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        env.get("JOBWORKS_INPUT_PREP_N").map(String::as_str),
+        Some("3")
+    );
+}
+
 #[test]
 fn cancelling_stops_active_tasks_and_finishes_once_nothing_runs() {
     let spec = spec(CHAIN);

@@ -5,7 +5,7 @@ use super::fixtures::compact;
 use crate::params::ParamValue;
 use crate::workflow::{
     Action, ClearError, TaskId, TaskInstanceState, TaskState, WorkflowSpec, clear_task,
-    next_actions, rerun_from,
+    next_actions, rerun_failed, rerun_from,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -608,14 +608,14 @@ fn clearing_and_rerunning() {
     }
     assert_eq!(clear("nope"), Err(ClearError::UnknownTask("nope".into())));
 
-    // Rerun from a failed member: succeeded work downstream is kept, the group and the
-    // tasks that did not succeed are cleared.
+    // Rerun the failed tasks (no --from), from a failed member: succeeded work downstream
+    // is kept, the group and the tasks that did not succeed are cleared.
     let run = states(
         "extract=succeeded check=succeeded:0 route=succeeded load=succeeded alert=skipped \
          shards=failed s1=succeeded s2=failed report=upstream_failed cleanup=succeeded other=succeeded",
     );
     assert_eq!(
-        rerun_from(&spec, &run, "s2").map(|set| ids(&set)),
+        rerun_failed(&spec, &run, "s2").map(|set| ids(&set)),
         Ok("report s2 shards".to_owned())
     );
     let run = states(
@@ -624,20 +624,90 @@ fn clearing_and_rerunning() {
          report=upstream_failed cleanup=succeeded other=succeeded",
     );
     assert_eq!(
-        rerun_from(&spec, &run, "check").map(|set| ids(&set)),
+        rerun_failed(&spec, &run, "check").map(|set| ids(&set)),
         Ok("alert check load report route s1 s2 shards".to_owned())
     );
     assert_eq!(
-        rerun_from(&spec, &run, "extract"),
-        Err(ClearError::NotRerunnable {
-            task: "extract".into(),
-            state: TaskState::Succeeded
-        })
+        rerun_failed(&spec, &run, "extract").map_err(|error| error.to_string()),
+        Err(
+            "task `extract` is succeeded: only tasks that ended without succeeding are rerun \
+             as failed; rerun from it (--from) to run it and everything after it again"
+                .into()
+        )
     );
     assert_eq!(
-        rerun_from(&spec, &states("extract=running"), "extract").map_err(|error| error.to_string()),
-        Err("task `extract` is running: rerun from a task that ended without succeeding".into())
+        rerun_failed(&spec, &states("extract=running"), "extract")
+            .map_err(|error| error.to_string()),
+        Err("task `extract` is running: rerun from a task that has ended".into())
     );
+}
+
+/// `rerun --from TASK` is Airflow's clear-downstream: the task and everything after it,
+/// succeeded tasks included, from a task that ended in any way; what is not downstream is
+/// kept.
+#[test]
+fn rerun_from_clears_the_task_and_everything_downstream() {
+    let spec = compact(
+        r#"
+        extract:
+        check: depends_on = ["extract"]
+        route: depends_on = ["check"]; branch = { case = [{ exit_code = 0, then = ["load"] }], default = ["alert"] }
+        load: depends_on = ["route"]
+        alert: depends_on = ["route"]
+        shards: depends_on = ["load"]; group = { tasks = ["s1", "s2"] }
+        s1:
+        s2:
+        report: depends_on = ["shards"]
+        cleanup: depends_on = ["report"]; trigger_rule = "all_done"
+        other:
+        "#,
+    );
+    let succeeded = states(
+        "extract=succeeded check=succeeded:0 route=succeeded load=succeeded alert=skipped \
+         shards=succeeded s1=succeeded s2=succeeded report=succeeded cleanup=succeeded \
+         other=failed",
+    );
+    let failed_member = states(
+        "extract=succeeded check=succeeded:0 route=succeeded load=succeeded alert=skipped \
+         shards=failed s1=succeeded s2=failed report=upstream_failed cleanup=succeeded \
+         other=succeeded",
+    );
+    let cases = [
+        // A task that succeeded, in a run that succeeded but for an unrelated task.
+        (
+            &succeeded,
+            "check",
+            Ok("alert check cleanup load report route s1 s2 shards"),
+        ),
+        (&succeeded, "report", Ok("cleanup report")),
+        // A member: its group and what follows, not the other member.
+        (&succeeded, "s1", Ok("cleanup report s1 shards")),
+        // A skipped task, and a failed one.
+        (&succeeded, "alert", Ok("alert")),
+        (&succeeded, "other", Ok("other")),
+        // Succeeded downstream tasks are rerun too (`cleanup` here).
+        (&failed_member, "s2", Ok("cleanup report s2 shards")),
+        (
+            &states("extract=succeeded check=running"),
+            "check",
+            Err("task `check` is running: rerun from a task that has ended"),
+        ),
+        (
+            &states("extract=succeeded"),
+            "check",
+            Err("task `check` is pending: rerun from a task that has ended"),
+        ),
+        (&succeeded, "nope", Err("unknown task `nope`")),
+    ];
+    for (run, task, want) in cases {
+        assert_eq!(
+            rerun_from(&spec, run, task)
+                .map(|set| ids(&set))
+                .map_err(|error| error.to_string()),
+            want.map(str::to_owned).map_err(str::to_owned),
+            "rerun --from {task}"
+        );
+    }
 }
 
 /// Arbitrary states of the 20-task workflow (consistent or not): `next_actions` never

@@ -146,7 +146,7 @@ script = "true"
         .expect_err("parse_job_file refuses workflows");
     assert_eq!(
         refused[0].to_string(),
-        "flows/test.toml:6:3: workflow: workflows are not supported yet"
+        "flows/test.toml:6:3: workflow: only jobs are read here (parse_job_file): workflows need parse_file"
     );
     // A single [workflow] table works like a single [job] table.
     check(

@@ -4,5 +4,6 @@ pub(crate) mod fixtures;
 
 mod engine;
 mod file;
+mod inputs;
 mod render;
 mod simulation;
