@@ -9,6 +9,7 @@ pub mod file;
 pub mod ids;
 pub mod params;
 pub mod spec;
+pub mod sql;
 pub mod state;
 pub mod workflow;
 

@@ -177,11 +177,18 @@ pub enum TaskSpec {
     Sql {
         /// Datasource name from the server config, or `jobworks` for the Jobworks store.
         datasource: String,
-        /// The query; placeholders are the driver's own (`?`, `$1`).
+        /// The query: one statement unless `multi_statement`; placeholders are the driver's
+        /// own (`?`, `$1`).
         query: String,
         /// Parameter names bound to the placeholders in order; never spliced.
         #[serde(default)]
         bind: Vec<String>,
+        /// Run every statement of `query`, in order, in one transaction (outputs from the
+        /// last); without it a query of several statements is refused (see
+        /// [`crate::sql::split_statements`]). Absent from stored specs when false, so specs
+        /// stored before the field existed compare equal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        multi_statement: bool,
     },
 }
 

@@ -22,6 +22,7 @@ mod rusage;
 mod sql;
 mod sql_driver;
 mod sql_numeric;
+mod sql_statements;
 mod sql_table;
 mod subreaper;
 mod unix;

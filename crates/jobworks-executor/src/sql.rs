@@ -1,4 +1,4 @@
-//! Running one SQL statement against a user datasource (SQLite, PostgreSQL, MySQL/MariaDB).
+//! Running a SQL task's statement (or, opted in, its statements in one transaction) against a user datasource (SQLite, PostgreSQL, MySQL/MariaDB).
 
 use std::fmt;
 use std::future::Future;
@@ -27,6 +27,7 @@ use crate::end::EndReason;
 use crate::error::ExecError;
 use crate::log::{LogLine, LogSink, LogStream};
 use crate::sql_driver::Driver;
+use crate::sql_statements::{self, Planned};
 use crate::sql_table::{MAX_LOGGED_ROWS, render_table};
 
 /// Default [`SqlTask::max_rows`]: 10 000 rows.
@@ -40,7 +41,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// the side connection that asks it to) before dropping the connection: 5 s.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
 
-/// One SQL statement to run.
+/// A SQL task: one statement, or several in one transaction with
+/// [`SqlTask::multi_statement`].
 #[derive(Clone)]
 pub struct SqlTask {
     /// Datasource URL: `sqlite:<path>[?mode=ro|rw|rwc]` (default `rw`: read-write, the file must
@@ -57,6 +59,14 @@ pub struct SqlTask {
     pub timeout: Option<Duration>,
     /// At most this many rows are kept; more sets [`SqlOutcome::truncated`].
     pub max_rows: usize,
+    /// Run every statement of `query` in order in one transaction (a failing statement rolls
+    /// back the earlier ones; the outcome's columns and rows are the last statement's). When
+    /// false, a query of several statements fails without running any. Statements are split
+    /// by `jobworks_domain::sql::split_statements` in the datasource's dialect; `?`
+    /// placeholders take the bind values in order across statements, and a statement with
+    /// numbered ones (`$N`, `?N`) gets values 1 to its highest `N`. MySQL/MariaDB commit
+    /// implicitly around DDL (`CREATE`, `ALTER`, `DROP`), so only DML rolls back there.
+    pub multi_statement: bool,
 }
 
 impl SqlTask {
@@ -68,6 +78,7 @@ impl SqlTask {
             params: Vec::new(),
             timeout: None,
             max_rows: DEFAULT_MAX_ROWS,
+            multi_statement: false,
         }
     }
 }
@@ -81,6 +92,7 @@ impl fmt::Debug for SqlTask {
             .field("param_count", &self.params.len())
             .field("timeout", &self.timeout)
             .field("max_rows", &self.max_rows)
+            .field("multi_statement", &self.multi_statement)
             .finish()
     }
 }
@@ -180,14 +192,23 @@ pub async fn run_sql(
     let Some(kind) = DatasourceKind::from_url(&task.url) else {
         return Err(ExecError::UnsupportedDatasource { datasource });
     };
+    let planned = sql_statements::plan(&task.query, &task.params, task.multi_statement, kind);
     let run = SqlRun {
         started_at: Utc::now(),
         deadline: task.timeout.map(|timeout| Instant::now() + timeout),
+        statements: planned.clone().unwrap_or_default(),
         task,
         cancel,
         sink: LogSink::new(logs),
         datasource,
     };
+    if let Err(refused) = planned {
+        // nothing runs: the task fails before connecting
+        run.sink
+            .send(LogLine::now(LogStream::Stderr, refused.clone()))
+            .await;
+        return Ok(run.outcome_without_result(EndReason::Exited, refused));
+    }
     match kind {
         DatasourceKind::Sqlite => run.sqlite().await,
         DatasourceKind::Postgres => run.postgres().await,
@@ -258,10 +279,13 @@ struct StatementResult {
     rows: Vec<Map<String, Value>>,
     rows_affected: u64,
     truncated: bool,
+    /// Rows affected by each statement before the last (multi-statement tasks).
+    earlier_rows_affected: Vec<u64>,
 }
 
 struct SqlRun {
     task: SqlTask,
+    statements: Vec<Planned>,
     cancel: CancellationToken,
     sink: LogSink,
     deadline: Option<Instant>,
@@ -389,12 +413,7 @@ impl SqlRun {
         DB::Arguments: IntoArguments<DB>,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     {
-        let statement = run_statement::<DB>(
-            connection,
-            self.task.query.clone(),
-            &self.task.params,
-            self.task.max_rows,
-        );
+        let statement = run_statements::<DB>(connection, &self.statements, self.task.max_rows);
         tokio::pin!(statement);
         let stop = tokio::select! {
             biased;
@@ -503,6 +522,20 @@ impl SqlRun {
 
     async fn log_result(&self, result: &StatementResult) {
         let stdout = |text: String| LogLine::now(LogStream::Stdout, text);
+        let total = result.earlier_rows_affected.len() + 1;
+        for (index, rows) in result.earlier_rows_affected.iter().enumerate() {
+            self.sink
+                .send(stdout(format!(
+                    "statement {} of {total}: {rows} rows affected",
+                    index + 1
+                )))
+                .await;
+        }
+        if total > 1 {
+            self.sink
+                .send(stdout(format!("statement {total} of {total}:")))
+                .await;
+        }
         if result.columns.is_empty() {
             self.sink
                 .send(stdout(format!("{} rows affected", result.rows_affected)))
@@ -525,6 +558,56 @@ impl SqlRun {
         }
         self.sink.send(stdout(summary)).await;
     }
+}
+
+/// Runs the planned statements: a single one as it is, several in one transaction (committed
+/// after the last; an error rolls back all), keeping the last one's result.
+async fn run_statements<DB>(
+    connection: &mut DB::Connection,
+    statements: &[Planned],
+    max_rows: usize,
+) -> Result<StatementResult, sqlx::Error>
+where
+    DB: Driver,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    if let [single] = statements {
+        return run_statement::<DB>(connection, single.sql.clone(), &single.params, max_rows).await;
+    }
+    let mut transaction = Connection::begin(connection).await?;
+    let mut earlier_rows_affected = Vec::new();
+    let mut last = None;
+    for statement in statements {
+        if let Some(done) = last.take() {
+            let done: StatementResult = done;
+            earlier_rows_affected.push(done.rows_affected);
+        }
+        let result = run_statement::<DB>(
+            &mut transaction,
+            statement.sql.clone(),
+            &statement.params,
+            max_rows,
+        )
+        .await;
+        match result {
+            Ok(result) => last = Some(result),
+            Err(error) => {
+                let _ = transaction.rollback().await;
+                return Err(error);
+            }
+        }
+    }
+    transaction.commit().await?;
+    let mut result = last.unwrap_or(StatementResult {
+        columns: Vec::new(),
+        rows: Vec::new(),
+        rows_affected: 0,
+        truncated: false,
+        earlier_rows_affected: Vec::new(),
+    });
+    result.earlier_rows_affected = earlier_rows_affected;
+    Ok(result)
 }
 
 /// Prepares and runs one statement, keeping at most `max_rows` rows.
@@ -553,6 +636,7 @@ where
         rows: Vec::new(),
         rows_affected: 0,
         truncated: false,
+        earlier_rows_affected: Vec::new(),
     };
     let mut steps = (&mut *connection).fetch_many(query);
     while let Some(step) = steps.try_next().await? {

@@ -15,6 +15,7 @@ mod health;
 pub mod janitor;
 mod leases;
 mod logs;
+mod mask;
 mod metrics;
 mod retry;
 mod scheduler;

@@ -179,7 +179,7 @@ impl Scheduler {
                 &*store,
                 default_tz,
                 misfire_threshold,
-                horizon,
+                Fire { now, horizon },
                 &dispatch,
                 &running,
             )
@@ -218,17 +218,28 @@ impl Scheduler {
     }
 }
 
-/// Fires everything due at `now`; returns the next due time.
+/// The two times of one scheduler pass.
+#[derive(Clone, Copy, Debug)]
+struct Fire {
+    /// The wall clock when the pass began: what the queued runs and their `queued` events are
+    /// stamped with, so a run fired ahead of its tick is queued before it starts.
+    now: DateTime<Utc>,
+    /// `now` plus [`LOOKAHEAD`]: ticks due by then are fired in this pass.
+    horizon: DateTime<Utc>,
+}
+
+/// Fires every tick due by `fire.horizon`, stamped `fire.now`; returns the next due time.
 async fn tick(
     store: &dyn Store,
     default_tz: Tz,
     misfire_threshold: Duration,
-    now: DateTime<Utc>,
+    fire: Fire,
     dispatch: &Notify,
     running: &Running,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Fire { now, horizon } = fire;
     loop {
-        let due = store.due_schedules(now, DUE_BATCH).await?;
+        let due = store.due_schedules(horizon, DUE_BATCH).await?;
         let full = due.len() as u32 == DUE_BATCH;
         for d in &due {
             let schedule = match schedule_of(
@@ -251,7 +262,9 @@ async fn tick(
                     continue;
                 }
             };
-            let (runs, next) = plan_due(d, &schedule, now, misfire_threshold);
+            // ticks are planned against the horizon (the look-ahead fires them early) but
+            // stamped with the real clock: `queued_at` ≤ `scheduled_at` ≤ the process start
+            let (runs, next) = plan_due(d, &schedule, horizon, misfire_threshold);
             let fired = store
                 .fire_ticks(d.job_id, d.next_fire_at, next, runs, now)
                 .await?;

@@ -348,16 +348,17 @@ mod tests {
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.clock = manual.clock();
         let server = Server::new(config, store.clone());
-        let token = server
+        let (token, record) = server
             .ensure_admin_token()
             .await
             .expect("token")
             .expect("new");
         let stored = store
-            .find_token(&hash_token(&token))
+            .find_token(&crate::tokens::hash_token(&token))
             .await
             .expect("find")
             .expect("stored");
+        assert_eq!(record.created_at, at);
         assert_eq!(stored.created_at, at);
         let running = server.start().await.expect("start");
         let file = jobworks_protocol::SourceFile {

@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::logs::{LogMsg, LogSender};
+use crate::mask::SecretMask;
+use std::borrow::Cow;
 
 /// What an attempt needs from the server.
 pub struct TaskContext {
@@ -52,12 +54,16 @@ pub async fn run_attempt(
     cancel: CancellationToken,
     started: impl FnOnce(u32) + Send,
 ) -> AttemptFinish {
+    let params = param_values(&claim.spec, &claim.params);
+    // every line, output and error passes the mask before it is stored or streamed
+    let mask = secret_mask(&claim.spec, &params);
     let (tx, rx) = mpsc::channel::<LogLine>(1024);
     let forward = tokio::spawn(forward_logs(
         rx,
         ctx.logs.clone(),
         claim.attempt_id,
         claim.run_id,
+        mask.clone(),
     ));
     let mut finish = AttemptFinish {
         attempt_id: claim.attempt_id,
@@ -76,12 +82,12 @@ pub async fn run_attempt(
         outputs: serde_json::json!({}),
         retry_at: None,
     };
-    let params = param_values(&claim.spec, &claim.params);
     match &claim.spec.task {
         TaskSpec::Sql {
             datasource,
             query,
             bind,
+            multi_statement,
         } => match datasource_url(&ctx.config, datasource) {
             None => {
                 finish.error = Some(format!(
@@ -98,6 +104,7 @@ pub async fn run_attempt(
                         .collect(),
                     timeout: claim.spec.timeout_ms.map(Duration::from_millis),
                     max_rows: 10_000,
+                    multi_statement: *multi_statement,
                 };
                 let _ = tx
                     .send(LogLine::now(
@@ -187,6 +194,10 @@ pub async fn run_attempt(
             }
         }
     }
+    mask.json(&mut finish.outputs);
+    if let Some(error) = &mut finish.error {
+        *error = mask.text(error).into_owned();
+    }
     finish.ended_at = finish
         .ended_at
         .max(finish.started_at.unwrap_or(finish.ended_at));
@@ -243,6 +254,17 @@ fn param_values(spec: &JobSpec, params: &serde_json::Value) -> Vec<(String, Para
             Some((p.name.clone(), value))
         })
         .collect()
+}
+
+/// The mask of the run's `secret = true` parameters, by their text as the task sees it (the
+/// environment variable's value, or the bound value).
+fn secret_mask(spec: &JobSpec, params: &[(String, ParamValue)]) -> SecretMask {
+    let secrets: Vec<String> = params
+        .iter()
+        .filter(|(name, _)| spec.params.iter().any(|p| p.secret && &p.name == name))
+        .map(|(_, value)| value.to_env_string())
+        .collect();
+    SecretMask::new(secrets.iter().map(String::as_str))
 }
 
 /// The value a SQL bind name stands for: a param, or a workflow task's upstream output
@@ -371,6 +393,7 @@ async fn forward_logs(
     out: LogSender,
     attempt_id: jobworks_domain::AttemptId,
     run_id: jobworks_domain::RunId,
+    mask: SecretMask,
 ) {
     while let Some(line) = rx.recv().await {
         let stream = match line.stream {
@@ -384,7 +407,10 @@ async fn forward_logs(
                 run_id,
                 at: line.at,
                 stream,
-                text: line.text,
+                text: match mask.text(&line.text) {
+                    Cow::Borrowed(_) => line.text,
+                    Cow::Owned(masked) => masked,
+                },
             }))
             .await;
         if sent.is_err() {

@@ -7,9 +7,11 @@
 //! jobworks_store::store_conformance_tests!(async { SqliteStore::open(..).await.unwrap() });
 //! ```
 
+mod event_order;
 mod retention;
 mod tokens;
 
+pub use event_order::*;
 pub use retention::{
     retention_deletes_finished_runs_only, retention_keeps_children_of_active_parents,
 };
@@ -624,6 +626,7 @@ macro_rules! store_conformance_tests {
             tokens_by_name,
             retention_deletes_finished_runs_only,
             retention_keeps_children_of_active_parents,
+            early_ticks_keep_event_order,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -84,6 +84,11 @@ impl<'t> LineIndex<'t> {
         (line, column)
     }
 
+    /// The file's text in `span` (empty when out of range).
+    pub(crate) fn slice(&self, span: &Range<usize>) -> &'t str {
+        self.text.get(span.clone()).unwrap_or_default()
+    }
+
     /// The 1-based line of the start of `span`.
     pub(crate) fn line(&self, span: &Range<usize>) -> usize {
         self.position(span.start).0

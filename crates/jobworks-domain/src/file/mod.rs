@@ -18,6 +18,7 @@ mod param_decl;
 pub(crate) mod raw;
 mod set;
 pub mod size;
+mod string_pos;
 pub mod suggest;
 pub(crate) mod task;
 mod unique;
@@ -116,3 +117,5 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_sql;

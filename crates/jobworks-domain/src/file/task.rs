@@ -11,7 +11,7 @@ pub(crate) const TASK_TYPES: &[&str] = &["shell", "python", "sql"];
 pub(crate) const SHELL_FIELDS: &[&str] =
     &["type", "script", "command", "shell", "errexit", "stdin"];
 pub(crate) const PYTHON_FIELDS: &[&str] = &["type", "script", "file"];
-pub(crate) const SQL_FIELDS: &[&str] = &["type", "datasource", "query", "bind"];
+pub(crate) const SQL_FIELDS: &[&str] = &["type", "datasource", "query", "bind", "multi_statement"];
 /// Every task field, for unknown-type tasks.
 pub(crate) const ANY_TASK_FIELDS: &[&str] = &[
     "type",
@@ -24,6 +24,7 @@ pub(crate) const ANY_TASK_FIELDS: &[&str] = &[
     "datasource",
     "query",
     "bind",
+    "multi_statement",
 ];
 
 /// The datasource every server has: the Jobworks store itself.
@@ -295,6 +296,13 @@ impl Validator<'_> {
                 None
             }
         };
+        let multi_statement = fields
+            .get("multi_statement")
+            .and_then(|entry| self.boolean(entry, path))
+            .unwrap_or(false);
+        if let (Some(query), Some(entry), false) = (&query, fields.get("query"), multi_statement) {
+            self.single_statement(query, entry, path);
+        }
         let mut bind = Vec::new();
         if let Some(entry) = fields.get("bind") {
             let bind_path = key_path(path, "bind");
@@ -333,7 +341,36 @@ impl Validator<'_> {
             datasource: datasource?,
             query: query?,
             bind,
+            multi_statement,
         })
+    }
+
+    /// Refuses a query of several statements, at the second statement's place in the file.
+    fn single_statement(&mut self, query: &str, entry: &Entry, path: &str) {
+        let Some(second) = crate::sql::second_statement(query) else {
+            return;
+        };
+        let raw = self.lines.slice(&entry.value.span);
+        let at = super::string_pos::source_offset(raw, second.offset)
+            .map_or(entry.value.span.start, |offset| {
+                entry.value.span.start + offset
+            });
+        let mut preview: String = second.text.chars().take(40).collect();
+        if preview.len() < second.text.len() {
+            preview.push('…');
+        }
+        self.error(
+            &(at..at + 1),
+            &key_path(path, "query"),
+            format!(
+                "`query` holds more than one statement: a second one starts here (`{preview}`)"
+            ),
+            Some(
+                "a SQL task runs one statement; split it into tasks, or set multi_statement = true \
+                 to run them all in one transaction"
+                    .to_owned(),
+            ),
+        );
     }
 
     pub(crate) fn datasource(&mut self, entry: &Entry, task_path: &str) -> Option<String> {

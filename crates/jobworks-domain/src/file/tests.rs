@@ -1324,6 +1324,7 @@ fn full_file_round_trips() {
                     datasource: "warehouse".into(),
                     query: "delete from t where at < ?".into(),
                     bind: vec!["before".into()],
+                    multi_statement: false,
                 },
             )
         }
