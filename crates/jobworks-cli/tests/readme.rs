@@ -5,8 +5,8 @@
 //! the block, the command and a line diff.
 //!
 //! Shape: each line is split on whitespace and every word holding a digit becomes `#`
-//! (times, ids, durations, pids, sizes), as do weekday names, so column widths and clock readings do not matter
-//! but words, columns and messages do. Lines are compared as sets (order and repeats
+//! (times, ids, durations, pids, sizes), as do weekday names and size units, so column
+//! widths, clock readings and measurements do not matter but words, columns and messages do. Lines are compared as sets (order and repeats
 //! aside), because log streams interleave stdout and stderr and schedules add rows. For
 //! `runs list`, whose rows depend on what the demo's schedules fired meanwhile, only the
 //! header is compared. `runs show N` runs on the id the last `run ... --wait` printed.
@@ -145,11 +145,17 @@ fn split(command: &str) -> (Vec<String>, Option<String>) {
 /// Weekday names, which change with the clock like the digits beside them.
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-/// The shape of a line: words with a digit, and weekday names, become `#`.
+/// Size units, which change with the measurement beside them (`1.7 MiB`, `192.0 KiB`).
+const SIZE_UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+
+/// The shape of a line: words with a digit, weekday names and size units become `#`.
 fn shape(line: &str) -> String {
     line.split_whitespace()
         .map(|word| {
-            if word.bytes().any(|b| b.is_ascii_digit()) || WEEKDAYS.contains(&word) {
+            if word.bytes().any(|b| b.is_ascii_digit())
+                || WEEKDAYS.contains(&word)
+                || SIZE_UNITS.contains(&word)
+            {
                 "#"
             } else {
                 word
