@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 const CHANNEL: usize = 1024;
 /// Lines read from the store at a time when catching up.
 const PAGE: u32 = 1000;
-/// How often a follower checks its run's state when nothing told it the run changed (runs
-/// ended by another server, by a cancel before they started, by the workflow runtime).
+/// How often a follower checks its run's state when nothing told it the run changed: a
+/// fallback for runs ended by another server sharing the store (this server's finisher,
+/// workflow runtime and cancel route publish every run they end).
 const STATE_CHECK: Duration = Duration::from_millis(500);
 /// Events buffered per follower before it waits for its client.
 const EVENTS: usize = 256;

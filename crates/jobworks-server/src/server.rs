@@ -230,6 +230,7 @@ impl Server {
                 running: running.clone(),
                 rx: advance_rx,
                 clock: config.clock.clone(),
+                followers: followers.clone(),
             }
             .run(shutdown.clone()),
         );

@@ -58,6 +58,9 @@ pub struct Advancer {
     pub rx: mpsc::UnboundedReceiver<RunId>,
     /// The server's wall clock.
     pub clock: crate::clock::Clock,
+    /// Told which runs each advance touched, so their log followers see a run the workflow
+    /// runtime ended (a workflow run, a cancelled child) at once.
+    pub followers: crate::follow::LogHub,
 }
 
 impl Advancer {
@@ -88,6 +91,7 @@ impl Advancer {
             if let Some(id) = pending.pop_first() {
                 match self.store.advance_run(id, self.clock.now(), &plan).await {
                     Ok(outcome) => {
+                        self.followers.changed(vec![id]);
                         if outcome.queued {
                             self.dispatch_wake.notify_one();
                         }

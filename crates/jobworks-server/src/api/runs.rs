@@ -470,6 +470,9 @@ pub async fn cancel_run(
         state.running.cancel_run(RunId(id));
         // a workflow run's engine cancels its tasks and child runs
         state.advance.advance(RunId(id));
+    } else {
+        // a queued run ended here and now: its followers end without waiting for a check
+        state.followers.changed(vec![RunId(id)]);
     }
     Ok(Json(CancelResponse {
         previous: out.previous.as_str().into(),
