@@ -13,16 +13,9 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Triggers a workflow; returns the run id.
+/// Triggers a workflow without parameters; returns the run id.
 async fn trigger(server: &TestServer, workflow: &str) -> i64 {
-    let (status, body) = server
-        .post(
-            &format!("/api/v1/workflows/{workflow}/runs"),
-            json!({ "params": {} }),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "trigger {workflow}: {body}");
-    body["runs"][0]["run_id"].as_i64().expect("run id")
+    server.trigger_workflow(workflow, json!({})).await
 }
 
 /// The state of task `task` in a run detail.
@@ -47,25 +40,14 @@ fn child_of(detail: &Value, task: &str) -> Option<i64> {
         .as_i64()
 }
 
-/// Polls run `run` until `check` holds (bounded by [`WAIT`]).
+/// Polls until `check` holds for the run detail (bounded).
 async fn wait_for(
     server: &TestServer,
     run: i64,
     what: &str,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let detail = server.get(&format!("/api/v1/runs/{run}")).await;
-        if check(&detail) {
-            return detail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {run}: still not {what} after {WAIT:?}: {detail:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.wait_for_run(run, what, check).await
 }
 
 /// Waits for a task script to write its pid to `file`; returns the pid.

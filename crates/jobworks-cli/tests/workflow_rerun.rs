@@ -6,20 +6,13 @@ mod common;
 
 use common::{TestServer, cli};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Triggers a workflow; returns the run id.
+/// Triggers a workflow without parameters; returns the run id.
 async fn trigger(server: &TestServer, workflow: &str) -> i64 {
-    let (status, body) = server
-        .post(
-            &format!("/api/v1/workflows/{workflow}/runs"),
-            json!({ "params": {} }),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "trigger {workflow}: {body}");
-    body["runs"][0]["run_id"].as_i64().expect("run id")
+    server.trigger_workflow(workflow, json!({})).await
 }
 
 /// The task instance view of `task` in a run detail.
@@ -32,25 +25,14 @@ fn task<'a>(detail: &'a Value, task: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no task `{task}`: {detail:#}"))
 }
 
-/// Polls run `run` until `check` holds (bounded by [`WAIT`]).
+/// Polls until `check` holds for the run detail (bounded).
 async fn wait_for(
     server: &TestServer,
     run: i64,
     what: &str,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let detail = server.get(&format!("/api/v1/runs/{run}")).await;
-        if check(&detail) {
-            return detail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {run}: still not {what} after {WAIT:?}: {detail:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.wait_for_run(run, what, check).await
 }
 
 const GATED: &str = r#"

@@ -12,14 +12,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Triggers a workflow; returns the run id.
 async fn trigger(server: &TestServer, workflow: &str, params: Value) -> i64 {
-    let (status, body) = server
-        .post(
-            &format!("/api/v1/workflows/{workflow}/runs"),
-            json!({ "params": params }),
-        )
-        .await;
-    assert_eq!(status.as_u16(), 201, "trigger {workflow}: {body}");
-    body["runs"][0]["run_id"].as_i64().expect("run id")
+    server.trigger_workflow(workflow, params).await
 }
 
 /// Task id → task instance view.
@@ -55,18 +48,7 @@ async fn wait_for(
     what: &str,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let detail = server.get(&format!("/api/v1/runs/{run}")).await;
-        if check(&detail) {
-            return detail;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {run}: still not {what} after {WAIT:?}: {detail:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.wait_for_run(run, what, check).await
 }
 
 const ETL: &str = r#"

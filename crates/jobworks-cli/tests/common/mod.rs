@@ -163,6 +163,33 @@ impl TestServer {
         }
     }
 
+    /// Triggers workflow `workflow` with `params`; returns the run id (asserts a 201).
+    pub async fn trigger_workflow(&self, workflow: &str, params: Value) -> i64 {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/workflows/{workflow}/runs"),
+                json!({ "params": params }),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 201, "trigger {workflow}: {body}");
+        body["runs"][0]["run_id"].as_i64().expect("run id")
+    }
+
+    /// Polls run `run`'s detail until `check` holds (the deadline of [`Self::get_until`]).
+    pub async fn wait_for_run(
+        &self,
+        run: i64,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.get_until(
+            &format!("/api/v1/runs/{run}"),
+            &format!("run {run}: {what}"),
+            check,
+        )
+        .await
+    }
+
     /// POST JSON; returns status and body.
     pub async fn post(&self, path: &str, body: Value) -> (reqwest::StatusCode, Value) {
         self.request(reqwest::Method::POST, path, Some(body)).await
