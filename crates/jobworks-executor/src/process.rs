@@ -48,8 +48,17 @@ const WAITER_STACK_BYTES: usize = 64 * 1024;
 /// Capacity of the channel between the pipe readers and the line collector, in lines.
 const CAPTURE_CHANNEL_LINES: usize = 256;
 
-/// How often the attempt's processes are sampled for their peak memory (`VmHWM`).
+/// How often the attempt's processes are sampled for their peak memory (`VmHWM`) once the
+/// first samples, denser, are taken (see [`memory_sample_delay`]).
 const MEMORY_SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Delay before memory sample `n` (0-based, after the one taken at spawn): 1, 2, 4, 8, 16
+/// and 32 ms, then every [`MEMORY_SAMPLE_INTERVAL`], so a task that lives a few
+/// milliseconds is still seen after its program has loaded, and a long one costs one
+/// `/proc` read per 50 ms.
+fn memory_sample_delay(n: u32) -> Duration {
+    Duration::from_millis(1u64 << n.min(6)).min(MEMORY_SAMPLE_INTERVAL)
+}
 
 /// One attempt of a process task.
 #[derive(Clone)]
@@ -150,8 +159,8 @@ pub struct ProcessOutcome {
     /// Peak resident set size of the largest process of the attempt, in bytes: the highest
     /// `VmHWM` (the kernel's own per-process peak since `exec`, so exact for what it covers)
     /// seen in `/proc/PID/status` of the leader and, with a cgroup per attempt, of every
-    /// process in it, sampled at the start and every 50 ms. A process that lives less than
-    /// that between samples is missed. `None` when no sample succeeded. Not `ru_maxrss`, which
+    /// process in it, sampled at the start, after 1, 3, 7, 15, 31 and 63 ms, then every
+    /// 50 ms. A process that lives or peaks only between two samples is missed. `None` when no sample succeeded. Not `ru_maxrss`, which
     /// Linux inflates with the server's own memory (the image the child had before `exec`).
     pub max_rss_bytes: Option<u64>,
     /// Output bytes (pipe bytes, newlines included) neither forwarded nor kept due to the cap.
@@ -314,15 +323,17 @@ pub async fn run_process(
     };
     sample_memory();
     let controlled = async {
-        let mut ticks = tokio::time::interval(MEMORY_SAMPLE_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let run = control.run(waiter, readers);
         tokio::pin!(run);
+        let mut samples = 0;
         loop {
             tokio::select! {
                 biased;
                 finished = &mut run => break finished,
-                _ = ticks.tick() => sample_memory(),
+                _ = tokio::time::sleep(memory_sample_delay(samples)) => {
+                    sample_memory();
+                    samples += 1;
+                }
             }
         }
     };
@@ -702,5 +713,19 @@ impl Control<'_> {
                 ))
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_samples_start_dense_then_settle_at_the_interval() {
+        let delays: Vec<u64> = (0..9)
+            .map(|n| memory_sample_delay(n).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 50, 50, 50]);
+        assert_eq!(memory_sample_delay(u32::MAX), MEMORY_SAMPLE_INTERVAL);
     }
 }
