@@ -153,7 +153,9 @@ impl Containment {
             Self::Subreaper => subreaper::attempt_ended(leader),
             Self::ProcessGroupOnly => Vec::new(),
         };
-        killed.retain(|&pid| pid != leader);
+        // members of the leader's group were killed with it and may not have exited yet:
+        // only processes that had left the group escaped
+        killed.retain(|&pid| pid != leader && !in_group_or_gone(pid, leader));
         killed
     }
 
@@ -222,6 +224,17 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmHWM:"))?;
     let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
     Some(kib.saturating_mul(1024))
+}
+
+/// Whether `pid` is in process group `group`, or already gone.
+fn in_group_or_gone(pid: u32, group: u32) -> bool {
+    let (Ok(pid), Ok(group)) = (i32::try_from(pid), i32::try_from(group)) else {
+        return false;
+    };
+    match nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))) {
+        Ok(pgid) => pgid.as_raw() == group,
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]

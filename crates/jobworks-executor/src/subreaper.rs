@@ -115,12 +115,13 @@ pub(crate) fn spawn_registered<T>(
 /// Records that `leader` exited (still unreaped) and kills and reaps the orphans that no
 /// running attempt can own. Returns the pids killed. Blocking.
 pub(crate) fn attempt_ended(leader: u32) -> Vec<u32> {
-    let end = now_ticks();
-    if let Some(span) = lock().iter_mut().find(|span| span.leader == leader) {
-        span.end = Some(end);
-    }
     let mut killed = Vec::new();
     for _ in 0..MAX_SWEEP_ROUNDS {
+        // the span ends at each round's start, so what the orphans forked during the last
+        // round (a fork loop) is theirs too, not an unknown process kept forever
+        if let Some(span) = lock().iter_mut().find(|span| span.leader == leader) {
+            span.end = Some(now_ticks());
+        }
         let round = sweep_once();
         if round.is_empty() {
             break;

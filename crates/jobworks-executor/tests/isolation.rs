@@ -169,3 +169,29 @@ async fn common_run(
     .expect("starts");
     (outcome, collector.await.expect("collector"))
 }
+
+/// A background process that stays in the attempt's process group is killed with the group
+/// and is not reported as having escaped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_child_in_the_group_is_not_reported_as_escaped() {
+    let isolation = init_isolation(true);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pidfile = dir.path().join("child.pid");
+    let task = sh(&format!(
+        "sleep 300 >/dev/null 2>&1 </dev/null &\necho $! > {}\n",
+        pidfile.display()
+    ));
+    let (outcome, lines, pid) = run_escaping(task, &pidfile, false).await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    assert!(
+        gone_within_deadline(pid).await,
+        "child {pid} outlived its attempt"
+    );
+    let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
+    assert!(
+        !texts
+            .iter()
+            .any(|text| text.starts_with("killed processes of the attempt outside")),
+        "{isolation:?}: {texts:?}"
+    );
+}
