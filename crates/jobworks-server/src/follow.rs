@@ -101,6 +101,7 @@ pub fn follow(
         after,
         tasks: HashMap::new(),
         workflow: false,
+        published_up_to: None,
         out: tx,
     };
     tokio::spawn(follower.run());
@@ -131,6 +132,8 @@ struct Follower {
     /// Task ids of the run's attempts (workflow runs), for pushed lines.
     tasks: HashMap<AttemptId, String>,
     workflow: bool,
+    /// The last sequence number of the last published batch (to see lines stored elsewhere).
+    published_up_to: Option<i64>,
     out: mpsc::Sender<Event>,
 }
 
@@ -169,6 +172,8 @@ impl Follower {
                     Err(broadcast::error::RecvError::Closed) => return self.end().await,
                 },
                 _ = check.tick() => {
+                    // lines stored by another server sharing the store are not published here
+                    self.catch_up().await?;
                     if self.ended().await? {
                         return Ok(());
                     }
@@ -177,8 +182,19 @@ impl Follower {
         }
     }
 
-    /// Sends the pushed lines of this run not sent yet.
+    /// Sends the pushed lines of this run not sent yet. Sequence numbers are global and this
+    /// server's writer publishes consecutive batches; a batch that does not follow the last
+    /// one published means lines were stored meanwhile by another server, so those are read
+    /// from the store first and no line is sent out of order or skipped.
     async fn pushed(&mut self, lines: &[(i64, NewLogLine)]) -> Result<(), Stop> {
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(());
+        };
+        let gap = self.published_up_to.is_some_and(|p| first.0 > p + 1);
+        self.published_up_to = Some(last.0);
+        if gap {
+            self.catch_up().await?;
+        }
         for (seq, line) in lines {
             if line.run_id != self.run || *seq <= self.after {
                 continue;
