@@ -81,7 +81,15 @@ pub async fn run(command: AdminCommand, format: OutputFormat) -> anyhow::Result<
             let store = open_existing(&args.database.database).await?;
             let now = chrono::Utc::now();
             let expires_at = match expires_in_s(args.expires.as_deref())? {
-                Some(s) => Some(now + chrono::Duration::seconds(i64::try_from(s)?)),
+                Some(s) => Some(
+                    i64::try_from(s)
+                        .ok()
+                        .and_then(chrono::TimeDelta::try_seconds)
+                        .and_then(|lifetime| now.checked_add_signed(lifetime))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--expires: {s} s is too far in the future")
+                        })?,
+                ),
                 None => None,
             };
             let request = TokenRequest {
