@@ -250,14 +250,14 @@ async fn tick(
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     store
-                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now)
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, None)
                         .await?;
                     continue;
                 }
                 Err(e) => {
                     tracing::error!(job = %d.spec.schedule_header().name, error = %e, "schedule no longer valid; job will not fire");
                     store
-                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now)
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, None)
                         .await?;
                     continue;
                 }
@@ -266,7 +266,7 @@ async fn tick(
             // stamped with the real clock: `queued_at` ≤ `scheduled_at` ≤ the process start
             let (runs, next) = plan_due(d, &schedule, horizon, misfire_threshold);
             let fired = store
-                .fire_ticks(d.job_id, d.next_fire_at, next, runs, now)
+                .fire_ticks(d.job_id, d.next_fire_at, next, runs, now, None)
                 .await?;
             for outcome in fired.iter().flatten() {
                 if let EnqueueOutcome::Queued { replaced, .. } = outcome {

@@ -9,6 +9,7 @@
 
 mod codec;
 mod definitions;
+mod leader;
 mod open;
 mod retention;
 mod run_filter;

@@ -594,8 +594,12 @@ impl Store for SqliteStore {
         new_next_fire_at: Option<DateTime<Utc>>,
         runs: Vec<NewRun>,
         now: DateTime<Utc>,
+        fence: Option<i64>,
     ) -> Result<Option<Vec<EnqueueOutcome>>, StoreError> {
         let mut tx = self.begin().await?;
+        if let Some(epoch) = fence {
+            crate::leader::check_fence(&mut tx, epoch, now).await?;
+        }
         let moved =
             sqlx::query("UPDATE jobs SET next_fire_at_us = ? WHERE id = ? AND next_fire_at_us = ?")
                 .bind(new_next_fire_at.map(to_us))
@@ -1303,6 +1307,28 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<PurgeBatch, StoreError> {
         crate::retention::purge_runs(&self.writer, ended_before, after, limit).await
+    }
+
+    async fn acquire_leadership(
+        &self,
+        holder: &str,
+        ttl_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<jobworks_store::Leadership, StoreError> {
+        crate::leader::acquire(&self.writer, holder, ttl_ms, now).await
+    }
+
+    async fn release_leadership(
+        &self,
+        holder: &str,
+        epoch: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        crate::leader::release(&self.writer, holder, epoch, now).await
+    }
+
+    async fn leadership(&self) -> Result<Option<jobworks_store::Leadership>, StoreError> {
+        crate::leader::current(&self.reader).await
     }
 }
 

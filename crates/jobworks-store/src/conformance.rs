@@ -8,10 +8,12 @@
 //! ```
 
 mod event_order;
+mod leader;
 mod retention;
 mod tokens;
 
 pub use event_order::*;
+pub use leader::leader_lease_and_fencing;
 pub use retention::{
     retention_deletes_finished_runs_only, retention_keeps_children_of_active_parents,
 };
@@ -171,6 +173,7 @@ pub async fn ticks_fire_at_most_once<S: Store>(store: &S) {
             Some(at(120)),
             vec![tick(at(60))],
             at(60),
+            None,
         )
         .await
         .expect("fire")
@@ -183,6 +186,7 @@ pub async fn ticks_fire_at_most_once<S: Store>(store: &S) {
             Some(at(120)),
             vec![tick(at(60))],
             at(60),
+            None,
         )
         .await
         .expect("fire");
@@ -194,6 +198,7 @@ pub async fn ticks_fire_at_most_once<S: Store>(store: &S) {
             Some(at(180)),
             vec![tick(at(60))],
             at(120),
+            None,
         )
         .await
         .expect("fire")
@@ -627,6 +632,7 @@ macro_rules! store_conformance_tests {
             retention_deletes_finished_runs_only,
             retention_keeps_children_of_active_parents,
             early_ticks_keep_event_order,
+            leader_lease_and_fencing,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

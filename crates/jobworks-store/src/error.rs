@@ -39,6 +39,10 @@ pub enum StoreError {
     /// is refused so that a fenced-off holder cannot overwrite the outcome.
     #[error("attempt {0} no longer holds its lease")]
     Fenced(i64),
+    /// A leader-only write carried a leader epoch that is no longer current (another server
+    /// took the lease, or it expired): the caller is not the leader any more.
+    #[error("leader epoch {0} is no longer current")]
+    NotLeader(i64),
     /// The database is busy or locked; retrying later may succeed.
     #[error("database busy: {0}")]
     Busy(String),
@@ -86,6 +90,7 @@ mod tests {
             ),
             (other(), false),
             (StoreError::Fenced(7), false),
+            (StoreError::NotLeader(3), false),
             (StoreError::RunNotFound(7), false),
             (StoreError::JobNotFound("a".into()), false),
             (StoreError::Conflict("not waiting".into()), false),

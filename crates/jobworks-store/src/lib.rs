@@ -5,11 +5,13 @@
 //! conformance suite in [`conformance`] through the [`store_conformance_tests!`] macro, so the
 //! scheduler and executor never learn which database they run on.
 
+pub mod cluster;
 pub mod conformance;
 pub mod error;
 pub mod records;
 pub mod store;
 
+pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
 pub use records::*;
 pub use store::{Planner, RetryDecider, Store};

@@ -4,6 +4,7 @@
 //! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
 //! can group many small writes into one commit (group commit) for throughput.
 
+use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;
 use crate::records::*;
 use async_trait::async_trait;
@@ -71,6 +72,11 @@ pub trait Store: Send + Sync + 'static {
     /// Fires ticks of one schedule atomically: moves `next_fire_at` from `expected` to `new`
     /// (compare-and-set: if another scheduler moved it first, nothing is written and `None` is
     /// returned) and enqueues `runs` (schedule or skipped runs, unique per `(job, scheduled_at)`).
+    ///
+    /// `fence` is the leader epoch the caller holds (see [`Store::acquire_leadership`]); with
+    /// `Some(epoch)` the store checks, in the same transaction, that `epoch` is the current
+    /// leader epoch and its lease has not expired at `now`, and otherwise writes nothing and
+    /// returns `Err(NotLeader(epoch))`. `None` skips the check (single-server callers, tests).
     async fn fire_ticks(
         &self,
         job_id: JobId,
@@ -78,6 +84,7 @@ pub trait Store: Send + Sync + 'static {
         new_next_fire_at: Option<DateTime<Utc>>,
         runs: Vec<NewRun>,
         now: DateTime<Utc>,
+        fence: Option<i64>,
     ) -> Result<Option<Vec<EnqueueOutcome>>, StoreError>;
 
     /// Creates runs (manual triggers, backfills), each admitted by its job's concurrency
@@ -339,4 +346,36 @@ pub trait Store: Send + Sync + 'static {
         after: RunId,
         limit: u32,
     ) -> Result<PurgeBatch, StoreError>;
+
+    /// Takes or renews the leader lease, atomically: when nobody holds it, or its lease
+    /// expired before or at `now`, `holder` takes it with the next epoch and `since = now`;
+    /// when `holder` already holds it, the lease is extended (epoch and `since` unchanged);
+    /// either way it then expires at `now + ttl_ms`. When another holder's lease is still
+    /// valid, nothing is written. Returns the lease as it is after the call, so the caller
+    /// is leader exactly when `result.held_by(holder, now)`.
+    async fn acquire_leadership(
+        &self,
+        holder: &str,
+        ttl_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Leadership, StoreError>;
+
+    /// Gives up the lease if `holder` holds it at `epoch` (a clean shutdown), so another
+    /// server can take it at once instead of waiting for it to expire; otherwise does nothing.
+    async fn release_leadership(
+        &self,
+        holder: &str,
+        epoch: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The stored leader lease (possibly expired), or `None` before any server led.
+    async fn leadership(&self) -> Result<Option<Leadership>, StoreError>;
+
+    /// Events written by any process sharing this store (see [`StoreEvent`]), or `None` for a
+    /// backend whose every writer is this process (SQLite: the server's in-process channels
+    /// already carry every wake-up). Each call returns a new receiver.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
 }

@@ -26,7 +26,7 @@ pub async fn early_ticks_keep_event_order<S: Store>(store: &S) {
         max_active: None,
     };
     store
-        .fire_ticks(job.job_id, tick, Some(at(120)), vec![run], fired_at)
+        .fire_ticks(job.job_id, tick, Some(at(120)), vec![run], fired_at, None)
         .await
         .expect("fire")
         .expect("cas holds");
