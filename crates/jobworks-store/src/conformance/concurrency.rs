@@ -3,7 +3,7 @@
 //! the same calls allows: no run claimed twice, one winner per tick, no second run admitted
 //! under `forbid`, no two runs of a serial job or of a `max_active_runs = 1` workflow at
 //! once, each workflow task run once, a run ended once, a lease lost or finished but never
-//! both, one leader at a time.
+//! both, one leader at a time, and only the leader's ticks accepted.
 //!
 //! A backend crate runs every check with
 //! [`store_concurrency_tests!`](crate::store_concurrency_tests); its expression yields at
@@ -38,9 +38,11 @@
 //! | `advance_run` and `finish_and_advance` on the same runs | `racing_advances_run_each_task_once` |
 //! | `expire_leases` against late `finish_attempts` | `racing_lease_expiry_and_late_finish` |
 //! | `acquire_leadership` | `racing_leader_lease_one_holder` |
+//! | `fire_ticks` fenced by the leader epoch, with `acquire_leadership` | `racing_fenced_fire_ticks_only_the_leader_fires` |
 
 mod admission;
 mod claims;
+mod fencing;
 mod leases;
 mod workflow;
 
@@ -48,6 +50,7 @@ pub use admission::{
     racing_admission_by_concurrency_policy, racing_workflow_admission_max_active_runs,
 };
 pub use claims::{racing_claims_hand_out_each_run_once, racing_fire_ticks_fire_each_tick_once};
+pub use fencing::racing_fenced_fire_ticks_only_the_leader_fires;
 pub use leases::{racing_leader_lease_one_holder, racing_lease_expiry_and_late_finish};
 pub use workflow::racing_advances_run_each_task_once;
 
@@ -88,19 +91,35 @@ impl Shared {
     /// Runs `op` until it returns something other than a transient error. A transient error
     /// (busy, unavailable) means the call's transaction did not commit, so calling again is
     /// what a server does; every other error fails the check.
-    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> T
+    pub(crate) async fn retrying<T, F, Fut>(&self, what: &str, op: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        match self.retrying_result(what, op).await {
+            Ok(value) => value,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
+    /// As [`Shared::retrying`], but hands back the first error that is not transient, for
+    /// calls whose refusals are part of the outcome (`NotLeader`).
+    pub(crate) async fn retrying_result<T, F, Fut>(
+        &self,
+        what: &str,
+        mut op: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
         for _ in 0..MAX_TRANSIENT_RETRIES {
             match op().await {
-                Ok(value) => return value,
                 Err(e) if e.is_transient() => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::task::yield_now().await;
                 }
-                Err(e) => panic!("{what}: {e}"),
+                other => return other,
             }
         }
         panic!("{what}: still failing with transient errors after {MAX_TRANSIENT_RETRIES} tries")
@@ -209,6 +228,7 @@ macro_rules! store_concurrency_tests {
             racing_advances_run_each_task_once,
             racing_lease_expiry_and_late_finish,
             racing_leader_lease_one_holder,
+            racing_fenced_fire_ticks_only_the_leader_fires,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
