@@ -174,7 +174,7 @@ where
 }
 
 /// An observer that checks `invariant` on `store` over and over while racers run, until
-/// the returned stop function is awaited; each sample reads one committed state.
+/// [`Observer::stop`]; each sample reads one committed state.
 pub(crate) fn observe<S, F, Fut>(store: S, invariant: F) -> Observer
 where
     S: Store + Clone,
