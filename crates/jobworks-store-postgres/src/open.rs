@@ -82,6 +82,15 @@ impl PostgresStore {
             connect = connect.options([("search_path", schema.as_str())]);
         }
         connect = connect.disable_statement_logging();
+        // one plain connection first: a refused or unauthenticated server fails at once with
+        // its own error, where the pool would retry until its acquire timeout
+        let probe = connect.connect().await.map_err(|e| match db_err(e) {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("cannot connect to PostgreSQL: {m}"))
+            }
+            other => other,
+        })?;
+        drop(probe);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
