@@ -193,7 +193,7 @@ pub async fn delete_definition(
             .collect();
     let why = format!("{} deleted", kind.as_str());
     for run in queued {
-        crate::store::cancel_in_tx(tx, run, &why, now).await?;
+        crate::runs::cancel_in_tx(tx, run, &why, now).await?;
     }
     Ok(())
 }

@@ -16,11 +16,17 @@
 
 mod codec;
 mod definitions;
+mod enqueue;
+mod finish;
 mod leader;
+mod logs;
 mod notify;
 mod open;
+mod queue;
 mod retention;
+mod rows;
 mod run_filter;
+mod runs;
 mod store;
 mod tokens;
 mod tx;

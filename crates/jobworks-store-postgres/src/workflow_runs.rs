@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::codec::*;
-use crate::store::{
-    RUN_COLUMNS, TERMINAL_SQL, cancel_in_tx, enqueue_in_tx, insert_task_event, run_from_row,
-    task_from_row,
-};
+use crate::enqueue::enqueue_in_tx;
+use crate::rows::{RUN_COLUMNS, run_from_row, task_from_row};
+use crate::runs::{TERMINAL_SQL, cancel_in_tx, insert_task_event};
 
 use crate::tx::Tx;
 
