@@ -221,13 +221,13 @@ pub(crate) async fn job_policy(
     .ok_or_else(|| StoreError::JobNotFound(format!("id {job_id} version {version}")))?;
     let policy: ConcurrencyPolicy = from_json(
         "job_versions.concurrency",
-        &format!("\"{}\"", row.get::<&str, _>(0)),
+        &format!("\"{}\"", row.get::<&str, _>("concurrency")),
     )?;
     Ok(Policy {
-        kind: DefinitionKind::parse(row.get(2)),
+        kind: DefinitionKind::parse(row.get("kind")),
         policy,
-        priority: row.get(1),
-        spec_json: row.get(3),
+        priority: row.get("priority"),
+        spec_json: row.get("spec_json"),
     })
 }
 
@@ -266,7 +266,7 @@ pub(crate) async fn insert_queued_batch(
         .await
         .map_err(db_err)?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get("id"))
         .collect();
     // rowids of one INSERT grow in VALUES order; RETURNING order itself is unspecified
     ids.sort_unstable();

@@ -31,8 +31,8 @@ pub(crate) async fn finish_in_tx(
     finishes: &[AttemptFinish],
 ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT a.id, a.state, a.worker, a.run_id, a.attempt_no, t.cancel_requested_at_us, \
-             t.id, t.task_key, r.kind, r.parent_run_id \
+        "SELECT a.id AS attempt_id, a.state, a.worker, a.run_id, a.attempt_no, t.cancel_requested_at_us, \
+             t.id AS task_instance_id, t.task_key, r.kind, r.parent_run_id \
              FROM attempts a JOIN task_instances t ON t.id = a.task_instance_id \
              JOIN runs r ON r.id = a.run_id WHERE a.id IN (",
     );
@@ -49,7 +49,7 @@ pub(crate) async fn finish_in_tx(
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(|r| (r.get::<i64, _>(0), r))
+        .map(|r| (r.get::<i64, _>("attempt_id"), r))
         .collect();
 
     // decide each finish (fencing first), then write the whole batch in a few statements
@@ -68,8 +68,8 @@ pub(crate) async fn finish_in_tx(
     for f in finishes {
         let row = match current.get(&f.attempt_id.0) {
             Some(row)
-                if row.get::<&str, _>(1) == "running"
-                    && row.get::<&str, _>(2) == f.worker
+                if row.get::<&str, _>("state") == "running"
+                    && row.get::<&str, _>("worker") == f.worker
                     && seen.insert(f.attempt_id.0) =>
             {
                 row
@@ -79,10 +79,12 @@ pub(crate) async fn finish_in_tx(
                 continue;
             }
         };
-        let run_id: i64 = row.get(3);
-        let attempt_no: i64 = row.get(4);
-        let cancel_pending = row.get::<Option<i64>, _>(5).is_some();
-        let workflow = row.get::<&str, _>(8) == "workflow";
+        let run_id: i64 = row.get("run_id");
+        let attempt_no: i64 = row.get("attempt_no");
+        let cancel_pending = row
+            .get::<Option<i64>, _>("cancel_requested_at_us")
+            .is_some();
+        let workflow = row.get::<&str, _>("kind") == "workflow";
         let summary = attempt_summary(f, attempt_no);
         let next = if f.state == AttemptState::Cancelled || cancel_pending {
             RunState::Cancelled
@@ -100,7 +102,7 @@ pub(crate) async fn finish_in_tx(
         let advance = if workflow {
             Some(RunId(run_id))
         } else if next.is_terminal() {
-            row.get::<Option<i64>, _>(9).map(RunId)
+            row.get::<Option<i64>, _>("parent_run_id").map(RunId)
         } else {
             None
         };
@@ -113,8 +115,8 @@ pub(crate) async fn finish_in_tx(
         accepted.push(Accepted {
             f,
             run_id,
-            task_instance: row.get(6),
-            task: workflow.then(|| row.get(7)),
+            task_instance: row.get("task_instance_id"),
+            task: workflow.then(|| row.get("task_key")),
             next,
             reason,
         });

@@ -41,7 +41,7 @@ impl PostgresStore {
                         .await
                         .map_err(db_err)?
                         .iter()
-                        .map(|r| r.get(0))
+                        .map(|r| r.get("seq"))
                         .collect();
                     chunk_seqs.sort_unstable();
                     for (line, seq) in chunk.iter().zip(&chunk_seqs) {
@@ -64,7 +64,7 @@ impl PostgresStore {
         let rows = sqlx::query(
             "SELECT l.seq, l.attempt_id, l.at_us, l.stream, l.text, \
              (SELECT t.task_key FROM attempts a JOIN task_instances t ON t.id = a.task_instance_id \
-              JOIN runs r ON r.id = t.run_id WHERE a.id = l.attempt_id AND r.kind = 'workflow') \
+              JOIN runs r ON r.id = t.run_id WHERE a.id = l.attempt_id AND r.kind = 'workflow') AS task_key \
              FROM log_lines l WHERE l.run_id = $1 AND l.seq > $2 ORDER BY l.seq LIMIT $3",
         )
         .bind(run_id.0)
@@ -76,12 +76,12 @@ impl PostgresStore {
         Ok(rows
             .iter()
             .map(|r| LogRecord {
-                seq: r.get(0),
-                attempt_id: AttemptId(r.get(1)),
-                task: r.get(5),
-                at: from_us(r.get(2)),
-                stream: LogStream::parse(r.get(3)),
-                text: r.get(4),
+                seq: r.get("seq"),
+                attempt_id: AttemptId(r.get("attempt_id")),
+                task: r.get("task_key"),
+                at: from_us(r.get("at_us")),
+                stream: LogStream::parse(r.get("stream")),
+                text: r.get("text"),
             })
             .collect())
     }
@@ -126,12 +126,12 @@ impl PostgresStore {
         .map_err(db_err)?
         .iter()
         .map(|r| RunEvent {
-            at: from_us(r.get(0)),
-            task: r.get(5),
-            attempt_id: r.get::<Option<i64>, _>(1).map(AttemptId),
-            from_state: r.get(2),
-            to_state: r.get(3),
-            reason: r.get(4),
+            at: from_us(r.get("at_us")),
+            task: r.get("task_key"),
+            attempt_id: r.get::<Option<i64>, _>("attempt_id").map(AttemptId),
+            from_state: r.get("from_state"),
+            to_state: r.get("to_state"),
+            reason: r.get("reason"),
         })
         .collect();
         Ok(RunDetail {

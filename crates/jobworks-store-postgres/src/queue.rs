@@ -11,6 +11,16 @@ use crate::open::PostgresStore;
 use crate::runs::*;
 use crate::tx::{Tx, retry_busy};
 
+/// `now + lease_ms`, saturating at the latest representable instant (a huge lease is
+/// "forever", never a panic).
+pub(crate) fn lease_until(now: DateTime<Utc>, lease_ms: u64) -> DateTime<Utc> {
+    i64::try_from(lease_ms)
+        .ok()
+        .and_then(chrono::Duration::try_milliseconds)
+        .and_then(|lease| now.checked_add_signed(lease))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// What a claim asks for: up to `limit` ready task instances (not-before at or before
 /// `ready_by`) for `worker`, under a lease of `lease_ms`.
 pub(crate) struct ClaimRequest<'a> {
@@ -29,8 +39,8 @@ pub(crate) async fn claim_in_tx(
     let now_us = to_us(now);
     // the queue holds task instances: a job run's `main`, a workflow run's queued tasks
     let rows = sqlx::query(
-        "SELECT t.id, t.run_id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, \
-             t.serial, t.attempts, COALESCE(t.spec_json, v.spec_json), t.not_before_us, \
+        "SELECT t.id AS task_instance_id, t.run_id, r.job_id, r.job_version, r.params_json, r.scheduled_at_us, \
+             t.serial, t.attempts, COALESCE(t.spec_json, v.spec_json) AS spec_json, t.not_before_us, \
              t.task_key, t.retry_base, t.env_json, r.kind \
              FROM task_instances t \
              JOIN runs r ON r.id = t.run_id \
@@ -45,11 +55,13 @@ pub(crate) async fn claim_in_tx(
     .fetch_all(&mut **tx)
     .await
     .map_err(db_err)?;
-    let lease_until = now + chrono::Duration::milliseconds(request.lease_ms as i64);
+    let lease_until = lease_until(now, request.lease_ms);
     let mut serial_taken = std::collections::BTreeSet::new();
     let mut picked: Vec<PgRow> = rows
         .into_iter()
-        .filter(|row| row.get::<i64, _>(6) == 0 || serial_taken.insert(row.get::<i64, _>(2)))
+        .filter(|row| {
+            row.get::<i64, _>("serial") == 0 || serial_taken.insert(row.get::<i64, _>("job_id"))
+        })
         .collect();
     // Serial (`queue` policy) jobs: the NOT EXISTS above read a snapshot that a concurrent
     // claimer may have outdated. Under a per-job transaction advisory lock (taken in job id
@@ -77,14 +89,16 @@ pub(crate) async fn claim_in_tx(
             busy_jobs.insert(*job);
         }
     }
-    picked.retain(|row| row.get::<i64, _>(6) == 0 || !busy_jobs.contains(&row.get::<i64, _>(2)));
+    picked.retain(|row| {
+        row.get::<i64, _>("serial") == 0 || !busy_jobs.contains(&row.get::<i64, _>("job_id"))
+    });
     if picked.is_empty() {
         return Ok(Vec::new());
     }
     // a handful of statements for the whole batch, whatever its size
     let mut per_run: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
     for row in &picked {
-        *per_run.entry(row.get::<i64, _>(1)).or_default() += 1;
+        *per_run.entry(row.get::<i64, _>("run_id")).or_default() += 1;
     }
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "UPDATE runs SET state = 'running', attempts = attempts + v.column2, \
@@ -102,7 +116,7 @@ pub(crate) async fn claim_in_tx(
     );
     let mut ids = q.separated(", ");
     for row in &picked {
-        ids.push_bind(row.get::<i64, _>(0));
+        ids.push_bind(row.get::<i64, _>("task_instance_id"));
     }
     q.push(")");
     q.build().execute(&mut **tx).await.map_err(db_err)?;
@@ -112,9 +126,9 @@ pub(crate) async fn claim_in_tx(
              claimed_at_us, lease_expires_at_us) ",
     );
     q.push_values(&picked, |mut b, row| {
-        b.push_bind(row.get::<i64, _>(1))
-            .push_bind(row.get::<i64, _>(0))
-            .push_bind(row.get::<i64, _>(7) + 1)
+        b.push_bind(row.get::<i64, _>("run_id"))
+            .push_bind(row.get::<i64, _>("task_instance_id"))
+            .push_bind(row.get::<i64, _>("attempts") + 1)
             .push_bind("running")
             .push_bind(request.worker.to_string())
             .push_bind(now_us)
@@ -127,7 +141,7 @@ pub(crate) async fn claim_in_tx(
         .await
         .map_err(db_err)?
         .iter()
-        .map(|r| (r.get::<i64, _>(1), r.get::<i64, _>(0)))
+        .map(|r| (r.get::<i64, _>("task_instance_id"), r.get::<i64, _>("id")))
         .collect();
 
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
@@ -135,9 +149,10 @@ pub(crate) async fn claim_in_tx(
              reason) ",
     );
     q.push_values(&picked, |mut b, row| {
-        let task_instance: i64 = row.get(0);
-        let task: Option<String> = (row.get::<&str, _>(13) == "workflow").then(|| row.get(10));
-        b.push_bind(row.get::<i64, _>(1))
+        let task_instance: i64 = row.get("task_instance_id");
+        let task: Option<String> =
+            (row.get::<&str, _>("kind") == "workflow").then(|| row.get("task_key"));
+        b.push_bind(row.get::<i64, _>("run_id"))
             .push_bind(task)
             .push_bind(attempt_ids.get(&task_instance).copied())
             .push_bind(now_us)
@@ -145,7 +160,7 @@ pub(crate) async fn claim_in_tx(
             .push_bind("running")
             .push_bind(format!(
                 "attempt {} claimed by {}",
-                row.get::<i64, _>(7) + 1,
+                row.get::<i64, _>("attempts") + 1,
                 request.worker
             ));
     });
@@ -156,32 +171,32 @@ pub(crate) async fn claim_in_tx(
 
     let mut claims = Vec::with_capacity(picked.len());
     for row in &picked {
-        let task_instance: i64 = row.get(0);
+        let task_instance: i64 = row.get("task_instance_id");
         let attempt_id = attempt_ids.get(&task_instance).copied().ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "no attempt created for task instance {task_instance}"
             ))
         })?;
-        let attempt_no = row.get::<i64, _>(7) + 1;
-        let env = match row.get::<Option<&str>, _>(12) {
+        let attempt_no = row.get::<i64, _>("attempts") + 1;
+        let env = match row.get::<Option<&str>, _>("env_json") {
             Some(json) => from_json("task_instances.env_json", json)?,
             None => Default::default(),
         };
         claims.push(Claim {
             attempt_id: AttemptId(attempt_id),
-            run_id: RunId(row.get(1)),
+            run_id: RunId(row.get("run_id")),
             task_instance_id: TaskInstanceId(task_instance),
-            task: row.get(10),
+            task: row.get("task_key"),
             attempt_no,
-            try_no: attempt_no - row.get::<i64, _>(11),
+            try_no: attempt_no - row.get::<i64, _>("retry_base"),
             env,
-            job_id: JobId(row.get(2)),
-            job_version: row.get(3),
-            spec: from_json("job_versions.spec_json", row.get(8))?,
-            params: from_json("runs.params_json", row.get(4))?,
-            scheduled_at: opt_from_us(row.get(5)),
+            job_id: JobId(row.get("job_id")),
+            job_version: row.get("job_version"),
+            spec: from_json("job_versions.spec_json", row.get("spec_json"))?,
+            params: from_json("runs.params_json", row.get("params_json"))?,
+            scheduled_at: opt_from_us(row.get("scheduled_at_us")),
             lease_expires_at: lease_until,
-            not_before: opt_from_us(row.get(9)).filter(|t| *t > now),
+            not_before: opt_from_us(row.get("not_before_us")).filter(|t| *t > now),
         });
     }
     Ok(claims)
@@ -244,30 +259,35 @@ impl PostgresStore {
     ) -> Result<Vec<LeaseStatus>, StoreError> {
         retry_busy!(
             async {
-                let until = to_us(now + chrono::Duration::milliseconds(lease_ms as i64));
+                let until = to_us(lease_until(now, lease_ms));
+                let ids: Vec<i64> = attempts.iter().map(|a| a.0).collect();
                 let mut tx = self.begin().await?;
-                let mut out = Vec::with_capacity(attempts.len());
-                for attempt in attempts {
-                    let row = sqlx::query(
-                        "UPDATE attempts SET lease_expires_at_us = $1 \
-                     WHERE id = $2 AND worker = $3 AND state = 'running' \
-                     RETURNING (SELECT cancel_requested_at_us FROM task_instances t \
-                     WHERE t.id = attempts.task_instance_id)",
-                    )
-                    .bind(until)
-                    .bind(attempt.0)
-                    .bind(worker)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    out.push(LeaseStatus {
+                // one statement for the batch; an attempt no longer running under `worker`
+                // is not returned (not held)
+                let held: std::collections::HashMap<i64, bool> = sqlx::query(
+                    "UPDATE attempts SET lease_expires_at_us = $1 \
+                     WHERE id = ANY($2) AND worker = $3 AND state = 'running' \
+                     RETURNING id, (SELECT t.cancel_requested_at_us IS NOT NULL \
+                     FROM task_instances t WHERE t.id = attempts.task_instance_id) \
+                     AS cancel_requested",
+                )
+                .bind(until)
+                .bind(&ids)
+                .bind(worker)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| (r.get("id"), r.get("cancel_requested")))
+                .collect();
+                let out: Vec<LeaseStatus> = attempts
+                    .iter()
+                    .map(|attempt| LeaseStatus {
                         attempt_id: *attempt,
-                        held: row.is_some(),
-                        cancel_requested: row
-                            .map(|r| r.get::<Option<i64>, _>(0).is_some())
-                            .unwrap_or(false),
-                    });
-                }
+                        held: held.contains_key(&attempt.0),
+                        cancel_requested: held.get(&attempt.0).copied().unwrap_or(false),
+                    })
+                    .collect();
                 tx.commit().await?;
                 Ok(out)
             }
@@ -282,8 +302,8 @@ impl PostgresStore {
         retry_busy!(async {
             let mut tx = self.begin().await?;
             let rows = sqlx::query(
-                "SELECT a.id, a.run_id, a.attempt_no, a.pid, a.lease_expires_at_us, \
-                 t.cancel_requested_at_us, COALESCE(t.spec_json, v.spec_json), t.id, t.task_key, \
+                "SELECT a.id AS attempt_id, a.run_id, a.attempt_no, a.pid, a.lease_expires_at_us, \
+                 t.cancel_requested_at_us, COALESCE(t.spec_json, v.spec_json) AS spec_json, t.id AS task_instance_id, t.task_key, \
                  t.retry_base, r.kind, r.parent_run_id FROM attempts a \
                  JOIN task_instances t ON t.id = a.task_instance_id \
                  JOIN runs r ON r.id = a.run_id \
@@ -297,15 +317,15 @@ impl PostgresStore {
             .map_err(db_err)?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let attempt_id: i64 = row.get(0);
-                let run_id: i64 = row.get(1);
-                let attempt_no: i64 = row.get(2);
-                let expired_at = from_us(row.get(4));
-                let cancel_pending = row.get::<Option<i64>, _>(5).is_some();
-                let spec: JobSpec = from_json("job_versions.spec_json", row.get(6))?;
-                let task_instance: i64 = row.get(7);
-                let task: String = row.get(8);
-                let workflow = row.get::<&str, _>(10) == "workflow";
+                let attempt_id: i64 = row.get("attempt_id");
+                let run_id: i64 = row.get("run_id");
+                let attempt_no: i64 = row.get("attempt_no");
+                let expired_at = from_us(row.get("lease_expires_at_us"));
+                let cancel_pending = row.get::<Option<i64>, _>("cancel_requested_at_us").is_some();
+                let spec: JobSpec = from_json("job_versions.spec_json", row.get("spec_json"))?;
+                let task_instance: i64 = row.get("task_instance_id");
+                let task: String = row.get("task_key");
+                let workflow = row.get::<&str, _>("kind") == "workflow";
                 let error = format!(
                     "lease expired at {}: the worker stopped renewing it (crash or lost store)",
                     expired_at.to_rfc3339()
@@ -323,7 +343,7 @@ impl PostgresStore {
                 let retry_at = if cancel_pending {
                     None
                 } else {
-                    retry(&spec, attempt_no - row.get::<i64, _>(9))
+                    retry(&spec, attempt_no - row.get::<i64, _>("retry_base"))
                 };
                 let reason = format!("attempt {attempt_no} lost: {error}");
                 let next = if cancel_pending {
@@ -381,7 +401,7 @@ impl PostgresStore {
                     )
                     .await?;
                     if next.is_terminal() {
-                        row.get::<Option<i64>, _>(11).map(RunId)
+                        row.get::<Option<i64>, _>("parent_run_id").map(RunId)
                     } else {
                         None
                     }
@@ -389,7 +409,7 @@ impl PostgresStore {
                 out.push(LostAttempt {
                     attempt_id: AttemptId(attempt_id),
                     run_id: RunId(run_id),
-                    pid: row.get(3),
+                    pid: row.get("pid"),
                     run_state: next,
                     advance,
                 });

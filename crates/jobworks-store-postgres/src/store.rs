@@ -95,9 +95,9 @@ impl Store for PostgresStore {
             .map(|row| {
                 Ok(JobVersionRecord {
                     job_id: job.id,
-                    version: row.get(0),
-                    spec: from_json("job_versions.spec_json", row.get(1))?,
-                    created_at: from_us(row.get(2)),
+                    version: row.get("version"),
+                    spec: from_json("job_versions.spec_json", row.get("spec_json"))?,
+                    created_at: from_us(row.get("created_at_us")),
                 })
             })
             .collect()
@@ -159,8 +159,8 @@ impl Store for PostgresStore {
         .map_err(db_err)?;
         rows.iter()
             .map(|row| {
-                let json: &str = row.get(2);
-                let spec = match DefinitionKind::parse(row.get(5)) {
+                let json: &str = row.get("spec_json");
+                let spec = match DefinitionKind::parse(row.get("kind")) {
                     DefinitionKind::Job => {
                         Definition::Job(from_json("job_versions.spec_json", json)?)
                     }
@@ -169,11 +169,11 @@ impl Store for PostgresStore {
                     }
                 };
                 Ok(DueSchedule {
-                    job_id: JobId(row.get(0)),
-                    version: row.get(1),
+                    job_id: JobId(row.get("id")),
+                    version: row.get("version"),
                     spec,
-                    next_fire_at: from_us(row.get(3)),
-                    schedule_anchor_at: from_us(row.get(4)),
+                    next_fire_at: from_us(row.get("next_fire_at_us")),
+                    schedule_anchor_at: from_us(row.get("schedule_anchor_us")),
                 })
             })
             .collect()
@@ -181,13 +181,13 @@ impl Store for PostgresStore {
 
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(next_fire_at_us) FROM jobs WHERE next_fire_at_us IS NOT NULL \
+            "SELECT MIN(next_fire_at_us) AS next FROM jobs WHERE next_fire_at_us IS NOT NULL \
              AND paused = 0 AND deleted_at_us IS NULL",
         )
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(opt_from_us(row.get(0)))
+        Ok(opt_from_us(row.get("next")))
     }
 
     async fn fire_ticks(
@@ -460,26 +460,26 @@ impl Store for PostgresStore {
     }
 
     async fn run_counts(&self, now: DateTime<Utc>) -> Result<RunCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM runs GROUP BY state")
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
         let mut by_state: Vec<(RunState, i64)> = RunState::ALL.iter().map(|s| (*s, 0)).collect();
         for row in rows {
-            let state: RunState = parse_state("runs.state", row.get(0))?;
+            let state: RunState = parse_state("runs.state", row.get("state"))?;
             if let Some(slot) = by_state.iter_mut().find(|(s, _)| *s == state) {
-                slot.1 = row.get(1);
+                slot.1 = row.get("n");
             }
         }
         let ready: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM task_instances WHERE state = 'queued' \
+            "SELECT COUNT(*) AS ready FROM task_instances WHERE state = 'queued' \
              AND (not_before_us IS NULL OR not_before_us <= $1)",
         )
         .bind(to_us(now))
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?
-        .get(0);
+        .get("ready");
         Ok(RunCounts { by_state, ready })
     }
 
@@ -651,7 +651,7 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(row.get(0))
+        Ok(row.get("value"))
     }
 
     async fn create_token(

@@ -74,7 +74,7 @@ async fn load_workflow_spec(
             .fetch_one(&mut *conn)
             .await
             .map_err(db_err)?
-            .get(0);
+            .get("spec_json");
     let spec: Arc<WorkflowSpec> = Arc::new(from_json("job_versions.spec_json", &json)?);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() >= SPEC_CACHE_ENTRIES {
@@ -88,8 +88,8 @@ async fn load_workflow_spec(
 /// many did.
 async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let sql = format!(
-        "SELECT t.id, t.task_key, c.id, c.state, c.reason, c.ended_at_us, \
-         (SELECT m.outputs_json FROM task_instances m WHERE m.run_id = c.id AND c.kind = 'job') \
+        "SELECT t.id AS task_instance_id, t.task_key, c.id AS child_id, c.state, c.reason, c.ended_at_us, \
+         (SELECT m.outputs_json FROM task_instances m WHERE m.run_id = c.id AND c.kind = 'job') AS outputs_json \
          FROM task_instances t JOIN runs c ON c.id = t.child_run_id \
          WHERE t.run_id = $1 AND t.state = 'running' AND c.state IN {TERMINAL_SQL}"
     );
@@ -100,10 +100,10 @@ async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<usiz
         .map_err(db_err)?;
     let synced = rows.len();
     for row in rows {
-        let task: String = row.get(1);
-        let child: i64 = row.get(2);
-        let state: String = row.get(3);
-        let child_reason: Option<String> = row.get(4);
+        let task: String = row.get("task_key");
+        let child: i64 = row.get("child_id");
+        let state: String = row.get("state");
+        let child_reason: Option<String> = row.get("reason");
         let reason = match child_reason {
             Some(why) => format!("run {child} {state}: {why}"),
             None => format!("run {child} {state}"),
@@ -114,9 +114,12 @@ async fn sync_calls(tx: &mut Tx, run_id: i64, now: DateTime<Utc>) -> Result<usiz
         )
         .bind(&state)
         .bind(&reason)
-        .bind(row.get::<Option<i64>, _>(5).unwrap_or(to_us(now)))
-        .bind(row.get::<Option<String>, _>(6))
-        .bind(row.get::<i64, _>(0))
+        .bind(
+            row.get::<Option<i64>, _>("ended_at_us")
+                .unwrap_or(to_us(now)),
+        )
+        .bind(row.get::<Option<String>, _>("outputs_json"))
+        .bind(row.get::<i64, _>("task_instance_id"))
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -483,7 +486,7 @@ async fn cancel_child(
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?
-            .map(|row| row.get(0));
+            .map(|row| row.get("cancel_requested_at_us"));
     let before = cancel_in_tx(tx, child.0, reason, now).await?;
     match before.previous {
         RunState::Queued => Ok(true),
@@ -592,7 +595,7 @@ async fn start_call(
             kind.as_str()
         )));
     };
-    let json: String = row.get(2);
+    let json: String = row.get("spec_json");
     let declared: Vec<ParamSpec> = match kind {
         DefinitionKind::Job => from_json::<JobSpec>("job_versions.spec_json", &json)?.params,
         DefinitionKind::Workflow => {
@@ -616,8 +619,8 @@ async fn start_call(
     }
     let run_id = snapshot.run.id.0;
     let new_run = NewRun::new(
-        jobworks_domain::JobId(row.get(0)),
-        row.get(1),
+        jobworks_domain::JobId(row.get("id")),
+        row.get("version"),
         TriggerKind::Manual,
         serde_json::Value::Object(object),
         format!("run {run_id} task {task}"),
@@ -655,7 +658,7 @@ pub async fn runs_to_advance(
         .await
         .map_err(db_err)?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| row.get("id"))
         .collect();
         return Ok(ids.into_iter().map(RunId).collect());
     }
@@ -676,13 +679,13 @@ pub async fn runs_to_advance(
             .await
             .map_err(db_err)?
             .iter()
-            .map(|row| row.get::<i64, _>(0)),
+            .map(|row| row.get::<i64, _>("id")),
     );
     // queued runs whose time has come, as many per workflow as its free slots
     let queued = sqlx::query(
-        "SELECT r.id, r.job_id, COALESCE(r.max_active, 1), \
+        "SELECT r.id, r.job_id, COALESCE(r.max_active, 1) AS max_active, \
          (SELECT COUNT(*) FROM runs o WHERE o.job_id = r.job_id AND o.state = 'running' \
-          AND o.kind = 'workflow') \
+          AND o.kind = 'workflow') AS running \
          FROM runs r WHERE r.state = 'queued' AND r.kind = 'workflow' \
          AND (r.not_before_us IS NULL OR r.not_before_us <= $1) ORDER BY r.id LIMIT $2",
     )
@@ -693,13 +696,13 @@ pub async fn runs_to_advance(
     .map_err(db_err)?;
     let mut taken: BTreeMap<i64, i64> = BTreeMap::new();
     for row in queued {
-        let job: i64 = row.get(1);
-        let max: i64 = row.get(2);
-        let running: i64 = row.get(3);
+        let job: i64 = row.get("job_id");
+        let max: i64 = row.get("max_active");
+        let running: i64 = row.get("running");
         let slot = taken.entry(job).or_default();
         if running + *slot < max {
             *slot += 1;
-            ids.push(row.get(0));
+            ids.push(row.get("id"));
         }
     }
     ids.sort_unstable();
