@@ -48,6 +48,8 @@ pub(crate) async fn start(
                         backoff = Duration::from_millis(50);
                         let _ = events.send(StoreEvent::Resync);
                     }
+                    // the store was closed: nobody will read events any more
+                    Err(sqlx::Error::PoolClosed) => return,
                     Err(e) => {
                         tracing::warn!(error = %e, "store event listener cannot reconnect");
                         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -72,6 +74,7 @@ pub(crate) async fn start(
                         ),
                     }
                 }
+                Err(sqlx::Error::PoolClosed) => return,
                 // the connection was lost: build a fresh listener (and say so once it is back)
                 Ok(None) | Err(_) => listener = None,
             }

@@ -32,6 +32,9 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    /// Isolation: one transaction; the definition row is read `FOR UPDATE`, so concurrent applies
+    /// of one name take turns (each sees the other's version); a concurrent first insert of a new
+    /// name makes the loser run again as an update. Others see the new version only after commit.
     async fn apply_job(
         &self,
         spec: &JobSpec,
@@ -56,6 +59,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A single statement: one consistent snapshot.
     async fn list_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
@@ -68,6 +72,7 @@ impl Store for PostgresStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// A single statement.
     async fn get_job(&self, name: &str) -> Result<JobRecord, StoreError> {
         let row = sqlx::query(
             "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
@@ -82,6 +87,8 @@ impl Store for PostgresStore {
         job_from_row(&row)
     }
 
+    /// Two statements (the job, then its versions); versions are immutable, so a concurrent apply
+    /// can only add a newer one.
     async fn job_versions(&self, name: &str) -> Result<Vec<JobVersionRecord>, StoreError> {
         let job = self.get_job(name).await?;
         let rows = sqlx::query(
@@ -103,6 +110,9 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    /// One transaction: the definition row is locked by the update; each queued run is cancelled
+    /// under its own row lock. A claim racing the delete either claimed the run first (it keeps
+    /// running) or finds it cancelled.
     async fn delete_job(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         retry_busy!(
             async {
@@ -115,6 +125,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction for the write; the returned record is read after commit.
     async fn set_paused(
         &self,
         name: &str,
@@ -141,6 +152,8 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A single statement; the firing itself is decided by `fire_ticks`'s compare-and-set, so
+    /// several schedulers reading the same due rows is harmless.
     async fn due_schedules(
         &self,
         now: DateTime<Utc>,
@@ -179,6 +192,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    /// A single statement.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row = sqlx::query(
             "SELECT MIN(next_fire_at_us) AS next FROM jobs WHERE next_fire_at_us IS NOT NULL \
@@ -190,6 +204,10 @@ impl Store for PostgresStore {
         Ok(opt_from_us(row.get("next")))
     }
 
+    /// One transaction: the fence check reads the leader row `FOR SHARE` (a takeover waits for this
+    /// commit), the compare-and-set `UPDATE` of `next_fire_at` locks the job row (a second
+    /// scheduler waits, then finds the value moved and writes nothing), and the runs are inserted
+    /// under that lock.
     async fn fire_ticks(
         &self,
         job_id: JobId,
@@ -228,6 +246,9 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction. Runs that need an admission decision (ticks, `forbid`, `replace`) lock
+    /// their definition row first, so two servers admitting at once take turns and the second sees
+    /// the first's run: never a second active run under `forbid`, never a tick enqueued twice.
     async fn enqueue_runs(
         &self,
         runs: Vec<NewRun>,
@@ -284,6 +305,10 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction: candidates are locked `FOR UPDATE SKIP LOCKED` (concurrent claimers take
+    /// disjoint sets without waiting); a serial job's candidate is kept only if, under a per-job
+    /// transaction advisory lock, a fresh read finds no running run of the job. Each run is claimed
+    /// once; a serial job never has two running runs.
     async fn claim(
         &self,
         worker: &str,
@@ -312,6 +337,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction; attempts no longer running are left alone (the state is in the `WHERE`).
     async fn mark_started(
         &self,
         started: Vec<(AttemptId, Option<i64>, DateTime<Utc>)>,
@@ -319,6 +345,8 @@ impl Store for PostgresStore {
         self.mark_started_tx(started).await
     }
 
+    /// One statement: an attempt is renewed only while it is running under `worker`, atomically
+    /// with that check.
     async fn renew_leases(
         &self,
         worker: &str,
@@ -329,6 +357,9 @@ impl Store for PostgresStore {
         self.renew_leases_tx(worker, attempts, lease_ms, now).await
     }
 
+    /// One transaction: the attempts are locked `FOR UPDATE` before the fencing check, so a
+    /// concurrent lease expiry or a second finish waits and then finds them no longer running
+    /// (`Fenced`).
     async fn finish_attempts(
         &self,
         finishes: Vec<AttemptFinish>,
@@ -347,6 +378,8 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction: `finish_attempts`, then `advance_run` of each workflow run asked for (under
+    /// its run row lock), then `claim` as above; a concurrent observer sees all of it or none.
     async fn finish_and_advance(
         &self,
         finishes: Vec<AttemptFinish>,
@@ -398,6 +431,9 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction: expired running attempts are locked `FOR UPDATE SKIP LOCKED`, so two lease
+    /// keepers never expire the same attempt, and one being finished right now is skipped (its
+    /// finish wins).
     async fn expire_leases(
         &self,
         now: DateTime<Utc>,
@@ -406,6 +442,8 @@ impl Store for PostgresStore {
         self.expire_leases_tx(now, retry).await
     }
 
+    /// One transaction: the run row is read `FOR UPDATE`, so the state check and the cancel are one
+    /// step against concurrent claims, finishes and cancels.
     async fn request_cancel(
         &self,
         run_id: RunId,
@@ -423,6 +461,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A single statement.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
         q.push(RUN_COLUMNS);
@@ -438,18 +477,25 @@ impl Store for PostgresStore {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// A single statement.
     async fn count_runs(&self, filter: &RunFilter) -> Result<u64, StoreError> {
         crate::run_filter::count_runs(&self.pool, filter).await
     }
 
+    /// One read-only `REPEATABLE READ` transaction: the run, tasks, attempts and events show one
+    /// instant.
     async fn get_run(&self, run_id: RunId) -> Result<RunDetail, StoreError> {
         self.get_run_tx(run_id).await
     }
 
+    /// One transaction; sequence numbers come from an identity column, increasing within the
+    /// batch. Two servers appending at once may commit out of number order; the lines of one run
+    /// come from the one worker running it, whose log writer appends them in order.
     async fn append_logs(&self, lines: Vec<NewLogLine>) -> Result<Vec<i64>, StoreError> {
         self.append_logs_tx(lines).await
     }
 
+    /// A single statement.
     async fn read_logs(
         &self,
         run_id: RunId,
@@ -459,6 +505,7 @@ impl Store for PostgresStore {
         self.read_logs_tx(run_id, after_seq, limit).await
     }
 
+    /// Two statements (counts by state, then ready depth): each consistent, not with each other.
     async fn run_counts(&self, now: DateTime<Utc>) -> Result<RunCounts, StoreError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
             .fetch_all(&self.pool)
@@ -483,6 +530,7 @@ impl Store for PostgresStore {
         Ok(RunCounts { by_state, ready })
     }
 
+    /// As `apply_job`.
     async fn apply_workflow(
         &self,
         spec: &WorkflowSpec,
@@ -507,11 +555,13 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A single statement.
     async fn list_workflows(&self) -> Result<Vec<WorkflowRecord>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         list_workflows(&mut conn, None).await
     }
 
+    /// A single statement.
     async fn get_workflow(&self, name: &str) -> Result<WorkflowRecord, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         list_workflows(&mut conn, Some(name))
@@ -520,6 +570,7 @@ impl Store for PostgresStore {
             .ok_or_else(|| StoreError::WorkflowNotFound(name.to_owned()))
     }
 
+    /// As `job_versions`.
     async fn workflow_versions(
         &self,
         name: &str,
@@ -529,6 +580,7 @@ impl Store for PostgresStore {
         workflow_versions(&mut conn, workflow.id).await
     }
 
+    /// As `set_paused`.
     async fn set_workflow_paused(
         &self,
         name: &str,
@@ -559,6 +611,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// As `delete_job`.
     async fn delete_workflow(&self, name: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         retry_busy!(
             async {
@@ -571,6 +624,8 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A read (one statement per kind of reason); the advance that follows re-reads everything
+    /// under locks, so a stale answer costs a pass that writes nothing.
     async fn workflow_runs_to_advance(
         &self,
         now: DateTime<Utc>,
@@ -582,6 +637,10 @@ impl Store for PostgresStore {
         crate::workflow_runs::runs_to_advance(&mut conn, now, all_active, limit).await
     }
 
+    /// One transaction under the run row's lock (`FOR UPDATE`): two servers advancing one run take
+    /// turns, and the second plans from the first's committed states. A queued run is admitted
+    /// under `max_active_runs` while also holding its workflow's definition row, so concurrent
+    /// admissions count each other's running runs.
     async fn advance_run(
         &self,
         run_id: RunId,
@@ -605,6 +664,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction under the run row's lock, as `advance_run`.
     async fn decide_task(
         &self,
         run_id: RunId,
@@ -628,6 +688,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// One transaction under the run row's lock, as `advance_run`.
     async fn reset_tasks(
         &self,
         run_id: RunId,
@@ -646,6 +707,7 @@ impl Store for PostgresStore {
         )
     }
 
+    /// A single statement; the id never changes.
     async fn installation_id(&self) -> Result<String, StoreError> {
         let row = sqlx::query("SELECT value FROM meta WHERE key = 'installation_id'")
             .fetch_one(&self.pool)
@@ -654,6 +716,8 @@ impl Store for PostgresStore {
         Ok(row.get("value"))
     }
 
+    /// A single statement; the partial unique index on live names decides between concurrent
+    /// creates (the loser gets `Conflict`).
     async fn create_token(
         &self,
         token: NewToken,
@@ -662,14 +726,17 @@ impl Store for PostgresStore {
         crate::tokens::create(&self.pool, token, now).await
     }
 
+    /// A single statement.
     async fn find_token(&self, sha256_hex: &str) -> Result<Option<TokenRecord>, StoreError> {
         crate::tokens::find(&self.pool, sha256_hex).await
     }
 
+    /// A single statement.
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         crate::tokens::list(&self.pool).await
     }
 
+    /// A single statement.
     async fn revoke_token(
         &self,
         name: &str,
@@ -678,18 +745,23 @@ impl Store for PostgresStore {
         crate::tokens::revoke(&self.pool, name, now).await
     }
 
+    /// A single statement.
     async fn delete_token(&self, id: i64) -> Result<(), StoreError> {
         crate::tokens::delete(&self.pool, id).await
     }
 
+    /// A single statement (only ever moves `last_used_at` forward).
     async fn touch_token(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         crate::tokens::touch(&self.pool, id, now).await
     }
 
+    /// A single statement.
     async fn count_tokens(&self) -> Result<i64, StoreError> {
         crate::tokens::count(&self.pool).await
     }
 
+    /// One transaction: every run of an examined tree is locked `FOR UPDATE` before its state is
+    /// judged, so a tree being reopened or extended concurrently is kept or waits.
     async fn purge_runs(
         &self,
         ended_before: DateTime<Utc>,
@@ -699,6 +771,8 @@ impl Store for PostgresStore {
         crate::retention::purge_runs(&self.pool, ended_before, after, limit).await
     }
 
+    /// One `INSERT … ON CONFLICT DO UPDATE … WHERE` statement: atomic however many servers race;
+    /// the lease is then read back.
     async fn acquire_leadership(
         &self,
         holder: &str,
@@ -708,6 +782,7 @@ impl Store for PostgresStore {
         crate::leader::acquire(&self.pool, holder, ttl_ms, now).await
     }
 
+    /// A single guarded statement.
     async fn release_leadership(
         &self,
         holder: &str,
@@ -717,6 +792,7 @@ impl Store for PostgresStore {
         crate::leader::release(&self.pool, holder, epoch, now).await
     }
 
+    /// A single statement.
     async fn leadership(&self) -> Result<Option<jobworks_store::Leadership>, StoreError> {
         crate::leader::current(&self.pool).await
     }
