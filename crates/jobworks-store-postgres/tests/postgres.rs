@@ -341,3 +341,84 @@ async fn forbid_admits_one_run_when_handles_enqueue_at_once() {
     }
     assert_eq!((queued, skipped), (1, 2), "forbid: one active run at most");
 }
+
+/// A store on a new schema whose connections carry a unique `application_name`, so the test
+/// can find its own backends in `pg_stat_activity` (the server is shared).
+async fn named_store() -> (PostgresStore, String) {
+    common::drop_stale().await;
+    let schema = common::unique_schema();
+    let mut options = common::options(&schema);
+    let separator = if options.url.contains('?') { '&' } else { '?' };
+    options.url = format!("{}{separator}application_name={schema}", options.url);
+    let store = PostgresStore::connect(options).await.expect("connect");
+    (store, schema)
+}
+
+/// Waits (at most 10 s) until `count` of this test's backends matching `filter` is `want`.
+async fn wait_backends(pool: &sqlx::PgPool, name: &str, listening_only: bool, want: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 \
+             AND (NOT $2 OR query ILIKE 'LISTEN%')",
+        )
+        .bind(name)
+        .bind(listening_only)
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_activity");
+        if n == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} backends of {name}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_listener_reconnects_and_says_resync() {
+    let (store, name) = named_store().await;
+    let admin = sqlx::PgPool::connect(&common::url())
+        .await
+        .expect("admin pool");
+    let mut rx = store.subscribe().expect("events");
+    wait_backends(&admin, &name, true, 1).await;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(&name)
+    .fetch_one(&admin)
+    .await
+    .expect("terminate the listener's backend");
+    assert_eq!(killed, 1);
+    expect_event(&mut rx, "Resync", |e| *e == StoreEvent::Resync).await;
+    // and events flow again after the reconnect
+    store
+        .apply_job(&sample_spec("after-resync"), None, at(0))
+        .await
+        .expect("apply");
+    expect_event(&mut rx, "DefinitionsChanged", |e| {
+        *e == StoreEvent::DefinitionsChanged
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_listener_ends_with_the_last_store_clone() {
+    let (store, name) = named_store().await;
+    let admin = sqlx::PgPool::connect(&common::url())
+        .await
+        .expect("admin pool");
+    let clone = store.clone();
+    wait_backends(&admin, &name, true, 1).await;
+    drop(store);
+    // a clone still holds the listener
+    clone.installation_id().await.expect("the clone works");
+    wait_backends(&admin, &name, true, 1).await;
+    drop(clone);
+    wait_backends(&admin, &name, false, 0).await;
+}
