@@ -18,8 +18,10 @@ fn record(row: &PgRow) -> Leadership {
     }
 }
 
-/// `Store::acquire_leadership`: one `INSERT … ON CONFLICT DO UPDATE … WHERE`, atomic however
-/// many servers race (the row lock it takes orders them); the row is then read back.
+/// `Store::acquire_leadership`: one `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`,
+/// atomic however many servers race (the row lock it takes orders them). A caller that wrote
+/// gets exactly the lease it wrote (never one a racer wrote after it); a caller that did not
+/// gets the current lease as read afterwards (another holder's, valid at `now`).
 pub(crate) async fn acquire(
     writer: &PgPool,
     holder: &str,
@@ -32,7 +34,7 @@ pub(crate) async fn acquire(
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
     // Insert the first lease, or take over an expired one (next epoch), or renew our own;
     // a valid lease of another holder matches neither branch and is left as it is.
-    sqlx::query(
+    let written = sqlx::query(
         "INSERT INTO leader (id, holder, epoch, since_us, expires_at_us) VALUES (1, $1, 1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET \
            epoch = CASE WHEN leader.holder = $1 AND leader.expires_at_us > $2 \
@@ -40,14 +42,18 @@ pub(crate) async fn acquire(
            since_us = CASE WHEN leader.holder = $1 AND leader.expires_at_us > $2 \
                            THEN leader.since_us ELSE $2 END, \
            holder = $1, expires_at_us = $3 \
-         WHERE leader.holder = $1 OR leader.expires_at_us <= $2",
+         WHERE leader.holder = $1 OR leader.expires_at_us <= $2 \
+         RETURNING holder, epoch, since_us, expires_at_us",
     )
     .bind(holder)
     .bind(to_us(now))
     .bind(to_us(expires))
-    .execute(writer)
+    .fetch_optional(writer)
     .await
     .map_err(db_err)?;
+    if let Some(row) = written {
+        return Ok(record(&row));
+    }
     let row = sqlx::query("SELECT holder, epoch, since_us, expires_at_us FROM leader WHERE id = 1")
         .fetch_one(writer)
         .await

@@ -16,7 +16,8 @@ use crate::codec::db_err;
 pub struct PostgresStoreOptions {
     /// Connection URL, `postgres://user:password@host:port/database?…` (libpq syntax).
     pub url: String,
-    /// Most connections the pool opens (default 10); one more is held by the event listener.
+    /// Most connections the pool opens (default 10, at least 2): one of them is held by the
+    /// event listener behind `subscribe()`, the others serve the store's methods.
     pub max_connections: u32,
     /// Schema holding Jobworks' tables: created if missing and set as `search_path` on every
     /// connection. `None` uses the server's default `search_path` (normally `public`).
@@ -92,7 +93,7 @@ impl PostgresStore {
         })?;
         drop(probe);
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
+            .max_connections(options.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
             .await
