@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// Lease length of running attempts (renewed every third of it), e.g. 10s.
     #[arg(long, env = "JOBWORKS_LEASE", default_value = "10s")]
     pub lease: String,
+    /// Leader lease of servers sharing one database (renewed every third of it): a dead
+    /// leader's duties (firing ticks, reaping leases, retention) move to another server at
+    /// most this long after its last renewal, e.g. 6s.
+    #[arg(long, env = "JOBWORKS_LEADER_LEASE", default_value = "6s")]
+    pub leader_lease: String,
     /// Grace between SIGTERM and SIGKILL on timeout or cancel, e.g. 5s.
     #[arg(long, env = "JOBWORKS_KILL_GRACE", default_value = "5s")]
     pub kill_grace: String,
@@ -165,6 +170,13 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
     config.lease = duration("lease", &args.lease)?;
     if config.lease < std::time::Duration::from_millis(300) {
         bail!("--lease {} is too short: use at least 300ms", args.lease);
+    }
+    config.leader_lease = duration("leader-lease", &args.leader_lease)?;
+    if config.leader_lease < std::time::Duration::from_millis(300) {
+        bail!(
+            "--leader-lease {} is too short: use at least 300ms",
+            args.leader_lease
+        );
     }
     config.kill_grace = duration("kill-grace", &args.kill_grace)?;
     config.shutdown_grace = duration("shutdown-grace", &args.shutdown_grace)?;
@@ -415,6 +427,24 @@ mod tests {
             let got = config(flags, file).expect("valid").retention_runs;
             assert_eq!(got, want, "{flags:?} {file:?}");
         }
+    }
+
+    #[test]
+    fn the_leader_lease_defaults_to_6s_and_is_checked() {
+        let got = config(&[], "").expect("valid").leader_lease;
+        assert_eq!(got, std::time::Duration::from_secs(6));
+        let got = config(&["--leader-lease", "2s"], "")
+            .expect("valid")
+            .leader_lease;
+        assert_eq!(got, std::time::Duration::from_secs(2));
+        let err = config(&["--leader-lease", "100ms"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too short"), "{err}");
+        let err = config(&["--leader-lease", "soon"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--leader-lease soon: "), "{err}");
     }
 
     #[test]
