@@ -24,6 +24,7 @@ mod scheduler;
 mod server;
 mod task;
 pub mod tokens;
+mod wakeups;
 mod workflow;
 
 pub use clock::{Clock, ManualClock};

@@ -64,11 +64,6 @@ impl Metrics {
             "Latency of one claim transaction (the store call), claims that found work or not"
                 .into(),
         );
-        recorder.describe_histogram(
-            "jobworks_notify_lag_seconds".into(),
-            Some(Unit::Seconds),
-            "Store event received minus committed, for events that carry their commit time".into(),
-        );
         // present from the start, so a scrape shows 0 rather than nothing
         recorder
             .register_counter(
@@ -88,12 +83,6 @@ impl Metrics {
     /// Records the latency of one claim transaction, seconds.
     pub fn claim_latency(&self, seconds: f64) {
         self.histogram("jobworks_claim_seconds", Vec::new())
-            .record(seconds.max(0.0));
-    }
-
-    /// Records the lag of a store event (received minus committed), seconds.
-    pub fn notify_lag(&self, seconds: f64) {
-        self.histogram("jobworks_notify_lag_seconds", Vec::new())
             .record(seconds.max(0.0));
     }
 

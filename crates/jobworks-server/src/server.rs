@@ -264,6 +264,20 @@ impl Server {
             })
         });
         tracker.spawn(elector.run(shutdown.clone()));
+        if let Some(events) = store.subscribe() {
+            tracker.spawn(crate::wakeups::run_wakeups(
+                events,
+                crate::wakeups::Wakeups {
+                    dispatch: dispatch_wake.clone(),
+                    schedule: schedule_wake.clone(),
+                    renew_leases: renew_leases_now.clone(),
+                    advance: advance.clone(),
+                    followers: followers.clone(),
+                    leader: leader.clone(),
+                },
+                shutdown.clone(),
+            ));
+        }
         tracker.spawn({
             let mut sweep = crate::orphans::HostSweep::new(
                 store.clone(),
