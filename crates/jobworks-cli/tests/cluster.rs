@@ -75,6 +75,23 @@ async fn leader_of(servers: &[Option<TestServer>], deadline: Instant) -> (usize,
     }
 }
 
+/// Triggers `work` through `server` until acknowledged (201); a 503 (the store busy, as two
+/// processes writing one SQLite file can be) is not an acknowledgement and is retried.
+async fn trigger(server: &TestServer) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = server
+            .post("/api/v1/jobs/work/runs", json!({ "params": {} }))
+            .await;
+        if status.as_u16() == 201 {
+            return body["runs"][0]["run_id"].as_i64().expect("run id");
+        }
+        assert_eq!(status.as_u16(), 503, "trigger: {body}");
+        assert!(Instant::now() < deadline, "trigger still refused: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Scheduled times of the tick job's runs.
 async fn ticks(server: &TestServer) -> Vec<String> {
     let runs = server.get("/api/v1/runs?job=tick&limit=1000").await;
@@ -108,7 +125,7 @@ async fn takeover(database: &str, n: usize) {
     let mut triggered = Vec::new();
     for server in servers.iter().flatten() {
         for _ in 0..4 {
-            triggered.push(server.trigger("work", json!({})).await);
+            triggered.push(trigger(server).await);
         }
     }
     let survivor = (leader + 1) % n;
@@ -125,7 +142,7 @@ async fn takeover(database: &str, n: usize) {
     // triggers keep being acknowledged while nobody leads
     for server in servers.iter().flatten() {
         for _ in 0..3 {
-            triggered.push(server.trigger("work", json!({})).await);
+            triggered.push(trigger(server).await);
         }
     }
     let (new_leader, new_epoch) = leader_of(&servers, killed + Duration::from_secs(30)).await;
@@ -163,7 +180,11 @@ async fn takeover(database: &str, n: usize) {
     assert!(status.is_success(), "{body}");
     let all = ticks(live).await;
     let unique: BTreeSet<&String> = all.iter().collect();
-    assert_eq!(unique.len(), all.len(), "a (job, tick) fired twice: {all:?}");
+    assert_eq!(
+        unique.len(),
+        all.len(),
+        "a (job, tick) fired twice: {all:?}"
+    );
 
     // every acknowledged trigger has its run, and it ends (those the dead leader was running
     // are found lost once their attempt lease expires)
@@ -180,14 +201,20 @@ async fn takeover(database: &str, n: usize) {
             }
         }
     }
-    println!("{} triggered runs ended: {states:?}; ran on {} workers", triggered.len(), workers.len());
+    println!(
+        "{} triggered runs ended: {states:?}; ran on {} workers",
+        triggered.len(),
+        workers.len()
+    );
     assert!(
         states.get("succeeded").copied().unwrap_or(0) >= triggered.len() / 2,
         "most runs succeeded: {states:?}"
     );
     for worker in &workers {
         // `<hostname>-<UUID v7>`: the UUID is the last 36 characters, after a dash
-        let uuid = worker.get(worker.len().saturating_sub(36)..).unwrap_or_default();
+        let uuid = worker
+            .get(worker.len().saturating_sub(36)..)
+            .unwrap_or_default();
         assert!(
             worker.len() > 37
                 && worker.as_bytes()[worker.len() - 37] == b'-'
