@@ -345,3 +345,31 @@ async fn postgres_leader_takeover_after_kill_9() {
     let database = ScratchDatabase::create(&admin_url, "takeover").await;
     takeover(&database.url, 3).await;
 }
+
+/// A `--database` URL of another kind is refused at start, saying what is accepted.
+#[test]
+fn an_unsupported_database_url_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (url, said) in [
+        (
+            "mysql://root@127.0.0.1:3306/jobs",
+            "unsupported database URL scheme `mysql`; use sqlite:PATH or postgres://…",
+        ),
+        ("jobworks.db", "is not a database URL"),
+    ] {
+        let out = std::process::Command::new(common::bin())
+            .args(["server", "--listen", "127.0.0.1:0", "--database", url])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("JOBWORKS_LOG", "warn")
+            .output()
+            .expect("run jobworks server");
+        assert!(!out.status.success(), "{url}: started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{url}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("jobworks.db").exists(),
+        "nothing was created"
+    );
+}
