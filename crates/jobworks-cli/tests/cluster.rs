@@ -240,6 +240,13 @@ async fn takeover(database: &str, n: usize) {
             }
         }
     }
+    let detail = live.get(&format!("/api/v1/runs/{interrupted}")).await;
+    assert_eq!(detail["attempts"][0]["state"], "lost", "{detail}");
+    assert_eq!(
+        detail["run"]["state"], "succeeded",
+        "retried on a live server: {detail}"
+    );
+    assert_ne!(detail["attempts"][1]["worker"], leader_worker.as_str());
     println!(
         "{} triggered runs ended: {states:?}; ran on {} workers",
         triggered.len(),
