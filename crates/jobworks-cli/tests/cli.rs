@@ -192,7 +192,7 @@ async fn the_scheduler_survives_a_locked_database() {
     let mut locker = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "(echo 'BEGIN EXCLUSIVE;'; sleep 8; echo 'COMMIT;') | sqlite3 {}",
+            "(echo '.timeout 5000'; echo 'BEGIN EXCLUSIVE;'; sleep 8; echo 'COMMIT;') | sqlite3 {}",
             db.display()
         ))
         .spawn()
