@@ -7,11 +7,13 @@
 //! jobworks_store::store_conformance_tests!(async { SqliteStore::open(..).await.unwrap() });
 //! ```
 
+mod batch;
 mod event_order;
 mod leader;
 mod retention;
 mod tokens;
 
+pub use batch::batch_progress_and_checkpoints;
 pub use event_order::*;
 pub use leader::leader_lease_and_fencing;
 pub use retention::{
@@ -633,6 +635,7 @@ macro_rules! store_conformance_tests {
             retention_keeps_children_of_active_parents,
             early_ticks_keep_event_order,
             leader_lease_and_fencing,
+            batch_progress_and_checkpoints,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
