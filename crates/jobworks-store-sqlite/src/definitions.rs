@@ -1,15 +1,16 @@
 //! Definitions (jobs and workflows share the `jobs` table and its versions): apply, delete,
-//! pause, and reading workflows back.
+//! pause, read back, and the schedules that are due. Every function serves both kinds
+//! (`DefinitionKind`, or a [`StoredDefinition`] record type).
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::JobId;
+use jobworks_domain::{ConcurrencyPolicy, JobId};
 use jobworks_store::*;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Row, Sqlite};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::codec::*;
-
-type Tx = sqlx::Transaction<'static, Sqlite>;
+use crate::open::{SqliteStore, Tx};
+use crate::rows::StoredDefinition;
 
 /// A definition to store, whatever its kind.
 pub struct NewDefinition<'a> {
@@ -35,9 +36,23 @@ fn trigger_key(json: &str) -> String {
     )
 }
 
-/// Creates or updates a definition (see `Store::apply_job`). Errors: `NameTaken` when the
-/// other kind has the name.
-pub async fn apply_definition(
+/// `Store::apply_job` and `Store::apply_workflow`: one transaction. Errors: `NameTaken` when
+/// the other kind has the name.
+pub(crate) async fn apply(
+    store: &SqliteStore,
+    new: &NewDefinition<'_>,
+    next_fire_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<ApplyOutcome, StoreError> {
+    let mut tx = store.begin().await?;
+    let outcome = apply_definition(&mut tx, new, next_fire_at, now).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(outcome)
+}
+
+/// Creates or updates a definition inside `tx`. Errors: `NameTaken` when the other kind has
+/// the name.
+async fn apply_definition(
     tx: &mut Tx,
     new: &NewDefinition<'_>,
     next_fire_at: Option<DateTime<Utc>>,
@@ -72,15 +87,15 @@ pub async fn apply_definition(
         .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?
-        .get(0);
+        .get("id");
         insert_version(tx, id, 1, new, now_us).await?;
         return Ok(outcome(id, 1, ApplyChange::Created));
     };
-    let id: i64 = row.get(0);
-    let version: i64 = row.get(1);
-    let deleted = row.get::<Option<i64>, _>(2).is_some();
-    let old_json: &str = row.get(3);
-    let old_kind = DefinitionKind::parse(row.get(4));
+    let id: i64 = row.get("id");
+    let version: i64 = row.get("version");
+    let deleted = row.get::<Option<i64>, _>("deleted_at_us").is_some();
+    let old_json: &str = row.get("spec_json");
+    let old_kind = DefinitionKind::parse(row.get("kind"));
     if old_kind != new.kind && !deleted {
         return Err(StoreError::NameTaken {
             name: new.name.to_owned(),
@@ -154,14 +169,15 @@ fn not_found(kind: DefinitionKind, name: &str) -> StoreError {
     }
 }
 
-/// Deletes a definition and cancels its queued runs. Errors: `JobNotFound` /
-/// `WorkflowNotFound`.
-pub async fn delete_definition(
-    tx: &mut Tx,
+/// `Store::delete_job` and `Store::delete_workflow`: marks the definition deleted and
+/// cancels its queued runs, in one transaction. Errors: `JobNotFound` / `WorkflowNotFound`.
+pub(crate) async fn delete(
+    store: &SqliteStore,
     kind: DefinitionKind,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
     let id: i64 = sqlx::query(
         "UPDATE jobs SET deleted_at_us = ?, next_fire_at_us = NULL, updated_at_us = ? \
          WHERE name = ? AND kind = ? AND deleted_at_us IS NULL RETURNING id",
@@ -170,35 +186,38 @@ pub async fn delete_definition(
     .bind(to_us(now))
     .bind(name)
     .bind(kind.as_str())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?
     .ok_or_else(|| not_found(kind, name))?
-    .get(0);
+    .get("id");
     let queued: Vec<i64> = sqlx::query("SELECT id FROM runs WHERE job_id = ? AND state = 'queued'")
         .bind(id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get("id"))
         .collect();
     let why = format!("{} deleted", kind.as_str());
     for run in queued {
-        crate::store::cancel_in_tx(tx, run, &why, now).await?;
+        crate::runs::cancel_in_tx(&mut tx, run, &why, now).await?;
     }
-    Ok(())
+    tx.commit().await.map_err(db_err)
 }
 
-/// Pauses or resumes a definition's schedule. Errors: `JobNotFound` / `WorkflowNotFound`.
-pub async fn pause_definition(
-    tx: &mut Tx,
-    kind: DefinitionKind,
+/// `Store::set_paused` and `Store::set_workflow_paused`: pauses or resumes a definition's
+/// schedule (resuming sets `next_fire_at`), then reads it back. Errors: `JobNotFound` /
+/// `WorkflowNotFound`.
+pub(crate) async fn set_paused<R: StoredDefinition>(
+    store: &SqliteStore,
     name: &str,
     paused: bool,
     next_fire_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<R, StoreError> {
+    let kind = R::KIND;
+    let mut tx = store.begin().await?;
     let done = if paused {
         sqlx::query(
             "UPDATE jobs SET paused = 1, updated_at_us = ? \
@@ -207,7 +226,7 @@ pub async fn pause_definition(
         .bind(to_us(now))
         .bind(name)
         .bind(kind.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
     } else {
         sqlx::query(
@@ -218,67 +237,174 @@ pub async fn pause_definition(
         .bind(to_us(now))
         .bind(name)
         .bind(kind.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
     }
     .map_err(db_err)?;
     if done.rows_affected() == 0 {
         return Err(not_found(kind, name));
     }
-    Ok(())
+    tx.commit().await.map_err(db_err)?;
+    get(&store.writer, name).await
 }
 
-fn workflow_from_row(row: &SqliteRow) -> Result<WorkflowRecord, StoreError> {
-    Ok(WorkflowRecord {
-        id: JobId(row.get("id")),
-        name: row.get("name"),
-        version: row.get("version"),
-        spec: from_json("job_versions.spec_json", row.get("spec_json"))?,
-        paused: row.get::<i64, _>("paused") != 0,
-        next_fire_at: opt_from_us(row.get("next_fire_at_us")),
-        created_at: from_us(row.get("created_at_us")),
-        updated_at: from_us(row.get("updated_at_us")),
-    })
-}
-
-/// Workflows that are not deleted, by name; only `name` when given.
-pub async fn list_workflows(
+/// Definitions of kind `R` that are not deleted, by name; only `name` when given.
+async fn list_in(
     conn: &mut SqliteConnection,
+    kind: DefinitionKind,
     name: Option<&str>,
-) -> Result<Vec<WorkflowRecord>, StoreError> {
-    let rows = sqlx::query(
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    sqlx::query(
         "SELECT j.*, v.spec_json FROM jobs j JOIN job_versions v \
          ON v.job_id = j.id AND v.version = j.version \
-         WHERE j.deleted_at_us IS NULL AND j.kind = 'workflow' AND (?1 IS NULL OR j.name = ?1) \
+         WHERE j.deleted_at_us IS NULL AND j.kind = ?1 AND (?2 IS NULL OR j.name = ?2) \
          ORDER BY j.name",
     )
+    .bind(kind.as_str())
     .bind(name)
     .fetch_all(conn)
     .await
-    .map_err(db_err)?;
-    rows.iter().map(workflow_from_row).collect()
+    .map_err(db_err)
 }
 
-/// All versions of workflow `id`, oldest first.
-pub async fn workflow_versions(
-    conn: &mut SqliteConnection,
-    id: JobId,
-) -> Result<Vec<WorkflowVersionRecord>, StoreError> {
+/// `Store::list_jobs` and `Store::list_workflows`: those not deleted, by name.
+pub(crate) async fn list<R: StoredDefinition>(pool: &SqlitePool) -> Result<Vec<R>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    list_in(&mut conn, R::KIND, None)
+        .await?
+        .iter()
+        .map(R::from_row)
+        .collect()
+}
+
+/// `Store::get_job` and `Store::get_workflow`. Errors: `JobNotFound` / `WorkflowNotFound`.
+pub(crate) async fn get<R: StoredDefinition>(
+    pool: &SqlitePool,
+    name: &str,
+) -> Result<R, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let rows = list_in(&mut conn, R::KIND, Some(name)).await?;
+    rows.first()
+        .map(R::from_row)
+        .unwrap_or_else(|| Err(not_found(R::KIND, name)))
+}
+
+/// `Store::job_versions` and `Store::workflow_versions`: all versions, oldest first. Errors:
+/// `JobNotFound` / `WorkflowNotFound`.
+pub(crate) async fn versions<R: StoredDefinition>(
+    pool: &SqlitePool,
+    name: &str,
+) -> Result<Vec<R::Version>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let id: i64 =
+        sqlx::query("SELECT id FROM jobs WHERE name = ? AND kind = ? AND deleted_at_us IS NULL")
+            .bind(name)
+            .bind(R::KIND.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| not_found(R::KIND, name))?
+            .get("id");
     let rows = sqlx::query(
         "SELECT version, spec_json, created_at_us FROM job_versions WHERE job_id = ? \
          ORDER BY version",
     )
-    .bind(id.0)
-    .fetch_all(conn)
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|row| R::version_from_row(JobId(id), row))
+        .collect()
+}
+
+/// `Store::due_schedules`: definitions of either kind whose next fire time is at or before
+/// `now`, soonest first. Read on the writer, so a tick just moved is never seen again.
+pub(crate) async fn due_schedules(
+    writer: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<DueSchedule>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT j.id, j.version, v.spec_json, j.next_fire_at_us, j.schedule_anchor_us, j.kind \
+         FROM jobs j JOIN job_versions v ON v.job_id = j.id AND v.version = j.version \
+         WHERE j.next_fire_at_us IS NOT NULL AND j.paused = 0 AND j.deleted_at_us IS NULL \
+         AND j.next_fire_at_us <= ? ORDER BY j.next_fire_at_us LIMIT ?",
+    )
+    .bind(to_us(now))
+    .bind(i64::from(limit))
+    .fetch_all(writer)
     .await
     .map_err(db_err)?;
     rows.iter()
         .map(|row| {
-            Ok(WorkflowVersionRecord {
-                version: row.get(0),
-                spec: from_json("job_versions.spec_json", row.get(1))?,
-                created_at: from_us(row.get(2)),
+            let json: &str = row.get("spec_json");
+            let spec = match DefinitionKind::parse(row.get("kind")) {
+                DefinitionKind::Job => Definition::Job(from_json("job_versions.spec_json", json)?),
+                DefinitionKind::Workflow => {
+                    Definition::Workflow(from_json("job_versions.spec_json", json)?)
+                }
+            };
+            Ok(DueSchedule {
+                job_id: JobId(row.get("id")),
+                version: row.get("version"),
+                spec,
+                next_fire_at: from_us(row.get("next_fire_at_us")),
+                schedule_anchor_at: from_us(row.get("schedule_anchor_us")),
             })
         })
         .collect()
+}
+
+/// `Store::next_due_at`: the soonest fire time of any definition not paused or deleted.
+pub(crate) async fn next_due_at(writer: &SqlitePool) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let row = sqlx::query(
+        "SELECT MIN(next_fire_at_us) AS next_fire_at_us FROM jobs \
+         WHERE next_fire_at_us IS NOT NULL AND paused = 0 AND deleted_at_us IS NULL",
+    )
+    .fetch_one(writer)
+    .await
+    .map_err(db_err)?;
+    Ok(opt_from_us(row.get("next_fire_at_us")))
+}
+
+/// What enqueueing needs of a definition version.
+pub(crate) struct Policy {
+    /// Job or workflow.
+    pub kind: DefinitionKind,
+    /// The version's concurrency policy (`queue` for workflows).
+    pub policy: ConcurrencyPolicy,
+    /// Priority of its tasks.
+    pub priority: i64,
+    /// The version's canonical JSON.
+    pub spec_json: String,
+}
+
+/// The kind, concurrency policy, priority and spec of a definition version. Errors:
+/// `JobNotFound`; `Corrupt` for an unknown policy.
+pub(crate) async fn policy(
+    conn: &mut SqliteConnection,
+    job_id: i64,
+    version: i64,
+) -> Result<Policy, StoreError> {
+    let row = sqlx::query(
+        "SELECT v.concurrency, v.priority, j.kind, v.spec_json FROM job_versions v \
+         JOIN jobs j ON j.id = v.job_id WHERE v.job_id = ? AND v.version = ?",
+    )
+    .bind(job_id)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::JobNotFound(format!("id {job_id} version {version}")))?;
+    let policy: ConcurrencyPolicy = from_json(
+        "job_versions.concurrency",
+        &format!("\"{}\"", row.get::<&str, _>("concurrency")),
+    )?;
+    Ok(Policy {
+        kind: DefinitionKind::parse(row.get("kind")),
+        policy,
+        priority: row.get("priority"),
+        spec_json: row.get("spec_json"),
+    })
 }

@@ -6,6 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::codec::{db_err, from_us, to_us};
+use crate::open::SqliteStore;
 
 fn record(row: &SqliteRow) -> Leadership {
     Leadership {
@@ -16,9 +17,10 @@ fn record(row: &SqliteRow) -> Leadership {
     }
 }
 
-/// `Store::acquire_leadership`: one statement, so it is atomic however many servers race.
+/// `Store::acquire_leadership`: one guarded upsert and the read-back, in one transaction, so
+/// it is atomic however many servers race.
 pub(crate) async fn acquire(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     holder: &str,
     ttl_ms: u64,
     now: DateTime<Utc>,
@@ -27,6 +29,7 @@ pub(crate) async fn acquire(
     let expires = now
         .checked_add_signed(ttl)
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let mut tx = store.begin().await?;
     // Insert the first lease, or take over an expired one (next epoch), or renew our own;
     // a valid lease of another holder matches neither branch and is left as it is.
     sqlx::query(
@@ -42,23 +45,25 @@ pub(crate) async fn acquire(
     .bind(holder)
     .bind(to_us(now))
     .bind(to_us(expires))
-    .execute(writer)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
     let row = sqlx::query("SELECT holder, epoch, since_us, expires_at_us FROM leader WHERE id = 1")
-        .fetch_one(writer)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
     Ok(record(&row))
 }
 
 /// `Store::release_leadership`: expires the lease now if `holder` holds it at `epoch`.
 pub(crate) async fn release(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     holder: &str,
     epoch: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE leader SET expires_at_us = ?3 WHERE id = 1 AND holder = ?1 AND epoch = ?2 \
          AND expires_at_us > ?3",
@@ -66,10 +71,10 @@ pub(crate) async fn release(
     .bind(holder)
     .bind(epoch)
     .bind(to_us(now))
-    .execute(writer)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    Ok(())
+    tx.commit().await.map_err(db_err)
 }
 
 /// `Store::leadership`.

@@ -10,13 +10,19 @@
 mod batch;
 mod codec;
 mod definitions;
+mod enqueue;
+mod finish;
 mod leader;
+mod logs;
 mod open;
+mod queue;
 mod retention;
+mod rows;
 mod run_filter;
+mod runs;
 mod store;
 mod tokens;
-mod workflow_runs;
+mod workflow;
 
 pub use open::{Durability, SqliteStore, SqliteStoreOptions};
 pub use retention::VacuumReport;

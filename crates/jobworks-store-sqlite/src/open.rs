@@ -52,9 +52,12 @@ pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
     /// Parsed workflow versions by (definition id, version): versions never change.
-    pub(crate) specs: crate::workflow_runs::SpecCache,
+    pub(crate) specs: crate::workflow::SpecCache,
     path: PathBuf,
 }
+
+/// A write transaction on the writer connection.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -101,6 +104,12 @@ impl SqliteStore {
         })
     }
 
+    /// Begins a write transaction on the writer connection. Errors: `Busy` when the writer
+    /// is not free within twice `busy_timeout`.
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        self.writer.begin().await.map_err(db_err)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -111,6 +120,15 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// `Store::installation_id`: the random id made with the database (migration 0004).
+pub(crate) async fn installation_id(reader: &SqlitePool) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT value FROM meta WHERE key = 'installation_id'")
+        .fetch_one(reader)
+        .await
+        .map_err(db_err)?;
+    Ok(sqlx::Row::get(&row, "value"))
 }
 
 fn open_err(path: &Path, e: sqlx::Error) -> StoreError {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use jobworks_domain::RunId;
 use jobworks_store::{PurgeBatch, StoreError};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
 use std::collections::BTreeMap;
 
 use crate::codec::{db_err, to_us};
@@ -26,13 +26,15 @@ const DELETES: [&str; 5] = [
     "DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))",
 ];
 
+/// `Store::purge_runs`: deletes up to `limit` finished top-level runs (after `after`) that
+/// ended before `ended_before`, each with its whole tree, unless a run in the tree is active.
 pub(crate) async fn purge_runs(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     ended_before: DateTime<Utc>,
     after: RunId,
     limit: u32,
 ) -> Result<PurgeBatch, StoreError> {
-    let mut tx = writer.begin().await.map_err(db_err)?;
+    let mut tx = store.begin().await?;
     let roots: Vec<i64> = sqlx::query(concat!(
         "SELECT id FROM runs WHERE parent_run_id IS NULL AND id > ? AND ended_at_us < ? \
          AND state IN ",
@@ -46,7 +48,7 @@ pub(crate) async fn purge_runs(
     .await
     .map_err(db_err)?
     .iter()
-    .map(|r| r.get(0))
+    .map(|r| r.get("id"))
     .collect();
     let Some(&last) = roots.last() else {
         return Ok(PurgeBatch::default());
@@ -57,7 +59,7 @@ pub(crate) async fn purge_runs(
            UNION SELECT t.root, r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id) \
          SELECT t.root, t.id, r.state IN ",
         finished!(),
-        " FROM tree t JOIN runs r ON r.id = t.id"
+        " AS finished FROM tree t JOIN runs r ON r.id = t.id"
     ))
     .bind(serde_json::to_string(&roots).map_err(|e| StoreError::Database(Box::new(e)))?)
     .fetch_all(&mut *tx)
@@ -66,9 +68,9 @@ pub(crate) async fn purge_runs(
     // a tree goes whole or not at all: kept while any run in it is active
     let mut trees: BTreeMap<i64, (bool, Vec<i64>)> = BTreeMap::new();
     for row in &rows {
-        let tree = trees.entry(row.get(0)).or_insert((true, Vec::new()));
-        tree.0 &= row.get::<bool, _>(2);
-        tree.1.push(row.get(1));
+        let tree = trees.entry(row.get("root")).or_insert((true, Vec::new()));
+        tree.0 &= row.get::<bool, _>("finished");
+        tree.1.push(row.get("id"));
     }
     let doomed: Vec<i64> = trees
         .into_values()
@@ -124,11 +126,11 @@ impl SqliteStore {
 
     async fn size_bytes(&self) -> Result<u64, StoreError> {
         let row = sqlx::query(
-            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()",
         )
         .fetch_one(&self.writer)
         .await
         .map_err(db_err)?;
-        Ok(row.get::<i64, _>(0).max(0) as u64)
+        Ok(row.get::<i64, _>("bytes").max(0) as u64)
     }
 }

@@ -6,8 +6,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use crate::codec::{db_err, from_us, to_us};
+use crate::open::SqliteStore;
 
-/// The columns [`record`] reads, in its order (a macro, so queries stay static strings).
+/// The columns [`record`] reads (a macro, so queries stay static strings).
 macro_rules! columns {
     () => {
         "id, name, owner, is_admin, created_at_us, last_used_at_us, expires_at_us, revoked_at_us"
@@ -16,22 +17,24 @@ macro_rules! columns {
 
 fn record(row: &SqliteRow) -> TokenRecord {
     TokenRecord {
-        id: row.get(0),
-        name: row.get(1),
-        owner: row.get(2),
-        admin: row.get::<i64, _>(3) != 0,
-        created_at: from_us(row.get(4)),
-        last_used_at: row.get::<Option<i64>, _>(5).map(from_us),
-        expires_at: row.get::<Option<i64>, _>(6).map(from_us),
-        revoked_at: row.get::<Option<i64>, _>(7).map(from_us),
+        id: row.get("id"),
+        name: row.get("name"),
+        owner: row.get("owner"),
+        admin: row.get::<i64, _>("is_admin") != 0,
+        created_at: from_us(row.get("created_at_us")),
+        last_used_at: row.get::<Option<i64>, _>("last_used_at_us").map(from_us),
+        expires_at: row.get::<Option<i64>, _>("expires_at_us").map(from_us),
+        revoked_at: row.get::<Option<i64>, _>("revoked_at_us").map(from_us),
     }
 }
 
+/// `Store::create_token`. Errors: `Conflict` when a token of that name exists.
 pub(crate) async fn create(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     token: NewToken,
     now: DateTime<Utc>,
 ) -> Result<TokenRecord, StoreError> {
+    let mut tx = store.begin().await?;
     let row = sqlx::query(concat!(
         "INSERT INTO api_tokens (name, sha256_hex, owner, is_admin, created_at_us, \
          expires_at_us) VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
@@ -43,7 +46,7 @@ pub(crate) async fn create(
     .bind(i64::from(token.admin))
     .bind(to_us(now))
     .bind(token.expires_at.map(to_us))
-    .fetch_one(writer)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
@@ -52,9 +55,11 @@ pub(crate) async fn create(
         )),
         _ => db_err(e),
     })?;
+    tx.commit().await.map_err(db_err)?;
     Ok(record(&row))
 }
 
+/// `Store::find_token`: the token with this SHA-256 hash, revoked or not.
 pub(crate) async fn find(
     reader: &SqlitePool,
     sha256_hex: &str,
@@ -71,6 +76,7 @@ pub(crate) async fn find(
     Ok(row.as_ref().map(record))
 }
 
+/// `Store::list_tokens`: by name.
 pub(crate) async fn list(reader: &SqlitePool) -> Result<Vec<TokenRecord>, StoreError> {
     let rows = sqlx::query(concat!(
         "SELECT ",
@@ -83,11 +89,13 @@ pub(crate) async fn list(reader: &SqlitePool) -> Result<Vec<TokenRecord>, StoreE
     Ok(rows.iter().map(record).collect())
 }
 
+/// `Store::revoke_token`. Errors: `TokenNotFound` when no unrevoked token has the name.
 pub(crate) async fn revoke(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<TokenRecord, StoreError> {
+    let mut tx = store.begin().await?;
     let row = sqlx::query(concat!(
         "UPDATE api_tokens SET revoked_at_us = ? WHERE name = ? AND revoked_at_us IS NULL \
          RETURNING ",
@@ -95,28 +103,33 @@ pub(crate) async fn revoke(
     ))
     .bind(to_us(now))
     .bind(name)
-    .fetch_optional(writer)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
     row.as_ref()
         .map(record)
         .ok_or_else(|| StoreError::TokenNotFound(name.to_owned()))
 }
 
-pub(crate) async fn delete(writer: &SqlitePool, id: i64) -> Result<(), StoreError> {
+/// `Store::delete_token`.
+pub(crate) async fn delete(store: &SqliteStore, id: i64) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM api_tokens WHERE id = ?")
         .bind(id)
-        .execute(writer)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    Ok(())
+    tx.commit().await.map_err(db_err)
 }
 
+/// `Store::touch_token`: sets the last use, never backwards.
 pub(crate) async fn touch(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE api_tokens SET last_used_at_us = ? WHERE id = ? \
          AND (last_used_at_us IS NULL OR last_used_at_us < ?)",
@@ -124,17 +137,18 @@ pub(crate) async fn touch(
     .bind(to_us(now))
     .bind(id)
     .bind(to_us(now))
-    .execute(writer)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    Ok(())
+    tx.commit().await.map_err(db_err)
 }
 
+/// `Store::count_tokens`.
 pub(crate) async fn count(writer: &SqlitePool) -> Result<i64, StoreError> {
-    let n = sqlx::query("SELECT COUNT(*) FROM api_tokens")
+    let n = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
         .fetch_one(writer)
         .await
         .map_err(db_err)?
-        .get(0);
+        .get("n");
     Ok(n)
 }
