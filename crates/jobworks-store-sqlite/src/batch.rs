@@ -9,15 +9,12 @@ use sqlx::{Row, SqlitePool};
 
 use crate::codec::{db_err, from_us, opt_from_us, to_us};
 
-/// Checkpoints above this size are refused (the executor refuses them first).
-const MAX_CHECKPOINT_BYTES: usize = 64 * 1024;
-
 pub(crate) async fn record_report(
     writer: &SqlitePool,
     report: BatchReport,
 ) -> Result<BatchSync, StoreError> {
     if let Some(checkpoint) = &report.checkpoint {
-        check_checkpoint(checkpoint)?;
+        jobworks_store::batch::validate_checkpoint(checkpoint)?;
     }
     let (done, total, unit, progress_at) = match &report.progress {
         Some(p) => (
@@ -60,18 +57,6 @@ pub(crate) async fn record_report(
     })
 }
 
-fn check_checkpoint(checkpoint: &str) -> Result<(), StoreError> {
-    if checkpoint.len() > MAX_CHECKPOINT_BYTES {
-        return Err(StoreError::Conflict(format!(
-            "checkpoint of {} bytes is over the {MAX_CHECKPOINT_BYTES} byte limit",
-            checkpoint.len()
-        )));
-    }
-    serde_json::from_str::<serde_json::Value>(checkpoint)
-        .map(drop)
-        .map_err(|error| StoreError::Conflict(format!("checkpoint is not valid JSON: {error}")))
-}
-
 pub(crate) async fn states(
     reader: &SqlitePool,
     run_id: RunId,
@@ -87,7 +72,7 @@ pub(crate) async fn states(
     }
     let rows = sqlx::query(
         "SELECT task_key, progress_done, progress_total, progress_unit, progress_at_us, \
-             json_extract(env_json, '$.' || ?), checkpoint_at_us \
+             json_extract(env_json, '$.' || ?) AS checkpoint, checkpoint_at_us \
          FROM task_instances WHERE run_id = ? \
              AND (progress_at_us IS NOT NULL OR json_extract(env_json, '$.' || ?) IS NOT NULL) \
          ORDER BY id",
@@ -102,20 +87,22 @@ pub(crate) async fn states(
     Ok(rows
         .iter()
         .map(|row| {
-            let progress_at: Option<i64> = row.get(4);
-            let checkpoint: Option<String> = row.get(5);
+            let progress_at: Option<i64> = row.get("progress_at_us");
+            let checkpoint: Option<String> = row.get("checkpoint");
             TaskBatchState {
-                task: row.get(0),
-                progress: match (row.get::<Option<f64>, _>(1), progress_at) {
+                task: row.get("task_key"),
+                progress: match (row.get::<Option<f64>, _>("progress_done"), progress_at) {
                     (Some(done), Some(at)) => Some(TaskProgress {
                         done,
-                        total: row.get(2),
-                        unit: row.get(3),
+                        total: row.get("progress_total"),
+                        unit: row.get("progress_unit"),
                         updated_at: from_us(at),
                     }),
                     _ => None,
                 },
-                checkpoint_at: checkpoint.as_ref().and(opt_from_us(row.get(6))),
+                checkpoint_at: checkpoint
+                    .as_ref()
+                    .and(opt_from_us(row.get("checkpoint_at_us"))),
                 checkpoint,
             }
         })
