@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod database;
 #[cfg(test)]
 mod fixtures;
 mod gantt;
