@@ -10,6 +10,7 @@ use jobworks_protocol::SourceFile;
 use jobworks_schedule::{parse_duration, parse_timezone};
 use jobworks_server::{Datasource, RunningServer, Server, ServerConfig};
 use jobworks_store::Store;
+use jobworks_store_postgres::{PostgresStore, PostgresStoreOptions};
 use jobworks_store_sqlite::{Durability, SqliteStore, SqliteStoreOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -405,18 +406,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The store a server opened, kept by its concrete type to close it at the end.
 enum OpenedStore {
     Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
 }
 
 impl OpenedStore {
     fn store(&self) -> Arc<dyn Store> {
         match self {
             OpenedStore::Sqlite(store) => store.clone(),
+            OpenedStore::Postgres(store) => store.clone(),
         }
     }
 
     async fn close(&self) {
         match self {
             OpenedStore::Sqlite(store) => store.close().await,
+            OpenedStore::Postgres(store) => store.close().await,
         }
     }
 }
@@ -436,10 +440,17 @@ async fn open_store(database: &Database, durability: &str) -> anyhow::Result<Ope
                 .with_context(|| format!("cannot open the Jobworks database {}", db.display()))?;
             Ok(OpenedStore::Sqlite(Arc::new(store)))
         }
-        Database::Postgres(url) => bail!(
-            "cannot open the Jobworks database {}: this build has no PostgreSQL store",
-            crate::database::redact_password(url)
-        ),
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(PostgresStoreOptions::new(url.clone()))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the Jobworks database {}",
+                        crate::database::redact_password(url)
+                    )
+                })?;
+            Ok(OpenedStore::Postgres(Arc::new(store)))
+        }
     }
 }
 

@@ -30,6 +30,15 @@ name = "work"
 [job.task]
 type = "shell"
 script = "sleep 0.2"
+
+[[job]]
+name = "slow"
+[job.retries]
+max_attempts = 2
+initial_delay = "100ms"
+[job.task]
+type = "shell"
+script = "sleep 1"
 "#;
 
 /// Starts `n` servers on `database`, each with its own data directory (as on separate
@@ -78,10 +87,15 @@ async fn leader_of(servers: &[Option<TestServer>], deadline: Instant) -> (usize,
 /// Triggers `work` through `server` until acknowledged (201); a 503 (the store busy, as two
 /// processes writing one SQLite file can be) is not an acknowledgement and is retried.
 async fn trigger(server: &TestServer) -> i64 {
+    trigger_job(server, "work").await
+}
+
+/// Like [`trigger`], for job `job`.
+async fn trigger_job(server: &TestServer, job: &str) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = server
-            .post("/api/v1/jobs/work/runs", json!({ "params": {} }))
+            .post(&format!("/api/v1/jobs/{job}/runs"), json!({ "params": {} }))
             .await;
         if status.as_u16() == 201 {
             return body["runs"][0]["run_id"].as_i64().expect("run id");
@@ -135,6 +149,31 @@ async fn takeover(database: &str, n: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // a run the leader itself is running when it dies: lost, then retried elsewhere
+    let on_leader = servers[leader].as_ref().expect("live");
+    let leader_worker = readyz(on_leader).await["worker_id"]
+        .as_str()
+        .expect("worker id")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let interrupted = loop {
+        let id = trigger_job(on_leader, "slow").await;
+        triggered.push(id);
+        let detail = on_leader
+            .wait_for_run(id, "started", |d| {
+                d["run"]["state"] != "queued" && d["attempts"][0]["worker"].is_string()
+            })
+            .await;
+        if detail["attempts"][0]["worker"] == leader_worker.as_str()
+            && detail["run"]["state"] == "running"
+        {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slow run started on the leader"
+        );
+    };
     servers[leader].as_mut().expect("live").kill9();
     servers[leader] = None;
     let killed = Instant::now();
@@ -201,6 +240,13 @@ async fn takeover(database: &str, n: usize) {
             }
         }
     }
+    let detail = live.get(&format!("/api/v1/runs/{interrupted}")).await;
+    assert_eq!(detail["attempts"][0]["state"], "lost", "{detail}");
+    assert_eq!(
+        detail["run"]["state"], "succeeded",
+        "retried on a live server: {detail}"
+    );
+    assert_ne!(detail["attempts"][1]["worker"], leader_worker.as_str());
     println!(
         "{} triggered runs ended: {states:?}; ran on {} workers",
         triggered.len(),
@@ -232,4 +278,105 @@ async fn sqlite_leader_takeover_after_kill_9() {
     let shared = tempfile::tempdir().expect("temp dir");
     let database = format!("sqlite:{}", shared.path().join("jobworks.db").display());
     takeover(&database, 2).await;
+}
+
+/// A database of its own on the test PostgreSQL server, dropped when this is dropped.
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `jw_cluster_<pid>_<suffix>` on the server `admin_url` names.
+    async fn create(admin_url: &str, suffix: &str) -> ScratchDatabase {
+        use sqlx::Connection;
+        let name = format!("jw_cluster_{}_{suffix}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect to JOBWORKS_TEST_POSTGRES_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop a leftover database");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let base = admin_url.split('?').next().unwrap_or(admin_url);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        ScratchDatabase {
+            admin_url: admin_url.to_string(),
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // a runtime of its own: Drop may run inside the test's runtime
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// Three servers on one PostgreSQL database (`JOBWORKS_TEST_POSTGRES_URL`; skipped without it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leader_takeover_after_kill_9() {
+    let Ok(admin_url) = std::env::var("JOBWORKS_TEST_POSTGRES_URL") else {
+        eprintln!("JOBWORKS_TEST_POSTGRES_URL not set; skipping the PostgreSQL cluster test");
+        return;
+    };
+    let database = ScratchDatabase::create(&admin_url, "takeover").await;
+    takeover(&database.url, 3).await;
+}
+
+/// A `--database` URL of another kind is refused at start, saying what is accepted.
+#[test]
+fn an_unsupported_database_url_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (url, said) in [
+        (
+            "mysql://root@127.0.0.1:3306/jobs",
+            "unsupported database URL scheme `mysql`; use sqlite:PATH or postgres://…",
+        ),
+        ("jobworks.db", "is not a database URL"),
+    ] {
+        let out = std::process::Command::new(common::bin())
+            .args(["server", "--listen", "127.0.0.1:0", "--database", url])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("JOBWORKS_LOG", "warn")
+            .output()
+            .expect("run jobworks server");
+        assert!(!out.status.success(), "{url}: started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{url}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("jobworks.db").exists(),
+        "nothing was created"
+    );
 }

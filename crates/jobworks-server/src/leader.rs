@@ -195,10 +195,21 @@ impl Elector {
     pub async fn renew(&mut self) {
         let now = self.clock.now();
         let ttl_ms = self.ttl.as_millis() as u64;
-        let answer = self
-            .store
-            .acquire_leadership(&self.leader.worker, ttl_ms, now)
-            .await;
+        // a renewal stuck behind a locked or unreachable store counts as failed once the
+        // next one is due, so `/readyz` says so and the lease is not assumed held meanwhile
+        let patience = (self.ttl / 3).max(Duration::from_millis(100));
+        let answer = tokio::time::timeout(
+            patience,
+            self.store
+                .acquire_leadership(&self.leader.worker, ttl_ms, now),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Busy(format!(
+                "the leader lease renewal took longer than {} ms",
+                patience.as_millis()
+            )))
+        });
         let epoch = lead_after(
             answer.as_ref(),
             &self.leader.worker,

@@ -768,7 +768,7 @@ impl Store for PostgresStore {
         after: RunId,
         limit: u32,
     ) -> Result<PurgeBatch, StoreError> {
-        crate::retention::purge_runs(&self.pool, ended_before, after, limit).await
+        retry_busy!(crate::retention::purge_runs(&self.pool, ended_before, after, limit).await)
     }
 
     /// One `INSERT … ON CONFLICT DO UPDATE … WHERE` statement: atomic however many servers race;
