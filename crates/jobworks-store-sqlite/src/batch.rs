@@ -8,9 +8,13 @@ use jobworks_store::{BatchReport, BatchSync, StoreError, TaskBatchState, TaskPro
 use sqlx::{Row, SqlitePool};
 
 use crate::codec::{db_err, from_us, opt_from_us, to_us};
+use crate::open::SqliteStore;
 
+/// `Store::record_batch_report`: one guarded update in a write transaction, fenced by the
+/// attempt still running under the reporting worker (`held: false` otherwise). Errors:
+/// `Conflict` for a checkpoint over 64 KiB or not JSON.
 pub(crate) async fn record_report(
-    writer: &SqlitePool,
+    store: &SqliteStore,
     report: BatchReport,
 ) -> Result<BatchSync, StoreError> {
     if let Some(checkpoint) = &report.checkpoint {
@@ -25,6 +29,7 @@ pub(crate) async fn record_report(
         ),
         None => (None, None, None, None),
     };
+    let mut tx = store.begin().await?;
     // one statement: fenced by the attempt still running under this worker
     let done_rows = sqlx::query(
         "UPDATE task_instances SET \
@@ -48,15 +53,18 @@ pub(crate) async fn record_report(
     .bind(to_us(report.at))
     .bind(report.attempt_id.0)
     .bind(&report.worker)
-    .execute(writer)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?
     .rows_affected();
+    tx.commit().await.map_err(db_err)?;
     Ok(BatchSync {
         held: done_rows == 1,
     })
 }
 
+/// `Store::batch_states`: progress and checkpoint of the run's task instances that reported
+/// any, in task order. Errors: `RunNotFound`.
 pub(crate) async fn states(
     reader: &SqlitePool,
     run_id: RunId,

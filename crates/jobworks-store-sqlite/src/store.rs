@@ -339,7 +339,7 @@ impl Store for SqliteStore {
         &self,
         report: jobworks_store::BatchReport,
     ) -> Result<jobworks_store::BatchSync, StoreError> {
-        crate::batch::record_report(&self.writer, report).await
+        crate::batch::record_report(self, report).await
     }
 
     async fn batch_states(
