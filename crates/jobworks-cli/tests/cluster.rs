@@ -135,6 +135,21 @@ async fn takeover(database: &str, n: usize) {
         );
     }
 
+    for (i, server) in servers.iter().enumerate() {
+        let metrics = server.as_ref().expect("started").get("/metrics").await;
+        let text = metrics.as_str().expect("text exposition");
+        let leading = if i == leader { 1 } else { 0 };
+        assert!(
+            text.contains(&format!("\njobworks_leader {leading}\n")),
+            "server {i}: {text}"
+        );
+        assert!(
+            text.contains(&format!("jobworks_leader_changes_total {leading}")),
+            "server {i}: {text}"
+        );
+        assert!(text.contains("jobworks_claim_seconds_count"), "{text}");
+    }
+
     // triggers through every server, and ticks, before the kill
     let mut triggered = Vec::new();
     for server in servers.iter().flatten() {
