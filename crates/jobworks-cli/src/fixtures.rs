@@ -32,6 +32,8 @@ pub fn task(id: &str, state: &str, started: Option<&str>, ended: Option<&str>) -
         outputs: BTreeMap::new(),
         child_run_id: None,
         approval: None,
+        progress: None,
+        checkpoint: None,
     }
 }
 

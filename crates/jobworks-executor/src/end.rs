@@ -1,4 +1,4 @@
-//! Why a task stopped: on its own, by timeout, or by cancellation.
+//! Why a task stopped: on its own, by timeout, by cancellation or by a pause.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,4 +14,7 @@ pub enum EndReason {
     TimedOut,
     /// The cancellation token fired and the executor stopped it.
     Cancelled,
+    /// The pause token fired: the task was asked (`SIGUSR1`) to checkpoint and exit, and
+    /// stopped (by itself, or by `SIGTERM`/`SIGKILL` after the grace).
+    Paused,
 }

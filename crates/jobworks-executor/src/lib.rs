@@ -10,6 +10,7 @@
 mod cgroup;
 mod commands;
 mod datasource;
+mod directives;
 mod end;
 mod error;
 mod isolation;
@@ -28,6 +29,9 @@ mod subreaper;
 mod unix;
 
 pub use commands::{ScriptOrFile, ShellKind, python_command, shell_command};
+pub use directives::{
+    BatchReports, CHECKPOINT_ENV, CHECKPOINT_OUT_ENV, Checkpoint, MAX_CHECKPOINT_BYTES, Progress,
+};
 pub use end::EndReason;
 pub use error::ExecError;
 pub use isolation::{Isolation, init_isolation};

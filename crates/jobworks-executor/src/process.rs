@@ -19,6 +19,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::directives::{
+    BatchReports, CHECKPOINT_OUT_ENV, Checkpoint, Directive, parse_directive, read_checkpoint_file,
+    too_large_message,
+};
 use crate::end::EndReason;
 use crate::error::ExecError;
 use crate::isolation::{Containment, peak_rss_bytes, program_exists};
@@ -88,8 +92,17 @@ pub struct ProcessTask {
     pub attempt_tag: String,
     /// When set, exported as `JOBWORKS_OUTPUT=<dir>/<attempt_tag>.json`; the directory is
     /// created if missing, a stale file is removed before the start, and the file the task wrote
-    /// is read and removed at the end.
+    /// is read and removed at the end. The checkpoint file lives there too:
+    /// `JOBWORKS_CHECKPOINT_OUT=<dir>/<attempt_tag>.checkpoint.json`, handled the same way.
     pub outputs_dir: Option<PathBuf>,
+    /// Where `::progress` and `::checkpoint` lines (and the checkpoint file) are published;
+    /// with `None` those lines are still consumed, and the last checkpoint is only in
+    /// [`ProcessOutcome::checkpoint`].
+    pub reports: Option<BatchReports>,
+    /// Pausing: when it fires, the group gets `SIGUSR1` (the task checkpoints and exits),
+    /// then `SIGTERM` after `kill_grace`, then `SIGKILL` after another `kill_grace`; the
+    /// attempt ends as [`EndReason::Paused`] whatever its exit status.
+    pub pause: Option<CancellationToken>,
 }
 
 impl ProcessTask {
@@ -111,6 +124,8 @@ impl ProcessTask {
             output_cap_bytes: DEFAULT_OUTPUT_CAP_BYTES,
             attempt_tag: attempt_tag.into(),
             outputs_dir: None,
+            reports: None,
+            pause: None,
         }
     }
 }
@@ -132,6 +147,8 @@ impl fmt::Debug for ProcessTask {
             .field("output_cap_bytes", &self.output_cap_bytes)
             .field("attempt_tag", &self.attempt_tag)
             .field("outputs_dir", &self.outputs_dir)
+            .field("reports", &self.reports.is_some())
+            .field("pause", &self.pause.is_some())
             .finish()
     }
 }
@@ -168,6 +185,9 @@ pub struct ProcessOutcome {
     /// Outputs from `::set-output name=value` stdout lines, overridden by the entries of the
     /// `$JOBWORKS_OUTPUT` file when both name the same output.
     pub outputs: BTreeMap<String, String>,
+    /// The attempt's last checkpoint (compact JSON text): the `$JOBWORKS_CHECKPOINT_OUT` file
+    /// when the task wrote a valid one, else its last valid `::checkpoint` line.
+    pub checkpoint: Option<String>,
 }
 
 impl ProcessOutcome {
@@ -211,6 +231,13 @@ pub async fn run_process(
         Some(dir) => Some(prepare_outputs_file(dir, &task.attempt_tag).await?),
         None => None,
     };
+    let checkpoint_file = match &task.outputs_dir {
+        Some(dir) => Some(prepare_file(
+            dir,
+            &format!("{}.checkpoint.json", task.attempt_tag),
+        )?),
+        None => None,
+    };
 
     let containment = Arc::new(Containment::for_attempt());
     if containment.wraps() {
@@ -245,6 +272,10 @@ pub async fn run_process(
     match &outputs_file {
         Some(path) => command.env(OUTPUT_FILE_ENV, path),
         None => command.env_remove(OUTPUT_FILE_ENV),
+    };
+    match &checkpoint_file {
+        Some(path) => command.env(CHECKPOINT_OUT_ENV, path),
+        None => command.env_remove(CHECKPOINT_OUT_ENV),
     };
     if let Some(dir) = &task.working_dir {
         command.current_dir(dir);
@@ -338,7 +369,12 @@ pub async fn run_process(
         }
     };
     let (collected, finished) = tokio::join!(
-        collect(capture_rx, &sink, task.output_cap_bytes),
+        collect(
+            capture_rx,
+            &sink,
+            task.output_cap_bytes,
+            task.reports.as_ref()
+        ),
         controlled,
     );
     let (end, exit) = finished.map_err(|source| ExecError::Wait { pid, source })?;
@@ -368,6 +404,25 @@ pub async fn run_process(
             }
         }
     }
+    let mut checkpoint = collected.checkpoint;
+    if let Some(path) = &checkpoint_file {
+        match read_checkpoint_file(path).await {
+            Ok(Some(from_file)) => checkpoint = Some(from_file),
+            Ok(None) => {}
+            Err(message) => sink.system(message).await,
+        }
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    if let (Some(reports), Some(last)) = (&task.reports, &checkpoint) {
+        // the file's checkpoint, if any, is the attempt's last one
+        reports.checkpoint.send_if_modified(|current| {
+            let newer = current.as_ref() != Some(last);
+            if newer {
+                *current = Some(last.clone());
+            }
+            newer
+        });
+    }
     sink.system(describe_exit(&exit)).await;
 
     Ok(ProcessOutcome {
@@ -382,6 +437,7 @@ pub async fn run_process(
         max_rss_bytes: Some(peak.load(Ordering::Relaxed)).filter(|&bytes| bytes > 0),
         bytes_dropped: limiter_end.bytes_dropped,
         outputs,
+        checkpoint: checkpoint.map(|checkpoint| checkpoint.json),
     })
 }
 
@@ -426,9 +482,19 @@ async fn prepare_outputs_file(dir: &std::path::Path, tag: &str) -> Result<PathBu
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(error)?;
     }
-    let path = dir.join(format!("{tag}.json"));
+    prepare_file(dir, &format!("{tag}.json"))
+}
+
+/// Removes a stale `dir/name` (the directory exists); returns that file's path.
+fn prepare_file(dir: &std::path::Path, name: &str) -> Result<PathBuf, ExecError> {
+    let path = dir.join(name);
     match std::fs::remove_file(&path) {
-        Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(error(source)),
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+            Err(ExecError::OutputsDir {
+                path: dir.to_owned(),
+                source,
+            })
+        }
         _ => Ok(path),
     }
 }
@@ -566,19 +632,57 @@ fn captured(raw: RawLine, stream: LogStream) -> Captured {
 struct Collected {
     limiter: OutputLimiter,
     outputs: BTreeMap<String, String>,
+    checkpoint: Option<Checkpoint>,
 }
 
-/// Records outputs and forwards lines within the cap until both readers are done.
-async fn collect(mut lines: mpsc::Receiver<Captured>, sink: &LogSink, cap_bytes: u64) -> Collected {
+/// Records outputs, consumes batch directives (publishing them to `reports`) and forwards
+/// the other lines within the cap until both readers are done.
+async fn collect(
+    mut lines: mpsc::Receiver<Captured>,
+    sink: &LogSink,
+    cap_bytes: u64,
+    reports: Option<&BatchReports>,
+) -> Collected {
     let mut collected = Collected {
         limiter: OutputLimiter::new(cap_bytes),
         outputs: BTreeMap::new(),
+        checkpoint: None,
     };
+    let mut warned = false;
     while let Some(Captured { line, raw_len }) = lines.recv().await {
-        if line.stream == LogStream::Stdout
-            && let Some((name, value)) = parse_set_output(&line.text)
-        {
-            collected.outputs.insert(name, value);
+        if line.stream == LogStream::Stdout && line.text.starts_with("::") {
+            if let Some((name, value)) = parse_set_output(&line.text) {
+                collected.outputs.insert(name, value);
+            }
+            match parse_directive(&line.text, line.at) {
+                Directive::None => {}
+                Directive::Progress(progress) => {
+                    if let Some(reports) = reports {
+                        reports.progress.send_replace(Some(progress));
+                    }
+                    continue;
+                }
+                Directive::Checkpoint(checkpoint) => {
+                    if let Some(reports) = reports {
+                        reports.checkpoint.send_replace(Some(checkpoint.clone()));
+                    }
+                    collected.checkpoint = Some(checkpoint);
+                    continue;
+                }
+                Directive::TooLarge(bytes) => {
+                    sink.system(too_large_message(bytes)).await;
+                    continue;
+                }
+                Directive::Malformed(reason) if !warned => {
+                    warned = true;
+                    sink.system(format!(
+                        "warning: a malformed batch directive was logged as an ordinary line \
+                         ({reason}); later ones are not warned about"
+                    ))
+                    .await;
+                }
+                Directive::Malformed(_) => {}
+            }
         }
         if let Some(line) = collected.limiter.admit(line, raw_len) {
             sink.send(line).await;
@@ -632,6 +736,12 @@ impl Control<'_> {
                 None => std::future::pending().await,
             }
         };
+        let paused = async {
+            match &self.task.pause {
+                Some(pause) => pause.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         let (end, waited) = tokio::select! {
             biased;
             waited = &mut waiter => (EndReason::Exited, waited),
@@ -645,6 +755,12 @@ impl Control<'_> {
             () = self.cancel.cancelled() => {
                 self.sink.system("cancelled: sending SIGTERM to the process group").await;
                 (EndReason::Cancelled, self.terminate(&mut waiter).await)
+            }
+            () = paused => {
+                self.sink
+                    .system("pause asked: sending SIGUSR1 to the process group (checkpoint and exit)")
+                    .await;
+                (EndReason::Paused, self.stop_for_pause(&mut waiter).await)
             }
         };
         let exit = match waited {
@@ -660,6 +776,25 @@ impl Control<'_> {
         };
         self.drain(&mut readers).await;
         Ok((end, exit))
+    }
+
+    /// `SIGUSR1` to the group; when the leader is still running after the grace period,
+    /// [`Control::terminate`]. Waits for the leader.
+    async fn stop_for_pause(
+        &self,
+        waiter: &mut oneshot::Receiver<Waited>,
+    ) -> Result<Waited, oneshot::error::RecvError> {
+        self.group.signal(Signal::SIGUSR1);
+        if let Ok(waited) = tokio::time::timeout(self.task.kill_grace, &mut *waiter).await {
+            return waited;
+        }
+        self.sink
+            .system(format!(
+                "still running {} ms after SIGUSR1: sending SIGTERM to the process group",
+                self.task.kill_grace.as_millis()
+            ))
+            .await;
+        self.terminate(waiter).await
     }
 
     /// `SIGTERM` to the group, then `SIGKILL` after the grace period; waits for the leader.

@@ -370,6 +370,38 @@ pub struct TaskInstanceView {
     pub child_run_id: Option<i64>,
     /// For an approval task: its request and decision.
     pub approval: Option<ApprovalView>,
+    /// Batch tasks: the latest progress an attempt reported (`::progress`), if any.
+    #[serde(default)]
+    pub progress: Option<ProgressView>,
+    /// Batch tasks: the checkpoint its next attempt starts from (`::checkpoint` or the
+    /// `$JOBWORKS_CHECKPOINT_OUT` file), if any.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointView>,
+}
+
+/// A task's latest progress report (`::progress 4500/10000 rows` or `::progress 45%`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressView {
+    /// Work done, in `unit` (45 for `45%`).
+    pub done: f64,
+    /// Total work, when the task said (100 for a percentage).
+    pub total: Option<f64>,
+    /// What is counted (`rows`, `%`), when the task said.
+    pub unit: Option<String>,
+    /// `done / total` in percent (0 to 100), when the total is known.
+    pub percent: Option<f64>,
+    /// When the task reported it.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A task's stored checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointView {
+    /// The JSON the task saved; its next attempt gets it as `$JOBWORKS_CHECKPOINT`.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// When it was taken.
+    pub taken_at: Option<DateTime<Utc>>,
 }
 
 /// An approval task's request and decision.

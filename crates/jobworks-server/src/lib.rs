@@ -6,6 +6,7 @@
 //! functions in `plan` modules; the loops only do the I/O.
 
 pub mod api;
+mod batch;
 pub mod clock;
 pub mod config;
 mod dispatch;

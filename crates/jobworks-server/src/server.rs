@@ -201,6 +201,7 @@ impl Server {
                 config: config.clone(),
                 logs: log_tx,
                 installation: installation.clone(),
+                store: store.clone(),
             }),
             running: running.clone(),
             wake: dispatch_wake.clone(),

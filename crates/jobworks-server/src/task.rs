@@ -7,8 +7,8 @@ use jobworks_domain::params::env_var_name;
 use jobworks_domain::workflow::input_env_name;
 use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
 use jobworks_executor::{
-    EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask, SqlValue,
-    python_command, run_process, run_sql, shell_command,
+    BatchReports, EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask,
+    SqlValue, python_command, run_process, run_sql, shell_command,
 };
 use jobworks_store::{AttemptFinish, Claim, LogStream, NewLogLine};
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ pub struct TaskContext {
     pub logs: LogSender,
     /// The store's installation id, prefix of every attempt's process tag.
     pub installation: String,
+    /// Where batch tasks' progress and checkpoints go (see `crate::batch`).
+    pub store: std::sync::Arc<dyn jobworks_store::Store>,
 }
 
 /// The tag an attempt's processes carry (`JOBWORKS_ATTEMPT_ID`): `<installation>-<attempt>`,
@@ -122,7 +124,9 @@ pub async fn run_attempt(
                         finish.ended_at = out.ended_at;
                         finish.state = match (out.end, &out.error) {
                             (EndReason::TimedOut, _) => AttemptState::TimedOut,
-                            (EndReason::Cancelled, _) => AttemptState::Cancelled,
+                            (EndReason::Cancelled | EndReason::Paused, _) => {
+                                AttemptState::Cancelled
+                            }
                             (EndReason::Exited, None) => AttemptState::Succeeded,
                             (EndReason::Exited, Some(_)) => AttemptState::Failed,
                         };
@@ -139,7 +143,20 @@ pub async fn run_attempt(
             }
         },
         _ => {
-            let task = process_task(&ctx.config, &ctx.installation, claim, &params);
+            let mut task = process_task(&ctx.config, &ctx.installation, claim, &params);
+            let (reports, progress, checkpoint) = BatchReports::channel();
+            task.reports = Some(reports);
+            let ended = CancellationToken::new();
+            let reporter = tokio::spawn(crate::batch::report(
+                ctx.store.clone(),
+                claim.attempt_id,
+                ctx.config.worker_id.clone(),
+                crate::batch::Reports {
+                    progress,
+                    checkpoint,
+                    ended: ended.clone(),
+                },
+            ));
             let _ = tx
                 .send(LogLine::now(
                     ExecStream::System,
@@ -163,7 +180,11 @@ pub async fn run_attempt(
                     },
                 ))
                 .await;
-            match run_process(task, cancel, tx.clone(), started).await {
+            let outcome = run_process(task, cancel, tx.clone(), started).await;
+            ended.cancel();
+            // the last checkpoint is committed before the attempt's end is reported
+            let _ = reporter.await;
+            match outcome {
                 Ok(out) => {
                     finish.pid = Some(i64::from(out.pid));
                     finish.started_at = Some(out.started_at);
@@ -177,7 +198,7 @@ pub async fn run_attempt(
                     finish.outputs = serde_json::to_value(&out.outputs).unwrap_or_default();
                     finish.state = match out.end {
                         EndReason::TimedOut => AttemptState::TimedOut,
-                        EndReason::Cancelled => AttemptState::Cancelled,
+                        EndReason::Cancelled | EndReason::Paused => AttemptState::Cancelled,
                         EndReason::Exited if out.succeeded() => AttemptState::Succeeded,
                         EndReason::Exited => AttemptState::Failed,
                     };
@@ -379,6 +400,8 @@ fn process_task(
         output_cap_bytes: spec.output_cap_bytes,
         attempt_tag: attempt_tag(installation, claim.attempt_id),
         outputs_dir: Some(config.data_dir.join("outputs")),
+        reports: None,
+        pause: None,
     }
 }
 

@@ -92,6 +92,16 @@ pub fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Database(Box::new(e))
 }
 
+/// Reads column `name` of `row`: a missing column or a value of another type is
+/// [`StoreError::Corrupt`] (a manual edit of the database), never a panic.
+pub fn col<'r, T>(row: &'r sqlx::postgres::PgRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    use sqlx::Row;
+    row.try_get(name).map_err(db_err)
+}
+
 /// Decodes a JSON column.
 pub fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))

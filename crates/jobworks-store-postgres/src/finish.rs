@@ -125,95 +125,116 @@ pub(crate) async fn finish_in_tx(
         return Ok(out);
     }
 
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "UPDATE attempts SET state = v.column2, pid = COALESCE(v.column3, attempts.pid), \
-             started_at_us = COALESCE(v.column4, attempts.started_at_us), ended_at_us = v.column5, \
-             lease_expires_at_us = NULL, exit_code = v.column6, signal = v.column7, \
-             user_cpu_ms = v.column8, system_cpu_ms = v.column9, max_rss_bytes = v.column10, \
-             bytes_dropped = v.column11, error = v.column12, outputs_json = v.column13 FROM (",
-    );
-    q.push_values(&accepted, |mut b, a| {
+    // one statement for the whole batch: the attempts end, job runs mirror their single
+    // task, task instances take the outcome, and each transition is recorded
+    let n = accepted.len();
+    let mut attempt_ids = Vec::with_capacity(n);
+    let mut states = Vec::with_capacity(n);
+    let mut pids = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut ended = Vec::with_capacity(n);
+    let mut exit_codes = Vec::with_capacity(n);
+    let mut signals = Vec::with_capacity(n);
+    let mut user_cpu = Vec::with_capacity(n);
+    let mut system_cpu = Vec::with_capacity(n);
+    let mut max_rss = Vec::with_capacity(n);
+    let mut dropped = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut attempt_outputs = Vec::with_capacity(n);
+    let mut run_ids = Vec::with_capacity(n);
+    let mut job_run = Vec::with_capacity(n);
+    let mut task_instances = Vec::with_capacity(n);
+    let mut task_keys = Vec::with_capacity(n);
+    let mut next_states = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut ended_if_terminal = Vec::with_capacity(n);
+    let mut not_before = Vec::with_capacity(n);
+    let mut task_outputs = Vec::with_capacity(n);
+    for a in &accepted {
         let f = a.f;
-        b.push_bind(f.attempt_id.0)
-            .push_bind(f.state.as_str())
-            .push_bind(f.pid)
-            .push_bind(f.started_at.map(to_us))
-            .push_bind(to_us(f.ended_at))
-            .push_bind(f.exit_code)
-            .push_bind(f.signal)
-            .push_bind(f.user_cpu_ms)
-            .push_bind(f.system_cpu_ms)
-            .push_bind(f.max_rss_bytes)
-            .push_bind(f.bytes_dropped)
-            .push_bind(f.error.clone())
-            .push_bind(f.outputs.to_string());
-    });
-    q.push(") AS v WHERE attempts.id = v.column1");
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
-
-    // a job run mirrors its single task; a workflow run moves on by its engine
-    let job_runs: Vec<&Accepted<'_>> = accepted.iter().filter(|a| a.task.is_none()).collect();
-    if !job_runs.is_empty() {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "UPDATE runs SET state = v.column2, reason = v.column3, ended_at_us = v.column4, \
-                 not_before_us = v.column5, started_at_us = COALESCE(runs.started_at_us, v.column6) \
-                 FROM (",
-        );
-        q.push_values(&job_runs, |mut b, a| {
-            b.push_bind(a.run_id)
-                .push_bind(a.next.as_str())
-                .push_bind(a.reason.clone())
-                .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
-                .push_bind(if a.next == RunState::Queued {
-                    a.f.retry_at.map(to_us)
-                } else {
-                    None
-                })
-                .push_bind(a.f.started_at.map(to_us));
+        attempt_ids.push(f.attempt_id.0);
+        states.push(f.state.as_str());
+        pids.push(f.pid);
+        started.push(f.started_at.map(to_us));
+        ended.push(to_us(f.ended_at));
+        exit_codes.push(f.exit_code.map(i64::from));
+        signals.push(f.signal.map(i64::from));
+        user_cpu.push(f.user_cpu_ms);
+        system_cpu.push(f.system_cpu_ms);
+        max_rss.push(f.max_rss_bytes);
+        dropped.push(f.bytes_dropped);
+        errors.push(f.error.clone());
+        attempt_outputs.push(f.outputs.to_string());
+        run_ids.push(a.run_id);
+        job_run.push(a.task.is_none());
+        task_instances.push(a.task_instance);
+        task_keys.push(a.task.clone());
+        next_states.push(a.next.as_str());
+        reasons.push(a.reason.clone());
+        ended_if_terminal.push(a.next.is_terminal().then(|| to_us(f.ended_at)));
+        not_before.push(if a.next == RunState::Queued {
+            f.retry_at.map(to_us)
+        } else {
+            None
         });
-        q.push(") AS v WHERE runs.id = v.column1");
-        q.build().execute(&mut **tx).await.map_err(db_err)?;
+        task_outputs.push(
+            serde_json::to_string(&outputs_from_json(&f.outputs))
+                .unwrap_or_else(|_| "{}".to_owned()),
+        );
     }
-
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "UPDATE task_instances SET state = v.column2, reason = v.column3, \
-             ended_at_us = v.column4, not_before_us = v.column5, exit_code = v.column6, \
-             outputs_json = v.column7, \
-             started_at_us = COALESCE(task_instances.started_at_us, v.column8) FROM (",
-    );
-    q.push_values(&accepted, |mut b, a| {
-        let outputs = serde_json::to_string(&outputs_from_json(&a.f.outputs))
-            .unwrap_or_else(|_| "{}".to_owned());
-        b.push_bind(a.task_instance)
-            .push_bind(a.next.as_str())
-            .push_bind(a.reason.clone())
-            .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
-            .push_bind(if a.next == RunState::Queued {
-                a.f.retry_at.map(to_us)
-            } else {
-                None
-            })
-            .push_bind(a.f.exit_code)
-            .push_bind(outputs)
-            .push_bind(a.f.started_at.map(to_us));
-    });
-    q.push(") AS v WHERE task_instances.id = v.column1");
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
-
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
-             reason) ",
-    );
-    q.push_values(&accepted, |mut b, a| {
-        b.push_bind(a.run_id)
-            .push_bind(a.task.clone())
-            .push_bind(a.f.attempt_id.0)
-            .push_bind(to_us(a.f.ended_at))
-            .push_bind("running")
-            .push_bind(a.next.as_str())
-            .push_bind(a.reason.clone());
-    });
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
+    sqlx::query(
+        "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
+           $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
+           $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bool[], $16::bigint[], \
+           $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::text[]) \
+           AS v(attempt_id, state, pid, started_at_us, ended_at_us, exit_code, signal, \
+           user_cpu_ms, system_cpu_ms, max_rss_bytes, bytes_dropped, error, outputs_json, \
+           run_id, job_run, task_instance_id, task_key, next_state, reason, ended_if_terminal, \
+           not_before_us, task_outputs_json)), \
+         ua AS (UPDATE attempts SET state = v.state, pid = COALESCE(v.pid, attempts.pid), \
+           started_at_us = COALESCE(v.started_at_us, attempts.started_at_us), \
+           ended_at_us = v.ended_at_us, lease_expires_at_us = NULL, exit_code = v.exit_code, \
+           signal = v.signal, user_cpu_ms = v.user_cpu_ms, system_cpu_ms = v.system_cpu_ms, \
+           max_rss_bytes = v.max_rss_bytes, bytes_dropped = v.bytes_dropped, error = v.error, \
+           outputs_json = v.outputs_json FROM v WHERE attempts.id = v.attempt_id), \
+         ur AS (UPDATE runs SET state = v.next_state, reason = v.reason, \
+           ended_at_us = v.ended_if_terminal, not_before_us = v.not_before_us, \
+           started_at_us = COALESCE(runs.started_at_us, v.started_at_us) \
+           FROM v WHERE v.job_run AND runs.id = v.run_id), \
+         ut AS (UPDATE task_instances SET state = v.next_state, reason = v.reason, \
+           ended_at_us = v.ended_if_terminal, not_before_us = v.not_before_us, \
+           exit_code = v.exit_code, outputs_json = v.task_outputs_json, \
+           started_at_us = COALESCE(task_instances.started_at_us, v.started_at_us) \
+           FROM v WHERE task_instances.id = v.task_instance_id) \
+         INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
+           reason) \
+         SELECT run_id, task_key, attempt_id, ended_at_us, 'running', next_state, reason FROM v",
+    )
+    .bind(&attempt_ids)
+    .bind(&states)
+    .bind(&pids)
+    .bind(&started)
+    .bind(&ended)
+    .bind(&exit_codes)
+    .bind(&signals)
+    .bind(&user_cpu)
+    .bind(&system_cpu)
+    .bind(&max_rss)
+    .bind(&dropped)
+    .bind(&errors)
+    .bind(&attempt_outputs)
+    .bind(&run_ids)
+    .bind(&job_run)
+    .bind(&task_instances)
+    .bind(&task_keys)
+    .bind(&next_states)
+    .bind(&reasons)
+    .bind(&ended_if_terminal)
+    .bind(&not_before)
+    .bind(&task_outputs)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     for a in &accepted {
         tx.run_changed(a.run_id);
         if a.next == RunState::Queued {

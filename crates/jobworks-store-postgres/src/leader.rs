@@ -2,20 +2,20 @@
 
 use chrono::{DateTime, Duration, Utc};
 use jobworks_store::{Leadership, StoreError};
+use sqlx::PgPool;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 
 use crate::tx::Tx;
 
-use crate::codec::{db_err, from_us, to_us};
+use crate::codec::{col, db_err, from_us, to_us};
 
-fn record(row: &PgRow) -> Leadership {
-    Leadership {
-        holder: row.get("holder"),
-        epoch: row.get("epoch"),
-        since: from_us(row.get("since_us")),
-        expires_at: from_us(row.get("expires_at_us")),
-    }
+fn record(row: &PgRow) -> Result<Leadership, StoreError> {
+    Ok(Leadership {
+        holder: col(row, "holder")?,
+        epoch: col(row, "epoch")?,
+        since: from_us(col(row, "since_us")?),
+        expires_at: from_us(col(row, "expires_at_us")?),
+    })
 }
 
 /// `Store::acquire_leadership`: one `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`,
@@ -52,13 +52,13 @@ pub(crate) async fn acquire(
     .await
     .map_err(db_err)?;
     if let Some(row) = written {
-        return Ok(record(&row));
+        return record(&row);
     }
     let row = sqlx::query("SELECT holder, epoch, since_us, expires_at_us FROM leader WHERE id = 1")
         .fetch_one(writer)
         .await
         .map_err(db_err)?;
-    Ok(record(&row))
+    record(&row)
 }
 
 /// `Store::release_leadership`: expires the lease now if `holder` holds it at `epoch`.
@@ -87,7 +87,7 @@ pub(crate) async fn current(reader: &PgPool) -> Result<Option<Leadership>, Store
         .fetch_optional(reader)
         .await
         .map_err(db_err)?;
-    Ok(row.as_ref().map(record))
+    row.as_ref().map(record).transpose()
 }
 
 /// The fencing check of a leader-only write, inside its transaction: `Err(NotLeader)` unless

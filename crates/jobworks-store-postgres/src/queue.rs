@@ -95,77 +95,51 @@ pub(crate) async fn claim_in_tx(
     if picked.is_empty() {
         return Ok(Vec::new());
     }
-    // a handful of statements for the whole batch, whatever its size
-    let mut per_run: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    // one statement for the whole batch, whatever its size: the runs and task instances move
+    // to running, an attempt is created for each pick and its transition recorded
+    let mut task_instances: Vec<i64> = Vec::with_capacity(picked.len());
+    let mut runs: Vec<i64> = Vec::with_capacity(picked.len());
+    let mut attempt_nos: Vec<i64> = Vec::with_capacity(picked.len());
+    let mut task_keys: Vec<Option<String>> = Vec::with_capacity(picked.len());
     for row in &picked {
-        *per_run.entry(row.get::<i64, _>("run_id")).or_default() += 1;
+        task_instances.push(row.get("task_instance_id"));
+        runs.push(row.get("run_id"));
+        attempt_nos.push(row.get::<i64, _>("attempts") + 1);
+        task_keys.push((row.get::<&str, _>("kind") == "workflow").then(|| row.get("task_key")));
     }
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "UPDATE runs SET state = 'running', attempts = attempts + v.column2, \
-             not_before_us = NULL FROM (",
-    );
-    q.push_values(&per_run, |mut b, (run, n)| {
-        b.push_bind(*run).push_bind(*n);
-    });
-    q.push(") AS v WHERE runs.id = v.column1");
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
-
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "UPDATE task_instances SET state = 'running', attempts = attempts + 1, \
-             not_before_us = NULL WHERE id IN (",
-    );
-    let mut ids = q.separated(", ");
-    for row in &picked {
-        ids.push_bind(row.get::<i64, _>("task_instance_id"));
-    }
-    q.push(")");
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
-
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
-             claimed_at_us, lease_expires_at_us) ",
-    );
-    q.push_values(&picked, |mut b, row| {
-        b.push_bind(row.get::<i64, _>("run_id"))
-            .push_bind(row.get::<i64, _>("task_instance_id"))
-            .push_bind(row.get::<i64, _>("attempts") + 1)
-            .push_bind("running")
-            .push_bind(request.worker.to_string())
-            .push_bind(now_us)
-            .push_bind(to_us(lease_until));
-    });
-    q.push(" RETURNING id, task_instance_id");
-    let attempt_ids: std::collections::HashMap<i64, i64> = q
-        .build()
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| (r.get::<i64, _>("task_instance_id"), r.get::<i64, _>("id")))
-        .collect();
-
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, to_state, \
-             reason) ",
-    );
-    q.push_values(&picked, |mut b, row| {
-        let task_instance: i64 = row.get("task_instance_id");
-        let task: Option<String> =
-            (row.get::<&str, _>("kind") == "workflow").then(|| row.get("task_key"));
-        b.push_bind(row.get::<i64, _>("run_id"))
-            .push_bind(task)
-            .push_bind(attempt_ids.get(&task_instance).copied())
-            .push_bind(now_us)
-            .push_bind("queued")
-            .push_bind("running")
-            .push_bind(format!(
-                "attempt {} claimed by {}",
-                row.get::<i64, _>("attempts") + 1,
-                request.worker
-            ));
-    });
-    q.build().execute(&mut **tx).await.map_err(db_err)?;
-    for run in per_run.keys() {
+    let attempt_ids: std::collections::HashMap<i64, i64> = sqlx::query(
+        "WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) \
+           AS p(task_instance_id, run_id, attempt_no, task_key)), \
+         ur AS (UPDATE runs SET state = 'running', attempts = runs.attempts + c.n, \
+           not_before_us = NULL \
+           FROM (SELECT run_id, COUNT(*) AS n FROM p GROUP BY run_id) AS c WHERE runs.id = c.run_id), \
+         ut AS (UPDATE task_instances SET state = 'running', attempts = attempts + 1, \
+           not_before_us = NULL WHERE id IN (SELECT task_instance_id FROM p)), \
+         ia AS (INSERT INTO attempts (run_id, task_instance_id, attempt_no, state, worker, \
+           claimed_at_us, lease_expires_at_us) \
+           SELECT run_id, task_instance_id, attempt_no, 'running', $5, $6, $7 FROM p \
+           RETURNING id, task_instance_id), \
+         ie AS (INSERT INTO run_events (run_id, task_key, attempt_id, at_us, from_state, \
+           to_state, reason) \
+           SELECT p.run_id, p.task_key, ia.id, $6, 'queued', 'running', \
+           'attempt ' || p.attempt_no || ' claimed by ' || $5 \
+           FROM ia JOIN p ON p.task_instance_id = ia.task_instance_id) \
+         SELECT id, task_instance_id FROM ia",
+    )
+    .bind(&task_instances)
+    .bind(&runs)
+    .bind(&attempt_nos)
+    .bind(&task_keys)
+    .bind(request.worker)
+    .bind(now_us)
+    .bind(to_us(lease_until))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .iter()
+    .map(|r| (r.get::<i64, _>("task_instance_id"), r.get::<i64, _>("id")))
+    .collect();
+    for run in &runs {
         tx.run_changed(*run);
     }
 

@@ -768,7 +768,7 @@ impl Store for PostgresStore {
         after: RunId,
         limit: u32,
     ) -> Result<PurgeBatch, StoreError> {
-        crate::retention::purge_runs(&self.pool, ended_before, after, limit).await
+        retry_busy!(crate::retention::purge_runs(&self.pool, ended_before, after, limit).await)
     }
 
     /// One `INSERT … ON CONFLICT DO UPDATE … WHERE` statement: atomic however many servers race;
@@ -793,6 +793,14 @@ impl Store for PostgresStore {
     }
 
     /// A single statement.
+    async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError> {
+        retry_busy!(crate::batch::record_report(&self.pool, report.clone()).await)
+    }
+
+    async fn batch_states(&self, run_id: RunId) -> Result<Vec<TaskBatchState>, StoreError> {
+        crate::batch::states(&self.pool, run_id).await
+    }
+
     async fn leadership(&self) -> Result<Option<jobworks_store::Leadership>, StoreError> {
         crate::leader::current(&self.pool).await
     }

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use jobworks_store::{NewToken, StoreError, TokenRecord};
+use sqlx::PgPool;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 
-use crate::codec::{db_err, from_us, to_us};
+use crate::codec::{col, db_err, from_us, to_us};
 
 /// The columns [`record`] reads, in its order (a macro, so queries stay static strings).
 macro_rules! columns {
@@ -14,17 +14,17 @@ macro_rules! columns {
     };
 }
 
-fn record(row: &PgRow) -> TokenRecord {
-    TokenRecord {
-        id: row.get("id"),
-        name: row.get("name"),
-        owner: row.get("owner"),
-        admin: row.get::<i64, _>("is_admin") != 0,
-        created_at: from_us(row.get("created_at_us")),
-        last_used_at: row.get::<Option<i64>, _>("last_used_at_us").map(from_us),
-        expires_at: row.get::<Option<i64>, _>("expires_at_us").map(from_us),
-        revoked_at: row.get::<Option<i64>, _>("revoked_at_us").map(from_us),
-    }
+fn record(row: &PgRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: col(row, "id")?,
+        name: col(row, "name")?,
+        owner: col(row, "owner")?,
+        admin: col::<i64>(row, "is_admin")? != 0,
+        created_at: from_us(col(row, "created_at_us")?),
+        last_used_at: col::<Option<i64>>(row, "last_used_at_us")?.map(from_us),
+        expires_at: col::<Option<i64>>(row, "expires_at_us")?.map(from_us),
+        revoked_at: col::<Option<i64>>(row, "revoked_at_us")?.map(from_us),
+    })
 }
 
 pub(crate) async fn create(
@@ -52,7 +52,7 @@ pub(crate) async fn create(
         )),
         _ => db_err(e),
     })?;
-    Ok(record(&row))
+    record(&row)
 }
 
 pub(crate) async fn find(
@@ -68,7 +68,7 @@ pub(crate) async fn find(
     .fetch_optional(reader)
     .await
     .map_err(db_err)?;
-    Ok(row.as_ref().map(record))
+    row.as_ref().map(record).transpose()
 }
 
 pub(crate) async fn list(reader: &PgPool) -> Result<Vec<TokenRecord>, StoreError> {
@@ -80,7 +80,7 @@ pub(crate) async fn list(reader: &PgPool) -> Result<Vec<TokenRecord>, StoreError
     .fetch_all(reader)
     .await
     .map_err(db_err)?;
-    Ok(rows.iter().map(record).collect())
+    rows.iter().map(record).collect()
 }
 
 pub(crate) async fn revoke(
@@ -100,7 +100,7 @@ pub(crate) async fn revoke(
     .map_err(db_err)?;
     row.as_ref()
         .map(record)
-        .ok_or_else(|| StoreError::TokenNotFound(name.to_owned()))
+        .ok_or_else(|| StoreError::TokenNotFound(name.to_owned()))?
 }
 
 pub(crate) async fn delete(writer: &PgPool, id: i64) -> Result<(), StoreError> {
@@ -127,10 +127,10 @@ pub(crate) async fn touch(writer: &PgPool, id: i64, now: DateTime<Utc>) -> Resul
 }
 
 pub(crate) async fn count(writer: &PgPool) -> Result<i64, StoreError> {
-    let n = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
         .fetch_one(writer)
         .await
-        .map_err(db_err)?
-        .get("n");
+        .map_err(db_err)?;
+    let n = col(&row, "n")?;
     Ok(n)
 }

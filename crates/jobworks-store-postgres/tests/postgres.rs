@@ -422,3 +422,19 @@ async fn the_listener_ends_with_the_last_store_clone() {
     drop(clone);
     wait_backends(&admin, &name, false, 0).await;
 }
+
+#[tokio::test]
+async fn a_column_of_the_wrong_type_is_corrupt_not_a_panic() {
+    let store = common::fresh().await;
+    store
+        .apply_job(&sample_spec("edited"), None, at(0))
+        .await
+        .expect("apply");
+    // a manual edit of the database changes a column's type
+    sqlx::query("ALTER TABLE jobs ALTER COLUMN updated_at_us TYPE TEXT")
+        .execute(store.pool())
+        .await
+        .expect("alter");
+    let err = store.list_jobs().await.expect_err("undecodable row");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}

@@ -334,4 +334,18 @@ impl Store for SqliteStore {
     async fn leadership(&self) -> Result<Option<Leadership>, StoreError> {
         leader::current(&self.reader).await
     }
+
+    async fn record_batch_report(
+        &self,
+        report: jobworks_store::BatchReport,
+    ) -> Result<jobworks_store::BatchSync, StoreError> {
+        crate::batch::record_report(&self.writer, report).await
+    }
+
+    async fn batch_states(
+        &self,
+        run_id: RunId,
+    ) -> Result<Vec<jobworks_store::TaskBatchState>, StoreError> {
+        crate::batch::states(&self.reader, run_id).await
+    }
 }

@@ -5,12 +5,14 @@
 //! conformance suite in [`conformance`] through the [`store_conformance_tests!`] macro, so the
 //! scheduler and executor never learn which database they run on.
 
+pub mod batch;
 pub mod cluster;
 pub mod conformance;
 pub mod error;
 pub mod records;
 pub mod store;
 
+pub use batch::{BatchReport, BatchSync, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
 pub use records::*;

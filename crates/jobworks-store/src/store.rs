@@ -4,6 +4,7 @@
 //! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
 //! can group many small writes into one commit (group commit) for throughput.
 
+use crate::batch::{BatchReport, BatchSync, TaskBatchState};
 use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;
 use crate::records::*;
@@ -378,4 +379,17 @@ pub trait Store: Send + Sync + 'static {
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
         None
     }
+
+    /// Records what a running attempt reports about its task instance (batch tasks): its
+    /// latest progress and checkpoint, each replacing the stored one when given. Fenced: when
+    /// the attempt is no longer running under `report.worker`, nothing is written and
+    /// `held` is false. A stored checkpoint reaches every later attempt of the task instance
+    /// (retry, replacement of a lost attempt, resume) as `JOBWORKS_CHECKPOINT` in
+    /// `Claim::env`, until the task is cleared or rerun. Errors: `Conflict` for a checkpoint
+    /// that is not JSON or is over 64 KiB.
+    async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError>;
+
+    /// Progress and checkpoint of every task instance of a run that has either, in task
+    /// order. Errors: `RunNotFound`.
+    async fn batch_states(&self, run_id: RunId) -> Result<Vec<TaskBatchState>, StoreError>;
 }

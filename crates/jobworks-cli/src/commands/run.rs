@@ -4,6 +4,7 @@
 
 use crate::client::ApiClient;
 use crate::commands::logs::{self, LinePrinter};
+use crate::commands::progress;
 use crate::commands::target::{self, JOB_THEN_WORKFLOW, Kind};
 use crate::human;
 use crate::output::{self, OutputFormat, outln, print_json, print_json_line};
@@ -11,6 +12,7 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use jobworks_protocol::{RunDetailView, RunView, TriggerRequest};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -193,13 +195,43 @@ fn spinner(message: String) -> ProgressBar {
 }
 
 /// Keeps the spinner's state text current until aborted; errors are ignored (the log
-/// stream reports a lost server).
+/// stream reports a lost server). A task reporting progress with a total turns the spinner
+/// into a bar with an ETA on a terminal; off a terminal each new progress is a plain line.
 async fn show_state(client: ApiClient, id: i64, name: String, spinner: ProgressBar) {
     let mut interval = tokio::time::interval(STATE_POLL_INTERVAL);
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar = false;
+    let mut last_line = String::new();
     loop {
         interval.tick().await;
-        if let Ok(detail) = client.get_run(id).await {
-            spinner.set_message(state_text(&detail, &name, chrono::Utc::now()));
+        let Ok(detail) = client.get_run(id).await else {
+            continue;
+        };
+        let text = state_text(&detail, &name, chrono::Utc::now());
+        match progress::run_progress(&detail) {
+            Some(report) if terminal => {
+                if let Some(total) = report.total {
+                    if !bar {
+                        bar = true;
+                        if let Ok(style) = ProgressStyle::with_template(
+                            "{spinner} {msg} [{bar:30}] {percent}% ETA {eta} [{elapsed}]",
+                        ) {
+                            spinner.set_style(style.progress_chars("=> "));
+                        }
+                    }
+                    spinner.set_length(total.round() as u64);
+                    spinner.set_position(report.done.round() as u64);
+                }
+                spinner.set_message(format!("{text}, {}", progress::progress_text(report)));
+            }
+            Some(report) => {
+                let line = format!("{text}: progress {}", progress::progress_text(report));
+                if line != last_line {
+                    output::note(&line);
+                    last_line = line;
+                }
+            }
+            None => spinner.set_message(text),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! instances, a Gantt chart of them and their outputs.
 
 use crate::client::{ApiClient, RunQuery};
+use crate::commands::progress;
 use crate::gantt;
 use crate::human::{self, Clock};
 use crate::output::{self, OutputFormat, outln, print_json};
@@ -288,11 +289,15 @@ const OUTPUT_VALUE_WIDTH: usize = 40;
 /// one), REASON; in the order given (the definition's).
 pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
     let children = tasks.iter().any(|task| task.child_run_id.is_some());
+    let reports = tasks.iter().any(|task| task.progress.is_some());
     let mut headers = vec![
         "TASK", "KIND", "STATE", "ATTEMPTS", "STARTED", "DURATION", "EXIT",
     ];
     if children {
         headers.push("CHILD RUN");
+    }
+    if reports {
+        headers.push("PROGRESS");
     }
     headers.push("REASON");
     let mut table = output::table(&headers);
@@ -309,6 +314,13 @@ pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
         ];
         if children {
             row.push(task.child_run_id.map_or_else(dash, |id| id.to_string()));
+        }
+        if reports {
+            row.push(
+                task.progress
+                    .as_ref()
+                    .map_or_else(dash, progress::progress_text),
+            );
         }
         row.push(
             task.reason
@@ -444,6 +456,14 @@ fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
         rows.push(("tasks", task_summary(&detail.tasks)));
     } else {
         rows.push(("attempts", run.attempts.to_string()));
+        if let Some(main) = detail.tasks.first() {
+            if let Some(p) = &main.progress {
+                rows.push(("progress", progress::progress_line(p, clock)));
+            }
+            if let Some(c) = &main.checkpoint {
+                rows.push(("checkpoint", progress::checkpoint_line(c, clock)));
+            }
+        }
     }
     if let Some(not_before) = run.not_before {
         rows.push(("next attempt", clock.date_time_relative(not_before)));

@@ -123,6 +123,8 @@ pub fn task_view(
         outputs: task.outputs.clone(),
         child_run_id: task.child_run_id.map(|r| r.0),
         approval,
+        progress: None,
+        checkpoint: None,
     }
 }
 

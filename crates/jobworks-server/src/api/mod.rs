@@ -2,6 +2,7 @@
 
 mod apply_check;
 mod auth;
+mod batch;
 pub(crate) mod convert;
 mod error;
 mod extract;

@@ -133,7 +133,9 @@ async fn run_definition(state: &AppState, run: &RunRecord) -> Option<Definition>
 async fn detail_view(state: &AppState, id: RunId) -> Result<RunDetailView, ApiError> {
     let detail = state.store.get_run(id).await?;
     let definition = run_definition(state, &detail.run).await;
-    Ok(run_detail_view(&detail, definition.as_ref()))
+    let mut view = run_detail_view(&detail, definition.as_ref());
+    super::batch::add_batch_states(state, id, &mut view.tasks).await?;
+    Ok(view)
 }
 
 /// One run with its task instances, attempts and state transitions.
