@@ -4,23 +4,16 @@
 //!
 //! Run: `cargo bench -p jobworks-server --bench queue` (env `JOBWORKS_BENCH_RUNS`, default
 //! 4000; `JOBWORKS_BENCH_LAG_SECS`, default 30; `JOBWORKS_BENCH_PROFILE_QUEUE=1` runs only the
-//! queue phase, for profilers).
+//! queue phase, for profilers; `JOBWORKS_BENCH_DATABASE`, `sqlite` by default or a
+//! `postgres://…` URL, see `common/mod.rs`).
 
-use chrono::Utc;
-use jobworks_domain::TriggerKind;
+mod common;
+
+use common::{BenchDb, env_usize};
 use jobworks_protocol::SourceFile;
-use jobworks_server::{Server, ServerConfig};
-use jobworks_store::{NewRun, RunFilter, Store};
-use jobworks_store_sqlite::{SqliteStore, SqliteStoreOptions};
+use jobworks_store::RunFilter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Spawns `true` `n` times with `workers` in flight, like the executor does (process group,
 /// piped output); returns runs per second.
@@ -48,22 +41,6 @@ async fn raw_spawn_rate(n: usize, workers: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn start_server(
-    dir: &std::path::Path,
-    workers: usize,
-) -> (jobworks_server::RunningServer, Arc<SqliteStore>) {
-    let store = Arc::new(
-        SqliteStore::open(SqliteStoreOptions::new(dir.join("bench.db")))
-            .await
-            .expect("open store"),
-    );
-    let mut config = ServerConfig::new(dir.join("data"));
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.workers = workers;
-    let server = Server::new(config, store.clone());
-    (server.start().await.expect("start server"), store)
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -74,77 +51,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn queue_throughput(n: usize, workers: usize) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (server, store) = start_server(dir.path(), workers).await;
-    let files = vec![SourceFile {
-        name: "bench.toml".into(),
-        content: "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n"
-            .into(),
-    }];
-    jobworks_server::api::apply_files(&server.state, &files, false)
-        .await
-        .expect("apply bench job");
-    let job = store.get_job("noop").await.expect("job");
-    let run = NewRun::new(
-        job.id,
-        job.version,
-        TriggerKind::Manual,
-        serde_json::json!({}),
-        "bench",
-    );
-    // enqueue everything first (durably), then measure draining the queue
-    for chunk in 0..n.div_ceil(1000) {
-        let size = (n - chunk * 1000).min(1000);
-        store
-            .enqueue_runs(vec![run.clone(); size], Utc::now())
-            .await
-            .expect("enqueue");
-    }
-    let start = Instant::now();
-    server.wake_dispatcher();
-    loop {
-        // a cheap indexed probe, so the benchmark does not compete with what it measures
-        let mut active = Vec::new();
-        for state in [
-            jobworks_domain::RunState::Queued,
-            jobworks_domain::RunState::Running,
-        ] {
-            active.extend(
-                store
-                    .list_runs(&RunFilter {
-                        states: vec![state],
-                        limit: 1,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("probe"),
-            );
-        }
-        if active.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "queue did not drain"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    let failed = store
-        .list_runs(&RunFilter {
-            states: vec![jobworks_domain::RunState::Failed],
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .expect("list");
-    assert!(failed.is_empty(), "runs failed: {failed:?}");
+    let db = BenchDb::create(dir.path()).await;
+    let store = db.open(dir.path(), 16).await;
+    let server = db.start_server(dir.path(), store.clone(), workers, "bench").await;
+    let job = "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n";
+    let rate = common::drain_queue(std::slice::from_ref(&server), &store, job, "noop", n).await;
     server.shutdown().await;
+    drop(store);
+    db.drop_db().await;
     rate
 }
 
 async fn schedule_lag(secs: u64) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (server, store) = start_server(dir.path(), 8).await;
+    let db = BenchDb::create(dir.path()).await;
+    let store = db.open(dir.path(), 8).await;
+    let server = db.start_server(dir.path(), store.clone(), 8, "tick").await;
     let files = vec![SourceFile {
         name: "tick.toml".into(),
         content: "[[job]]\nname = \"tick\"\nschedule = \"* * * * * *\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n".into(),
@@ -172,6 +94,8 @@ async fn schedule_lag(secs: u64) -> Vec<f64> {
         }
     }
     lags.sort_by(|a, b| a.total_cmp(b));
+    drop(store);
+    db.drop_db().await;
     lags
 }
 
@@ -202,7 +126,11 @@ fn main() {
         let serial_after = raw_spawn_rate(n.min(2000), 1).await;
         let baseline = (raw + raw_after) / 2.0;
         let serial = (serial + serial_after) / 2.0;
-        println!("durable queue throughput ({n} runs of `true`, {workers} workers):");
+        println!(
+            "durable queue throughput ({n} runs of `true`, {workers} workers, {} store, load {}):",
+            common::backend(),
+            common::load_average()
+        );
         println!(
             "  raw spawn of `true`, one at a time:   {serial:8.0} /s ({:.3} ms each)",
             1000.0 / serial

@@ -1,4 +1,4 @@
-//! Benchmark (not a test): orchestration overhead of workflows on the embedded store, with
+//! Benchmark (not a test): orchestration overhead of workflows on the chosen store, with
 //! every transition committed. Two DAGs of trivial shell tasks (`true`):
 //!
 //! - a 40-task chain (`t1 -> t2 -> ... -> t40`);
@@ -10,14 +10,15 @@
 //! same run, is spawning `true` the same way one after the other.
 //!
 //! Run: `cargo bench -p jobworks-server --bench workflow` (env `JOBWORKS_BENCH_REPEAT`,
-//! default 5: runs of each DAG, the median is reported).
+//! default 5: runs of each DAG, the median is reported; `JOBWORKS_BENCH_DATABASE`, `sqlite` by
+//! default or a `postgres://…` URL, see `common/mod.rs`).
 
+mod common;
+
+use common::BenchDb;
 use jobworks_domain::RunState;
 use jobworks_protocol::{SourceFile, TriggerRequest};
-use jobworks_server::{Server, ServerConfig};
 use jobworks_store::Store;
-use jobworks_store_sqlite::{SqliteStore, SqliteStoreOptions};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn chain(n: usize) -> String {
@@ -81,7 +82,7 @@ struct Measure {
 /// its process's, start to exit, as the executor recorded it.
 async fn measure(
     server: &jobworks_server::RunningServer,
-    store: &SqliteStore,
+    store: &dyn Store,
     workflow: &str,
     critical: &dyn Fn(&jobworks_store::RunDetail) -> Vec<String>,
 ) -> Measure {
@@ -189,18 +190,9 @@ fn main() {
         .max(1);
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteStoreOptions::new(dir.path().join("bench.db")))
-                .await
-                .expect("open store"),
-        );
-        let mut config = ServerConfig::new(dir.path().join("data"));
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.workers = 8;
-        let server = Server::new(config, store.clone())
-            .start()
-            .await
-            .expect("start server");
+        let db = BenchDb::create(dir.path()).await;
+        let store = db.open(dir.path(), 8).await;
+        let server = db.start_server(dir.path(), store.clone(), 8, "bench").await;
         let files = vec![
             SourceFile {
                 name: "chain.toml".into(),
@@ -220,7 +212,7 @@ fn main() {
         let mut results: Vec<(&str, Vec<Measure>)> = Vec::new();
         let mut chains = Vec::new();
         for _ in 0..repeat {
-            chains.push(measure(&server, &store, "chain", &|_| chain_path.clone()).await);
+            chains.push(measure(&server, store.as_ref(), "chain", &|_| chain_path.clone()).await);
         }
         let probe = store
             .list_runs(&jobworks_store::RunFilter {
@@ -235,7 +227,7 @@ fn main() {
         let mut fans = Vec::new();
         for _ in 0..repeat {
             fans.push(
-                measure(&server, &store, "fan", &|detail| {
+                measure(&server, store.as_ref(), "fan", &|detail| {
                     let slowest = (1..=40)
                         .map(|i| format!("w{i}"))
                         .max_by(|a, b| task_ms(detail, a).total_cmp(&task_ms(detail, b)))
@@ -248,8 +240,14 @@ fn main() {
         results.push(("40-wide fan-out/fan-in", fans));
         let raw_after = raw_serial_ms(200).await;
         server.shutdown().await;
+        drop(store);
+        db.drop_db().await;
         let raw = (raw_before + raw_after) / 2.0;
-        println!("workflow orchestration overhead, {repeat} runs each, median (embedded SQLite, every transition committed):");
+        println!(
+            "workflow orchestration overhead, {repeat} runs each, median ({} store, every transition committed, load {}):",
+            common::backend(),
+            common::load_average()
+        );
         println!("  baseline: raw spawn of `true`, one at a time: {raw:.3} ms (before {raw_before:.3}, after {raw_after:.3})");
         println!(
             "  chain, median per step: process exit → next task queued {:.3} ms, queued → claimed {:.3} ms, claimed → process started {:.3} ms",
@@ -267,9 +265,10 @@ fn main() {
             );
             println!(
                 "  {name}: {tasks} tasks, wall {wall:.1} ms, critical-path task time {critical:.1} ms, \
-                 overhead {overhead:.3} ms/task ({:.2}x one raw spawn), wall per task {:.3} ms",
+                 overhead {overhead:.3} ms/task ({:.2}x one raw spawn), wall per task {:.3} ms ({:.2}x one raw spawn)",
                 overhead / raw,
-                wall / tasks as f64
+                wall / tasks as f64,
+                wall / tasks as f64 / raw
             );
         }
     });
