@@ -280,6 +280,27 @@ async fn three_servers_survive_kills_and_a_connection_cut() {
             .expect("states");
 
     // no work ran again after it succeeded
+    // side effects read before the attempts: an execution's attempt is recorded when it is
+    // claimed, before it runs, so every execution read has its attempt in the query below
+    let mut executions: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for line in effect_lines(&effects.path().join("tasks.log")) {
+        let [run, task, attempt] = &line[..] else {
+            panic!("task side effect {line:?}")
+        };
+        executions
+            .entry((run.clone(), task.clone()))
+            .or_default()
+            .push(attempt.clone());
+    }
+    for line in effect_lines(&effects.path().join("jobs.log")) {
+        let [run, attempt] = &line[..] else {
+            panic!("job side effect {line:?}")
+        };
+        executions
+            .entry((run.clone(), "main".to_string()))
+            .or_default()
+            .push(attempt.clone());
+    }
     let instances: Vec<(i64, String, String, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT ti.run_id, ti.task_key, ti.state, \
                 (SELECT count(*) FROM attempts a WHERE a.task_instance_id = ti.id), \
@@ -302,25 +323,6 @@ async fn three_servers_survive_kills_and_a_connection_cut() {
             assert_eq!(last.as_deref(), Some("succeeded"), "run {run} task {task}");
         }
         attempts_of.insert((run.to_string(), task.clone()), *attempts);
-    }
-    let mut executions: HashMap<(String, String), Vec<String>> = HashMap::new();
-    for line in effect_lines(&effects.path().join("tasks.log")) {
-        let [run, task, attempt] = &line[..] else {
-            panic!("task side effect {line:?}")
-        };
-        executions
-            .entry((run.clone(), task.clone()))
-            .or_default()
-            .push(attempt.clone());
-    }
-    for line in effect_lines(&effects.path().join("jobs.log")) {
-        let [run, attempt] = &line[..] else {
-            panic!("job side effect {line:?}")
-        };
-        executions
-            .entry((run.clone(), "main".to_string()))
-            .or_default()
-            .push(attempt.clone());
     }
     let mut total = 0;
     for (key, attempts) in &executions {
