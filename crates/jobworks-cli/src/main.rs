@@ -87,6 +87,10 @@ enum Command {
     Logs(LogsArgs),
     /// Cancel a queued or running run
     Cancel(RunIdArg),
+    /// Pause a run: its running tasks checkpoint and stop, queued ones wait
+    Pause(RunIdArg),
+    /// Resume a paused run from its tasks' checkpoints
+    Resume(RunIdArg),
     /// Preview schedules
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -588,6 +592,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Logs(args) => logs::run(&connect()?, args.run, args.follow, format).await?,
         Command::Cancel(args) => runs::cancel(&connect()?, args.run, format).await?,
+        Command::Pause(args) => {
+            commands::pause::pause(&connect()?, args.run, format).await?;
+        }
+        Command::Resume(args) => {
+            commands::pause::resume(&connect()?, args.run, format).await?;
+        }
         Command::Schedule(ScheduleCommand::Preview(args)) => {
             let options = schedule::PreviewOptions {
                 target: args.target.join(" "),

@@ -29,6 +29,7 @@
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
+//! | POST | `/runs/{id}/pause`, `/runs/{id}/resume` | → `RunDetailView` (409 when the run ended, or is not paused for a resume) |
 //! | GET | `/runs/{id}/logs?after=&limit=` | → `LogPage` |
 //! | GET | `/runs/{id}/logs/follow?after=` | Server-Sent Events: `log` events (`LogLineView`), then one `end` event (`RunView`) |
 //! | GET | `/tokens` | → `Vec<TokenView>` (admin tokens only; others get 403) |
