@@ -313,7 +313,7 @@ struct RunsListArgs {
     #[arg(long, value_name = "NAME")]
     job: Option<String>,
     /// Only runs in these states, comma-separated: queued, running, succeeded, failed,
-    /// timed_out, cancelled, skipped
+    /// timed_out, cancelled, skipped, paused
     #[arg(long, value_name = "STATES")]
     state: Vec<String>,
     /// Only runs queued since a time (2026-01-01T00:00:00Z) or for a duration back from now
