@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod database;
 #[cfg(test)]
 mod fixtures;
 mod gantt;
@@ -51,7 +52,7 @@ struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the Jobworks server: scheduler, workers and HTTP API
-    Server(serve::ServeArgs),
+    Server(Box<serve::ServeArgs>),
     /// Check job files locally, without a server
     ///
     /// Prints every problem as `file:line:col: field: message` with a hint where one helps.
@@ -494,7 +495,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         )?)
     };
     match command {
-        Command::Server(args) => serve::serve(args).await?,
+        Command::Server(args) => serve::serve(*args).await?,
         Command::Admin(command) => commands::admin::run(command, format).await?,
         Command::Token(command) => commands::tokens::run(&connect()?, command, format).await?,
         Command::Validate(args) => return validate::run(&args.files, format),

@@ -3,12 +3,14 @@
 //! at first start (atomically: see [`first_start`]), loads the demo jobs on `--demo` into a
 //! database without definitions, and runs until Ctrl-C or SIGTERM.
 
+use crate::database::Database;
 use crate::settings::{read_client_file, write_client_file};
 use anyhow::{Context, bail};
 use jobworks_protocol::SourceFile;
 use jobworks_schedule::{parse_duration, parse_timezone};
 use jobworks_server::{Datasource, RunningServer, Server, ServerConfig};
 use jobworks_store::Store;
+use jobworks_store_postgres::{PostgresStore, PostgresStoreOptions};
 use jobworks_store_sqlite::{Durability, SqliteStore, SqliteStoreOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,9 +21,13 @@ use std::sync::Arc;
 /// Flags of `jobworks server`.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing); `--database` wins over it.
     #[arg(long, env = "JOBWORKS_DB", default_value = "jobworks.db")]
     pub db: PathBuf,
+    /// The Jobworks database: `sqlite:PATH` (default: the `--db` file) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, which several servers can share.
+    #[arg(long, env = "JOBWORKS_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
     /// Directory for task working directories, outputs, backups and the client config.
     #[arg(long, env = "JOBWORKS_DATA_DIR", default_value = "jobworks-data")]
     pub data_dir: PathBuf,
@@ -40,6 +46,11 @@ pub struct ServeArgs {
     /// Lease length of running attempts (renewed every third of it), e.g. 10s.
     #[arg(long, env = "JOBWORKS_LEASE", default_value = "10s")]
     pub lease: String,
+    /// Leader lease of servers sharing one database (renewed every third of it): a dead
+    /// leader's duties (firing ticks, reaping leases, retention) move to another server at
+    /// most this long after its last renewal, e.g. 6s.
+    #[arg(long, env = "JOBWORKS_LEADER_LEASE", default_value = "6s")]
+    pub leader_lease: String,
     /// Grace between SIGTERM and SIGKILL on timeout or cancel, e.g. 5s.
     #[arg(long, env = "JOBWORKS_KILL_GRACE", default_value = "5s")]
     pub kill_grace: String,
@@ -148,7 +159,11 @@ fn load_server_file(path: Option<&Path>) -> anyhow::Result<ServerFile> {
 
 /// Builds the configuration (flags > environment > config file > defaults) without side
 /// effects.
-fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result<ServerConfig> {
+fn build_config(
+    args: &ServeArgs,
+    file: ServerFile,
+    database: &Database,
+) -> anyhow::Result<ServerConfig> {
     let mut config = ServerConfig::new(args.data_dir.clone());
     if let Some(listen) = args.listen.or(file.listen) {
         config.listen = listen;
@@ -165,6 +180,13 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
     config.lease = duration("lease", &args.lease)?;
     if config.lease < std::time::Duration::from_millis(300) {
         bail!("--lease {} is too short: use at least 300ms", args.lease);
+    }
+    config.leader_lease = duration("leader-lease", &args.leader_lease)?;
+    if config.leader_lease < std::time::Duration::from_millis(300) {
+        bail!(
+            "--leader-lease {} is too short: use at least 300ms",
+            args.leader_lease
+        );
     }
     config.kill_grace = duration("kill-grace", &args.kill_grace)?;
     config.shutdown_grace = duration("shutdown-grace", &args.shutdown_grace)?;
@@ -186,13 +208,21 @@ fn build_config(args: &ServeArgs, file: ServerFile, db: &Path) -> anyhow::Result
                 args.max_body
             )
         })?;
-    config.store_url = Some(format!("sqlite:{}?mode=ro", db.display()));
     config.datasources = file
         .datasources
         .into_iter()
         .map(|(name, url)| Datasource { name, url })
         .collect();
-    config.task_env = vec![("JOBWORKS_DB".into(), db.display().to_string())];
+    match database {
+        Database::Sqlite(db) => {
+            config.store_url = Some(format!("sqlite:{}?mode=ro", db.display()));
+            config.task_env = vec![("JOBWORKS_DB".into(), db.display().to_string())];
+        }
+        Database::Postgres(url) => {
+            config.store_url = Some(url.clone());
+            config.task_env = Vec::new();
+        }
+    }
     if let Some(text) = args.retention_runs.clone().or(file.retention.runs) {
         config.retention_runs = retention(&text)?;
     }
@@ -282,28 +312,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
-    let db = if args.db.is_absolute() {
-        args.db.clone()
-    } else {
-        std::env::current_dir()?.join(&args.db)
+    let database = match Database::choose(args.database.as_deref(), &args.db)
+        .map_err(|e| anyhow::anyhow!("--database: {e}"))?
+    {
+        Database::Sqlite(db) if db.is_relative() => {
+            Database::Sqlite(std::env::current_dir()?.join(db))
+        }
+        other => other,
     };
     let file = load_server_file(args.config.as_deref())?;
-    let mut config = build_config(&args, file, &db)?;
+    let mut config = build_config(&args, file, &database)?;
     config.data_dir = data_dir.clone();
     // bind first: with the port busy nothing is created, not even the database
     let listener = jobworks_server::bind(config.listen).await.context(
         "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",
     )?;
-    let mut options = SqliteStoreOptions::new(&db);
-    options.durability = if args.durability == "full" {
-        Durability::Full
-    } else {
-        Durability::Normal
-    };
-    let store = SqliteStore::open(options)
-        .await
-        .with_context(|| format!("cannot open the Jobworks database {}", db.display()))?;
-    let store = Arc::new(store);
+    let opened = open_store(&database, &args.durability).await?;
+    let store = opened.store();
     let client_path = data_dir.join("client.toml");
     let server = Server::new(config, store.clone());
     let (running, new_token) = first_start(server, store.as_ref(), listener, &client_path).await?;
@@ -315,7 +340,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         false
     };
     println!("Jobworks {} listening on {url}", env!("CARGO_PKG_VERSION"));
-    println!("  database:  {}", db.display());
+    println!("  database:  {}", database.display());
     println!("  data dir:  {}", data_dir.display());
     match &new_token {
         Some(token) => {
@@ -338,7 +363,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => println!(
             "  token:     none in {}; make one with `jobworks admin token create NAME --database {}`",
             client_path.display(),
-            db.display()
+            database.display()
         ),
     }
     if demo_loaded {
@@ -374,8 +399,59 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("jobworks: the shutdown grace passed; exiting with work unfinished");
         std::process::exit(1);
     }
-    store.close().await;
+    opened.close().await;
     Ok(())
+}
+
+/// The store a server opened, kept by its concrete type to close it at the end.
+enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl OpenedStore {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            OpenedStore::Sqlite(store) => store.clone(),
+            OpenedStore::Postgres(store) => store.clone(),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            OpenedStore::Sqlite(store) => store.close().await,
+            OpenedStore::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// Opens (creating or migrating) the database `--database` names.
+async fn open_store(database: &Database, durability: &str) -> anyhow::Result<OpenedStore> {
+    match database {
+        Database::Sqlite(db) => {
+            let mut options = SqliteStoreOptions::new(db);
+            options.durability = if durability == "full" {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
+            let store = SqliteStore::open(options)
+                .await
+                .with_context(|| format!("cannot open the Jobworks database {}", db.display()))?;
+            Ok(OpenedStore::Sqlite(Arc::new(store)))
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(PostgresStoreOptions::new(url.clone()))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the Jobworks database {}",
+                        crate::database::redact_password(url)
+                    )
+                })?;
+            Ok(OpenedStore::Postgres(Arc::new(store)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -393,7 +469,11 @@ mod tests {
         let wrapper =
             Wrapper::try_parse_from(std::iter::once("server").chain(flags.iter().copied()))?;
         let file: ServerFile = toml::from_str(file)?;
-        build_config(&wrapper.args, file, Path::new("/tmp/j.db"))
+        build_config(
+            &wrapper.args,
+            file,
+            &Database::Sqlite(PathBuf::from("/tmp/j.db")),
+        )
     }
 
     const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
@@ -415,6 +495,24 @@ mod tests {
             let got = config(flags, file).expect("valid").retention_runs;
             assert_eq!(got, want, "{flags:?} {file:?}");
         }
+    }
+
+    #[test]
+    fn the_leader_lease_defaults_to_6s_and_is_checked() {
+        let got = config(&[], "").expect("valid").leader_lease;
+        assert_eq!(got, std::time::Duration::from_secs(6));
+        let got = config(&["--leader-lease", "2s"], "")
+            .expect("valid")
+            .leader_lease;
+        assert_eq!(got, std::time::Duration::from_secs(2));
+        let err = config(&["--leader-lease", "100ms"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too short"), "{err}");
+        let err = config(&["--leader-lease", "soon"], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--leader-lease soon: "), "{err}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use end::EndReason;
 pub use error::ExecError;
 pub use isolation::{Isolation, init_isolation};
 pub use log::{LogLine, LogStream};
-pub use orphans::{ATTEMPT_ID_ENV, sweep_orphans};
+pub use orphans::{ATTEMPT_ID_ENV, sweep_orphans, tagged_processes};
 pub use output::MAX_LINE_BYTES;
 pub use outputs::{MAX_OUTPUT_FILE_BYTES, OUTPUT_FILE_ENV};
 pub use process::{

@@ -66,3 +66,36 @@ fn carries_tag(pid: u32, wanted: &HashSet<Vec<u8>>) -> bool {
             .any(|variable| wanted.contains(variable))
     })
 }
+
+/// The processes on this host whose initial environment holds `JOBWORKS_ATTEMPT_ID=<tag>`
+/// with a tag starting with `prefix` (e.g. `<installation>-`), as `(pid, tag)` in `/proc`
+/// order; an empty prefix lists nothing. Only finds; the caller decides which tags are
+/// orphans and passes them to [`sweep_orphans`]. Blocking, like [`sweep_orphans`].
+pub fn tagged_processes(prefix: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    if prefix.is_empty() {
+        return found;
+    }
+    let wanted = format!("{ATTEMPT_ID_ENV}={prefix}").into_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    let own_pid = std::process::id();
+    for pid in entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own_pid)
+    {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let tag = environ
+            .split(|&byte| byte == 0)
+            .find(|variable| variable.starts_with(&wanted))
+            .and_then(|variable| std::str::from_utf8(&variable[ATTEMPT_ID_ENV.len() + 1..]).ok());
+        if let Some(tag) = tag {
+            found.push((pid, tag.to_string()));
+        }
+    }
+    found
+}

@@ -567,12 +567,36 @@ pub struct Problem {
 /// Answer of `/readyz`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Readiness {
-    /// True when the store answers and the scheduler ticked recently.
+    /// True when the store answers, the leader lease could be read or renewed, and, on the
+    /// leader, the scheduler ticked in the last 10 s.
     pub ready: bool,
-    /// Last successful scheduler tick.
+    /// Last successful scheduler tick of this server (ticks fire only on the leader).
     pub scheduler_last_tick_at: Option<DateTime<Utc>>,
     /// Last scheduler error, if the latest tick failed.
     pub scheduler_error: Option<String>,
     /// Store reachable.
     pub store_ok: bool,
+    /// This server's worker id (`<hostname>-<UUID v7>` by default): the name it holds
+    /// leases and the leader lease under.
+    pub worker_id: String,
+    /// The leader lease as this server last read it, or `null` before any server led.
+    pub leader: Option<LeaderStatus>,
+    /// Why the last try to take or renew the leader lease failed, if it did.
+    pub leader_error: Option<String>,
+}
+
+/// The leader lease in `/readyz`: one server of those sharing a store leads and runs the
+/// time-driven duties (firing ticks, workflow scans, lease reaping, retention).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeaderStatus {
+    /// Worker id of the holder.
+    pub holder: String,
+    /// Fencing epoch: 1 for the first leader, incremented by each takeover.
+    pub epoch: i64,
+    /// When the holder took the lease.
+    pub since: DateTime<Utc>,
+    /// The lease is valid before this instant unless renewed (renewed every third of it).
+    pub expires_at: DateTime<Utc>,
+    /// True when the server answering is the leader.
+    pub this_server: bool,
 }

@@ -30,9 +30,13 @@ pub struct ServerConfig {
     pub default_timezone: Tz,
     /// Worker pool size: attempts running at once on this server.
     pub workers: usize,
-    /// This server's worker id, recorded on attempts and leases; unique per process so that a
-    /// restarted server never renews its predecessor's leases.
+    /// This server's worker id, recorded on attempts and leases and holding the leader lease:
+    /// `<hostname>-<UUID v7>` by default ([`default_worker_id`]), unique across hosts and
+    /// restarts, so a restarted server never renews its predecessor's leases.
     pub worker_id: String,
+    /// Leader lease length: renewed every third of it, so a dead leader is replaced at most
+    /// this long after its last renewal.
+    pub leader_lease: Duration,
     /// Lease length; renewed every third of it.
     pub lease: Duration,
     /// SIGTERM-to-SIGKILL grace for timeouts and cancels.
@@ -66,7 +70,8 @@ pub const DEFAULT_RETENTION_RUNS: Duration = Duration::from_secs(30 * 24 * 3600)
 
 impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
-    /// workers = 4 × CPUs (at least 8), 10 s leases, 5 s kill grace, 30 s shutdown grace,
+    /// workers = 4 × CPUs (at least 8), a fresh [`default_worker_id`], 10 s leases, 6 s leader
+    /// lease, 5 s kill grace, 30 s shutdown grace,
     /// 5 s misfire threshold, 2 MiB request bodies, runs kept 30 days.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
@@ -79,7 +84,8 @@ impl ServerConfig {
             datasources: Vec::new(),
             default_timezone: Tz::UTC,
             workers: (cpus * 4).max(8),
-            worker_id: format!("jobworks-{}", std::process::id()),
+            worker_id: default_worker_id(),
+            leader_lease: crate::leader::DEFAULT_LEADER_LEASE,
             lease: Duration::from_secs(10),
             kill_grace: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(30),
@@ -89,6 +95,58 @@ impl ServerConfig {
             clock: crate::clock::Clock::system(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_runs: Some(DEFAULT_RETENTION_RUNS),
+        }
+    }
+}
+
+/// A worker id unique across hosts and restarts: `<hostname>-<UUID v7>` (the UUID is random
+/// with a millisecond time prefix, so ids also sort by start time). The host name is `host`
+/// when the system does not give one.
+pub fn default_worker_id() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_string());
+    format!("{host}-{}", uuid::Uuid::now_v7())
+}
+
+/// The host part of a worker id made by [`default_worker_id`]: everything before the UUID
+/// (36 characters and a dash); `None` for an id of another shape.
+pub fn worker_host(worker_id: &str) -> Option<&str> {
+    let split = worker_id.len().checked_sub(37)?;
+    let (host, rest) = worker_id.split_at_checked(split)?;
+    let uuid = rest.strip_prefix('-')?;
+    uuid::Uuid::try_parse(uuid).ok()?;
+    Some(host).filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_are_unique_and_name_the_host() {
+        let a = default_worker_id();
+        let b = default_worker_id();
+        assert_ne!(a, b);
+        let host = worker_host(&a).expect("host part");
+        assert_eq!(worker_host(&b), Some(host));
+        let uuid = uuid::Uuid::try_parse(&a[host.len() + 1..]).expect("uuid");
+        assert_eq!(uuid.get_version_num(), 7);
+    }
+
+    #[test]
+    fn worker_host_of_other_shapes() {
+        for (id, want) in [
+            ("web-1-0190c7a2-5b4e-7c1d-8a2b-3c4d5e6f7a8b", Some("web-1")),
+            ("0190c7a2-5b4e-7c1d-8a2b-3c4d5e6f7a8b", None),
+            ("-0190c7a2-5b4e-7c1d-8a2b-3c4d5e6f7a8b", None),
+            ("jobworks-1234", None),
+            ("", None),
+            ("web-1-not-a-uuid-at-all-but-36-chars-long", None),
+        ] {
+            assert_eq!(worker_host(id), want, "{id}");
         }
     }
 }

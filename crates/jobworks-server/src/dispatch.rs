@@ -162,7 +162,8 @@ impl Dispatcher {
             let mut held = take_slots(&permits, free.min(256));
             if !held.is_empty() {
                 let want = held.len() as u32;
-                match self
+                let claiming = std::time::Instant::now();
+                let claimed = self
                     .store
                     .claim(
                         &self.ctx.config.worker_id,
@@ -171,8 +172,9 @@ impl Dispatcher {
                         self.ctx.config.clock.now(),
                         self.ctx.config.clock.now() + LOOKAHEAD,
                     )
-                    .await
-                {
+                    .await;
+                self.metrics.claim_latency(claiming.elapsed().as_secs_f64());
+                match claimed {
                     Ok(claims) => {
                         backoff = Duration::from_millis(50);
                         let full = claims.len() as u32 == want;

@@ -39,6 +39,16 @@ pub enum Published {
     Lines(Vec<(i64, NewLogLine)>),
     /// Runs whose attempts' outcomes were just committed: they may have ended.
     Changed(Vec<RunId>),
+    /// Lines of `run` up to sequence number `last_seq` were stored by another server sharing
+    /// the store: its followers read them from the store.
+    Stored {
+        /// The run.
+        run: RunId,
+        /// Sequence number of the last line stored.
+        last_seq: i64,
+    },
+    /// Store events may have been missed: every follower reads the store now.
+    Resync,
 }
 
 /// The broadcast hub between the writers and the followers.
@@ -74,6 +84,21 @@ impl LogHub {
     pub fn changed(&self, runs: Vec<RunId>) {
         if !runs.is_empty() && self.tx.receiver_count() > 0 {
             let _ = self.tx.send(Arc::new(Published::Changed(runs)));
+        }
+    }
+
+    /// Publishes that lines of `run` up to `last_seq` were stored (by any server; followers
+    /// that already sent them do nothing).
+    pub fn stored(&self, run: RunId, last_seq: i64) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(Published::Stored { run, last_seq }));
+        }
+    }
+
+    /// Makes every follower read the store now (store events may have been missed).
+    pub fn resync(&self) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(Published::Resync));
         }
     }
 
@@ -167,6 +192,16 @@ impl Follower {
                             }
                         }
                         Published::Changed(_) => {}
+                        Published::Stored { run, last_seq } if *run == self.run && *last_seq > self.after => {
+                            self.catch_up().await?;
+                        }
+                        Published::Stored { .. } => {}
+                        Published::Resync => {
+                            self.catch_up().await?;
+                            if self.ended().await? {
+                                return Ok(());
+                            }
+                        }
                     },
                     Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await?,
                     Err(broadcast::error::RecvError::Closed) => return self.end().await,

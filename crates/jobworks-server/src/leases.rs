@@ -1,6 +1,7 @@
 //! The lease keeper: renews the leases of attempts running here, stops those whose lease was
-//! lost or whose run was cancelled, and reaps expired leases of any worker (marking those
-//! attempts `lost`, retrying per policy, and killing orphaned process groups).
+//! lost or whose run was cancelled, and, while this server leads, reaps expired leases of any
+//! worker (marking those attempts `lost`, retrying per policy, and killing orphaned process
+//! groups on this host).
 
 use crate::dispatch::Running;
 use crate::retry::retry_at;
@@ -27,6 +28,10 @@ pub struct LeaseKeeper {
     pub installation: String,
     /// The server's wall clock.
     pub clock: crate::clock::Clock,
+    /// Reaping is a leader duty.
+    pub leader: crate::leader::Leader,
+    /// Renews now when notified (a cancel requested through another server).
+    pub renew_now: Arc<Notify>,
 }
 
 /// Runs until `shutdown`.
@@ -40,6 +45,8 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
         advance,
         installation,
         clock,
+        leader,
+        renew_now,
     } = keeper;
     let lease_ms = lease.as_millis() as u64;
     let mut renew = tokio::time::interval(lease / 3);
@@ -49,7 +56,7 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = renew.tick() => {
+            _ = renew_tick(&mut renew, &renew_now) => {
                 let attempts = running.attempts();
                 if attempts.is_empty() {
                     continue;
@@ -68,7 +75,7 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
                     Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
                 }
             }
-            _ = reap.tick() => {
+            _ = reap.tick(), if leader.epoch().is_some() => {
                 let now = clock.now();
                 let decide = move |spec: &jobworks_domain::JobSpec, attempt: i64| {
                     retry_at(spec, attempt, now, rand::random())
@@ -95,5 +102,13 @@ pub async fn run_lease_keeper(keeper: LeaseKeeper, shutdown: CancellationToken) 
                 }
             }
         }
+    }
+}
+
+/// The next renewal: the interval's tick, or at once when `now` is notified.
+async fn renew_tick(interval: &mut tokio::time::Interval, now: &Notify) {
+    tokio::select! {
+        _ = interval.tick() => {}
+        _ = now.notified() => {}
     }
 }

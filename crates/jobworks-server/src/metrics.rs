@@ -53,7 +53,37 @@ impl Metrics {
             None,
             "Attempt outcomes the store refused for good (not transient) and the finisher set aside".into(),
         );
+        recorder.describe_counter(
+            "jobworks_leader_changes_total".into(),
+            None,
+            "Times this server gained or lost the leader lease".into(),
+        );
+        recorder.describe_histogram(
+            "jobworks_claim_seconds".into(),
+            Some(Unit::Seconds),
+            "Latency of one claim transaction (the store call), claims that found work or not"
+                .into(),
+        );
+        // present from the start, so a scrape shows 0 rather than nothing
+        recorder
+            .register_counter(
+                &Key::from_static_name("jobworks_leader_changes_total"),
+                &META,
+            )
+            .absolute(0);
         Metrics { recorder, handle }
+    }
+
+    /// Counts a gain or loss of the leader lease by this server.
+    pub fn leader_changed(&self) {
+        self.counter("jobworks_leader_changes_total", Vec::new())
+            .increment(1);
+    }
+
+    /// Records the latency of one claim transaction, seconds.
+    pub fn claim_latency(&self, seconds: f64) {
+        self.histogram("jobworks_claim_seconds", Vec::new())
+            .record(seconds.max(0.0));
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {

@@ -154,10 +154,13 @@ pub struct Scheduler {
     pub running: Arc<Running>,
     /// The server's wall clock.
     pub clock: crate::clock::Clock,
+    /// Ticks fire only while this server leads, fenced with its epoch.
+    pub leader: crate::leader::Leader,
 }
 
 impl Scheduler {
-    /// Runs the scheduler until `shutdown`.
+    /// Runs the scheduler until `shutdown`: while this server leads, fires due ticks fenced
+    /// with its epoch; a `NotLeader` refusal deposes it at once, and it waits to lead again.
     pub async fn run(self, shutdown: CancellationToken) {
         let Scheduler {
             store,
@@ -168,9 +171,20 @@ impl Scheduler {
             dispatch,
             running,
             clock,
+            leader,
         } = self;
         let mut backoff = Duration::from_millis(100);
+        let mut leading = leader.watch();
         loop {
+            let Some(epoch) = *leading.borrow_and_update() else {
+                if crate::leader::until_leading(&mut leading, &shutdown)
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                continue;
+            };
             let now = clock.now();
             // fire ticks up to LOOKAHEAD early: each run is durably queued with its tick as
             // not-before, and the dispatcher starts it exactly on time
@@ -179,7 +193,11 @@ impl Scheduler {
                 &*store,
                 default_tz,
                 misfire_threshold,
-                Fire { now, horizon },
+                Fire {
+                    now,
+                    horizon,
+                    fence: epoch,
+                },
                 &dispatch,
                 &running,
             )
@@ -197,6 +215,10 @@ impl Scheduler {
                         None => MAX_SLEEP,
                     }
                 }
+                Err(StoreError::NotLeader(stale)) => {
+                    leader.deposed(stale);
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler tick failed");
                     health.tick_failed(e.to_string());
@@ -212,6 +234,7 @@ impl Scheduler {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = wake.notified() => {}
+                _ = leading.changed() => {}
                 _ = shutdown.cancelled() => return,
             }
         }
@@ -226,6 +249,8 @@ struct Fire {
     now: DateTime<Utc>,
     /// `now` plus [`LOOKAHEAD`]: ticks due by then are fired in this pass.
     horizon: DateTime<Utc>,
+    /// The leader epoch every `fire_ticks` carries.
+    fence: i64,
 }
 
 /// Fires every tick due by `fire.horizon`, stamped `fire.now`; returns the next due time.
@@ -237,7 +262,11 @@ async fn tick(
     dispatch: &Notify,
     running: &Running,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let Fire { now, horizon } = fire;
+    let Fire {
+        now,
+        horizon,
+        fence,
+    } = fire;
     loop {
         let due = store.due_schedules(horizon, DUE_BATCH).await?;
         let full = due.len() as u32 == DUE_BATCH;
@@ -250,14 +279,14 @@ async fn tick(
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     store
-                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, None)
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, Some(fence))
                         .await?;
                     continue;
                 }
                 Err(e) => {
                     tracing::error!(job = %d.spec.schedule_header().name, error = %e, "schedule no longer valid; job will not fire");
                     store
-                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, None)
+                        .fire_ticks(d.job_id, d.next_fire_at, None, Vec::new(), now, Some(fence))
                         .await?;
                     continue;
                 }
@@ -266,7 +295,7 @@ async fn tick(
             // stamped with the real clock: `queued_at` ≤ `scheduled_at` ≤ the process start
             let (runs, next) = plan_due(d, &schedule, horizon, misfire_threshold);
             let fired = store
-                .fire_ticks(d.job_id, d.next_fire_at, next, runs, now, None)
+                .fire_ticks(d.job_id, d.next_fire_at, next, runs, now, Some(fence))
                 .await?;
             for outcome in fired.iter().flatten() {
                 if let EnqueueOutcome::Queued { replaced, .. } = outcome {

@@ -6,6 +6,7 @@ use crate::config::ServerConfig;
 use crate::dispatch::{Dispatcher, Running};
 use crate::finisher::run_finisher;
 use crate::health::Health;
+use crate::leader::{Elector, Leader};
 use crate::leases::{LeaseKeeper, run_lease_keeper};
 use crate::logs::{LOG_QUEUE, run_log_writer};
 use crate::metrics::Metrics;
@@ -129,6 +130,18 @@ impl Server {
         let tracker = TaskTracker::new();
         let health = Arc::new(Health::default());
         let metrics = Arc::new(Metrics::new());
+        // the first try at the leader lease happens before any loop starts, so a single
+        // server leads from its first scheduler pass, as before there were several
+        let leader = Leader::new(config.worker_id.clone());
+        let mut elector = Elector::new(
+            store.clone(),
+            leader.clone(),
+            config.leader_lease,
+            config.clock.clone(),
+            metrics.clone(),
+        );
+        elector.renew().await;
+        let renew_leases_now = Arc::new(Notify::new());
         let running = Arc::new(Running::default());
         let schedule_wake = Arc::new(Notify::new());
         let dispatch_wake = Arc::new(Notify::new());
@@ -208,6 +221,7 @@ impl Server {
                 dispatch: dispatch_wake.clone(),
                 running: running.clone(),
                 clock: config.clock.clone(),
+                leader: leader.clone(),
             }
             .run(shutdown.clone()),
         );
@@ -219,8 +233,10 @@ impl Server {
                 lease: config.lease,
                 wake: dispatch_wake.clone(),
                 advance: advance.clone(),
-                installation,
+                installation: installation.clone(),
                 clock: config.clock.clone(),
+                leader: leader.clone(),
+                renew_now: renew_leases_now.clone(),
             },
             shutdown.clone(),
         ));
@@ -232,17 +248,62 @@ impl Server {
                 rx: advance_rx,
                 clock: config.clock.clone(),
                 followers: followers.clone(),
+                leader: leader.clone(),
             }
             .run(shutdown.clone()),
         );
-        tracker.spawn(
-            crate::janitor::Janitor {
-                store: store.clone(),
-                keep: config.retention_runs,
-                clock: config.clock.clone(),
+        tracker.spawn({
+            let (store, keep, clock) = (store.clone(), config.retention_runs, config.clock.clone());
+            // retention is a leader duty: a pass right after each gain, then every interval
+            crate::leader::while_leading(leader.watch(), shutdown.clone(), move |_, stop| {
+                crate::janitor::Janitor {
+                    store: store.clone(),
+                    keep,
+                    clock: clock.clone(),
+                }
+                .run(stop)
+            })
+        });
+        tracker.spawn(elector.run(shutdown.clone()));
+        if let Some(events) = store.subscribe() {
+            tracker.spawn(crate::wakeups::run_wakeups(
+                events,
+                crate::wakeups::Wakeups {
+                    dispatch: dispatch_wake.clone(),
+                    schedule: schedule_wake.clone(),
+                    renew_leases: renew_leases_now.clone(),
+                    advance: advance.clone(),
+                    followers: followers.clone(),
+                    leader: leader.clone(),
+                },
+                shutdown.clone(),
+            ));
+        }
+        tracker.spawn({
+            let mut sweep = crate::orphans::HostSweep::new(
+                store.clone(),
+                installation.clone(),
+                running.clone(),
+                config.clock.clone(),
+            );
+            let (every, stop) = (config.lease, shutdown.clone());
+            // this host's processes of attempts no live lease holds: at start, then every lease
+            async move {
+                loop {
+                    match sweep.sweep().await {
+                        Ok(killed) if !killed.is_empty() => {
+                            tracing::warn!(pids = ?killed, "killed orphaned attempt processes on this host");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "sweeping orphaned processes failed"),
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                }
             }
-            .run(shutdown.clone()),
-        );
+        });
         let grace = config.shutdown_grace;
         let state = AppState {
             followers,
@@ -254,6 +315,7 @@ impl Server {
             schedule_wake,
             dispatch_wake,
             advance,
+            leader,
         };
         let app = router(state.clone());
         let http_shutdown = shutdown.clone();

@@ -5,10 +5,11 @@
 //! actor applies it, one run at a time, whenever something may have changed.
 //!
 //! The advancer learns of changes from the finisher (an attempt of a workflow task ended),
-//! the lease keeper, the API (trigger, cancel, approve, clear) and its own store scan every
-//! [`SCAN_EVERY`] (scheduled runs coming due, approval and run deadlines, calls whose child
-//! run ended, cancels). At start-up it advances every active workflow run once, which
-//! resumes runs after a crash: every decision is recomputed from the stored states, so no
+//! the lease keeper, the API (trigger, cancel, approve, clear) and, while this server leads,
+//! its own store scan every [`SCAN_EVERY`] (scheduled runs coming due, approval and run
+//! deadlines, calls whose child run ended, cancels). Each time it starts leading (at start-up
+//! for a single server) it advances every active workflow run once, which resumes runs after
+//! a crash: every decision is recomputed from the stored states, so no
 //! task that succeeded runs again.
 
 use crate::dispatch::Running;
@@ -61,6 +62,9 @@ pub struct Advancer {
     /// Told which runs each advance touched, so their log followers see a run the workflow
     /// runtime ended (a workflow run, a cancelled child) at once.
     pub followers: crate::follow::LogHub,
+    /// The store scans (due runs, deadlines) are a leader duty; each gain of leadership
+    /// starts with a scan of every active run, as a start-up does.
+    pub leader: crate::leader::Leader,
 }
 
 impl Advancer {
@@ -70,8 +74,17 @@ impl Advancer {
         let mut pending: BTreeSet<RunId> = BTreeSet::new();
         let mut resumed = false;
         let mut next_scan = tokio::time::Instant::now();
+        let mut leading = self.leader.watch();
+        let mut led_at: Option<i64> = None;
         loop {
-            if tokio::time::Instant::now() >= next_scan {
+            let epoch = *leading.borrow_and_update();
+            if epoch != led_at {
+                // a new term: recover every active run, as at start-up
+                led_at = epoch;
+                resumed = false;
+                next_scan = tokio::time::Instant::now();
+            }
+            if epoch.is_some() && tokio::time::Instant::now() >= next_scan {
                 next_scan = tokio::time::Instant::now() + SCAN_EVERY;
                 match self
                     .store
@@ -116,7 +129,8 @@ impl Advancer {
                     Some(id) => { pending.insert(id); }
                     None => return,
                 },
-                _ = tokio::time::sleep_until(next_scan) => {}
+                _ = tokio::time::sleep_until(next_scan), if led_at.is_some() => {}
+                _ = leading.changed() => {}
                 _ = shutdown.cancelled() => return,
             }
         }

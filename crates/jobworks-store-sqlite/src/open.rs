@@ -104,10 +104,19 @@ impl SqliteStore {
         })
     }
 
-    /// Begins a write transaction on the writer connection. Errors: `Busy` when the writer
-    /// is not free within twice `busy_timeout`.
+    /// Begins a write transaction on the writer connection with `BEGIN IMMEDIATE`: the
+    /// database's write lock is taken before the first read, waiting up to `busy_timeout`
+    /// for another connection (another handle or process) to commit. What the transaction
+    /// reads therefore stays true until it commits, and it never fails midway with
+    /// `SQLITE_BUSY_SNAPSHOT`, as a deferred transaction upgrading from read to write does.
+    /// Every write of this crate goes through here. Errors: `Busy` when the writer
+    /// connection is not free within twice `busy_timeout` or the lock within
+    /// `busy_timeout`.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
-        self.writer.begin().await.map_err(db_err)
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)
     }
 
     /// The database file.

@@ -1,4 +1,5 @@
-//! The conformance suite: behaviour every [`Store`] backend must show, written once.
+//! The conformance suite: behaviour every [`Store`] backend must show, written once, and the
+//! concurrency suite: several handles on one database, as several servers hold them, racing.
 //!
 //! Each conformance check is an async function taking a fresh, empty store. A backend crate
 //! runs them all with [`store_conformance_tests!`](crate::store_conformance_tests):
@@ -6,6 +7,10 @@
 //! ```ignore
 //! jobworks_store::store_conformance_tests!(async { SqliteStore::open(..).await.unwrap() });
 //! ```
+//!
+//! and the races with [`store_concurrency_tests!`](crate::store_concurrency_tests), whose
+//! expression yields several handles (`Vec<S>`, `S: Store + Clone`) on one fresh database;
+//! see [`concurrency`] for what each race asserts.
 //!
 //! Workflow checks drive runs with [`engine_plan`], the real engine
 //! (`jobworks_domain::workflow::next_actions`) turned into store writes.
@@ -56,6 +61,7 @@
 //! | `pause_run`, `resume_run` | `pause_and_resume_runs` |
 
 mod batch;
+pub mod concurrency;
 mod decisions;
 mod event_order;
 mod jobs;

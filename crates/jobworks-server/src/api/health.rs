@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use jobworks_protocol::Readiness;
+use jobworks_protocol::{LeaderStatus, Readiness};
 
 /// Liveness: answers 200 while the process serves HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = String)))]
@@ -13,20 +13,36 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 200 when the store answers and the scheduler's last tick succeeded within the
-/// last 10 s; 503 otherwise, with the scheduler's last error.
+/// Readiness: 200 when the store answers, the last try at the leader lease got an answer,
+/// and, on the leader, the scheduler's last tick succeeded within the last 10 s (a follower
+/// does not tick); 503 otherwise, with the scheduler's or the lease's last error. Also shows
+/// the leader lease (holder, epoch, since, whether this server leads).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let store_ok = state.store.count_tokens().await.is_ok();
     let (last_tick, error) = state.health.snapshot();
-    let fresh = last_tick.is_some_and(|t| (state.config.clock.now() - t).num_seconds() < 10);
-    let ready = store_ok && fresh && error.is_none();
+    let view = state.leader.view();
+    let now = state.config.clock.now();
+    let ready = is_ready(
+        store_ok,
+        view.error.is_none(),
+        view.epoch.is_some(),
+        last_tick.map(|t| now - t),
+        error.is_some(),
+    );
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let leader = view.lease.map(|lease| LeaderStatus {
+        this_server: view.epoch == Some(lease.epoch) && lease.holder == state.config.worker_id,
+        holder: lease.holder,
+        epoch: lease.epoch,
+        since: lease.since,
+        expires_at: lease.expires_at,
+    });
     (
         status,
         Json(Readiness {
@@ -34,12 +50,30 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             scheduler_last_tick_at: last_tick,
             scheduler_error: error,
             store_ok,
+            worker_id: state.config.worker_id.clone(),
+            leader,
+            leader_error: view.error,
         }),
     )
 }
 
+/// The readiness decision: the store answers and the leader lease could be read; a leader
+/// must also have ticked within the last 10 s (`since_tick`, the time since its last
+/// successful tick) without a later error.
+fn is_ready(
+    store_ok: bool,
+    lease_ok: bool,
+    leading: bool,
+    since_tick: Option<chrono::TimeDelta>,
+    tick_failed: bool,
+) -> bool {
+    let ticking = since_tick.is_some_and(|d| d.num_seconds() < 10) && !tick_failed;
+    store_ok && lease_ok && (!leading || ticking)
+}
+
 /// Prometheus text exposition: runs by state, queue depth, run duration and schedule lag
-/// histograms, attempts finished.
+/// histograms, attempts finished, attempts running on this server, whether it leads, its
+/// leadership changes, claim latency and store event (NOTIFY) lag.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, content_type = "text/plain", body = String)),
     security(("bearer" = [])))]
@@ -58,6 +92,55 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "jobworks_running_attempts {}\n",
         state.running.attempts().len()
     ));
+    text.push_str("# HELP jobworks_leader 1 when this server holds the leader lease\n# TYPE jobworks_leader gauge\n");
+    text.push_str(&format!(
+        "jobworks_leader {}\n",
+        u8::from(state.leader.epoch().is_some())
+    ));
     let body = state.metrics.render() + &text;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ready;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn readiness_of_leaders_and_followers() {
+        let recent = Some(TimeDelta::seconds(1));
+        let stale = Some(TimeDelta::seconds(11));
+        for (case, store_ok, lease_ok, leading, since_tick, failed, want) in [
+            ("leader ticking", true, true, true, recent, false, true),
+            ("leader, tick stale", true, true, true, stale, false, false),
+            ("leader, never ticked", true, true, true, None, false, false),
+            (
+                "leader, last tick failed",
+                true,
+                true,
+                true,
+                recent,
+                true,
+                false,
+            ),
+            ("follower", true, true, false, None, false, true),
+            ("follower, old error", true, true, false, stale, true, true),
+            (
+                "follower, lease unreadable",
+                true,
+                false,
+                false,
+                None,
+                false,
+                false,
+            ),
+            ("store down", false, true, true, recent, false, false),
+        ] {
+            assert_eq!(
+                is_ready(store_ok, lease_ok, leading, since_tick, failed),
+                want,
+                "{case}"
+            );
+        }
+    }
 }

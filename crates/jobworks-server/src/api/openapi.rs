@@ -24,7 +24,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     components(schemas(
         JobView, JobVersionView, SourceFile, ApplyRequest, ApplyResponse, AppliedJob,
         DiagnosticView, TriggerRequest, TriggerResponse, TriggeredRun, BackfillRequest, BackfillResponse, RunView, AttemptView,
-        RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness,
+        RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness, LeaderStatus,
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
         WorkflowVersionView, TokenView, CreateTokenRequest, CreatedTokenView,
         ProgressView, CheckpointView,

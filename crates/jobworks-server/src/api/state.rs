@@ -30,4 +30,6 @@ pub struct AppState {
     pub(crate) advance: crate::workflow::AdvanceSender,
     /// Committed log lines and outcomes, for live log followers.
     pub(crate) followers: crate::follow::LogHub,
+    /// This server's side of the leader lease.
+    pub(crate) leader: crate::leader::Leader,
 }

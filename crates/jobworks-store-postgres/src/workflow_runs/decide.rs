@@ -1,0 +1,200 @@
+//! Decisions by people (approve, reject, mark) and clearing tasks.
+
+use chrono::{DateTime, Utc};
+use jobworks_domain::workflow::{TaskId, TaskState};
+use jobworks_store::*;
+use std::collections::BTreeMap;
+
+use crate::codec::*;
+use crate::rows::task_from_row;
+use crate::runs::insert_task_event;
+
+use super::*;
+use crate::tx::Tx;
+
+/// Reopens a run that had ended, so its engine runs the cleared tasks.
+pub(super) async fn reopen(
+    tx: &mut Tx,
+    run: &RunRecord,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if !run.state.is_terminal() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE runs SET state = 'running', ended_at_us = NULL, reason = $1, \
+         cancel_requested_at_us = NULL, deadline_us = NULL WHERE id = $2",
+    )
+    .bind(why)
+    .bind(run.id.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    insert_task_event(
+        tx,
+        run.id.0,
+        None,
+        None,
+        now,
+        Some(run.state.as_str()),
+        "running",
+        why,
+    )
+    .await
+}
+
+pub(super) fn require_workflow(run: &RunRecord) -> Result<(), StoreError> {
+    if run.kind != DefinitionKind::Workflow {
+        return Err(StoreError::Conflict(format!(
+            "run {} is a job run: only tasks of workflow runs can be approved, marked or cleared; \
+             trigger the job again instead",
+            run.id
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn reset(
+    tx: &mut Tx,
+    run: &RunRecord,
+    tasks: &BTreeMap<TaskId, TaskInstanceRecord>,
+    reset: &[TaskId],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for task in reset {
+        let instance = tasks.get(task).ok_or_else(|| StoreError::TaskNotFound {
+            run: run.id.0,
+            task: task.to_string(),
+        })?;
+        if instance.state.is_active() {
+            return Err(StoreError::Conflict(format!(
+                "task `{task}` is {}: wait for it to end, or cancel the run first",
+                instance.state
+            )));
+        }
+        if instance.state == TaskState::Pending {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE task_instances SET state = 'pending', retry_base = attempts, reason = $1, \
+             queued_at_us = NULL, started_at_us = NULL, ended_at_us = NULL, not_before_us = NULL, \
+             exit_code = NULL, outputs_json = '{}', cancel_requested_at_us = NULL, \
+             child_run_id = NULL, deadline_us = NULL, decided_by = NULL, spec_json = NULL, \
+             env_json = NULL WHERE id = $2",
+        )
+        .bind(reason)
+        .bind(instance.id.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        insert_task_event(
+            tx,
+            run.id.0,
+            Some(task.as_str()),
+            None,
+            now,
+            Some(instance.state.as_str()),
+            "pending",
+            reason,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// See `Store::decide_task`.
+pub async fn decide_task(
+    tx: &mut Tx,
+    run_id: i64,
+    task: &str,
+    decision: &TaskDecision,
+    approval: bool,
+    to_reset: &[TaskId],
+    now: DateTime<Utc>,
+) -> Result<TaskInstanceRecord, StoreError> {
+    let run = load_run(tx, run_id).await?;
+    require_workflow(&run)?;
+    let tasks = load_tasks(tx, run_id).await?;
+    let instance = tasks.get(task).ok_or_else(|| StoreError::TaskNotFound {
+        run: run_id,
+        task: task.to_owned(),
+    })?;
+    if approval && instance.state != TaskState::WaitingApproval {
+        return Err(StoreError::Conflict(format!(
+            "task `{task}` is {}, not waiting for approval",
+            instance.state
+        )));
+    }
+    if !approval && instance.state.is_active() {
+        let hint = if instance.state == TaskState::WaitingApproval {
+            "approve or reject it instead"
+        } else {
+            "wait for it to end, or cancel the run first"
+        };
+        return Err(StoreError::Conflict(format!(
+            "task `{task}` is {}: {hint}",
+            instance.state
+        )));
+    }
+    let others: Vec<TaskId> = to_reset
+        .iter()
+        .filter(|id| id.as_str() != task)
+        .cloned()
+        .collect();
+    reset(tx, &run, &tasks, &others, &decision.reason, now).await?;
+    let from = instance.state;
+    sqlx::query(
+        "UPDATE task_instances SET state = $1, reason = $2, decided_by = $3, ended_at_us = $4, \
+         started_at_us = COALESCE(started_at_us, $5) WHERE id = $6",
+    )
+    .bind(decision.state.as_str())
+    .bind(&decision.reason)
+    .bind(&decision.by)
+    .bind(to_us(now))
+    .bind(to_us(now))
+    .bind(instance.id.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    insert_task_event(
+        tx,
+        run_id,
+        Some(task),
+        None,
+        now,
+        Some(from.as_str()),
+        decision.state.as_str(),
+        &decision.reason,
+    )
+    .await?;
+    reopen(
+        tx,
+        &run,
+        &format!("reopened: task `{task}` {}", decision.reason),
+        now,
+    )
+    .await?;
+    let row = sqlx::query("SELECT * FROM task_instances WHERE id = $1")
+        .bind(instance.id.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    task_from_row(&row)
+}
+
+/// See `Store::reset_tasks`.
+pub async fn reset_tasks(
+    tx: &mut Tx,
+    run_id: i64,
+    to_reset: &[TaskId],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let run = load_run(tx, run_id).await?;
+    require_workflow(&run)?;
+    let tasks = load_tasks(tx, run_id).await?;
+    reset(tx, &run, &tasks, to_reset, reason, now).await?;
+    reopen(tx, &run, &format!("reopened: {reason}"), now).await
+}
