@@ -135,11 +135,31 @@ async fn takeover(database: &str, n: usize) {
         );
     }
 
+    for (i, server) in servers.iter().enumerate() {
+        let metrics = server.as_ref().expect("started").get("/metrics").await;
+        let text = metrics.as_str().expect("text exposition");
+        let leading = if i == leader { 1 } else { 0 };
+        assert!(
+            text.contains(&format!("\njobworks_leader {leading}\n")),
+            "server {i}: {text}"
+        );
+        assert!(
+            text.contains(&format!("jobworks_leader_changes_total {leading}")),
+            "server {i}: {text}"
+        );
+        assert!(text.contains("jobworks_claim_seconds_count"), "{text}");
+    }
+
     // triggers through every server, and ticks, before the kill
     let mut triggered = Vec::new();
+    // which server acknowledged each manual trigger, to see who claimed it
+    let mut through = std::collections::HashMap::new();
     for server in servers.iter().flatten() {
+        let worker = readyz(server).await["worker_id"].clone();
         for _ in 0..4 {
-            triggered.push(trigger(server).await);
+            let id = trigger(server).await;
+            through.insert(id, worker.clone());
+            triggered.push(id);
         }
     }
     let survivor = (leader + 1) % n;
@@ -180,8 +200,11 @@ async fn takeover(database: &str, n: usize) {
     let killed_at = chrono::Utc::now();
     // triggers keep being acknowledged while nobody leads
     for server in servers.iter().flatten() {
+        let worker = readyz(server).await["worker_id"].clone();
         for _ in 0..3 {
-            triggered.push(trigger(server).await);
+            let id = trigger(server).await;
+            through.insert(id, worker.clone());
+            triggered.push(id);
         }
     }
     let (new_leader, new_epoch) = leader_of(&servers, killed + Duration::from_secs(30)).await;
@@ -228,6 +251,7 @@ async fn takeover(database: &str, n: usize) {
     // every acknowledged trigger has its run, and it ends (those the dead leader was running
     // are found lost once their attempt lease expires)
     let mut workers = BTreeSet::new();
+    let mut elsewhere: Vec<i64> = Vec::new();
     let mut states = std::collections::BTreeMap::<String, usize>::new();
     for id in &triggered {
         let detail = live.wait_run(*id, Duration::from_secs(90)).await;
@@ -239,7 +263,26 @@ async fn takeover(database: &str, n: usize) {
                 workers.insert(worker.to_string());
             }
         }
+        // queued-to-claimed time of first attempts claimed by another server than the one
+        // the trigger went through (woken by a store event, or by its own poll)
+        let first = &detail["attempts"][0];
+        if through.get(id).is_some_and(|w| *w != first["worker"]) {
+            let at = |v: &Value| {
+                v.as_str()
+                    .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+            };
+            if let (Some(queued), Some(claimed)) =
+                (at(&detail["run"]["queued_at"]), at(&first["claimed_at"]))
+            {
+                elsewhere.push((claimed - queued).num_milliseconds());
+            }
+        }
     }
+    elsewhere.sort_unstable();
+    println!(
+        "runs claimed by another server than the one triggered through: {}, queued to claimed ms: {elsewhere:?}",
+        elsewhere.len()
+    );
     let detail = live.get(&format!("/api/v1/runs/{interrupted}")).await;
     assert_eq!(detail["attempts"][0]["state"], "lost", "{detail}");
     assert_eq!(

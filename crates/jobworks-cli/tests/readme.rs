@@ -5,7 +5,8 @@
 //! the block, the command and a line diff.
 //!
 //! Shape: each line is split on whitespace and every word holding a digit becomes `#`
-//! (times, ids, durations, pids, sizes), as do weekday names and size units, so column
+//! (times, ids, durations, pids, sizes), as do weekday names and `-` (a measurement not
+//! taken), and a size unit joins its number, so column
 //! widths, clock readings and measurements do not matter but words, columns and messages do. Lines are compared as sets (order and repeats
 //! aside), because log streams interleave stdout and stderr and schedules add rows. For
 //! `runs list`, whose rows depend on what the demo's schedules fired meanwhile, only the
@@ -150,19 +151,24 @@ const SIZE_UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
 
 /// The shape of a line: words with a digit, weekday names and size units become `#`.
 fn shape(line: &str) -> String {
-    line.split_whitespace()
-        .map(|word| {
-            if word.bytes().any(|b| b.is_ascii_digit())
-                || WEEKDAYS.contains(&word)
-                || SIZE_UNITS.contains(&word)
-            {
-                "#"
-            } else {
-                word
+    let mut out: Vec<&str> = Vec::new();
+    for word in line.split_whitespace() {
+        if SIZE_UNITS.contains(&word) {
+            // `1.4 MiB` is one measurement: the unit joins its number's `#`
+            if out.last() != Some(&"#") {
+                out.push("#");
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+        } else if word.bytes().any(|b| b.is_ascii_digit())
+            || WEEKDAYS.contains(&word)
+            // `-`: a measurement not taken (a process too short to sample, no signal)
+            || word == "-"
+        {
+            out.push("#");
+        } else {
+            out.push(word);
+        }
+    }
+    out.join(" ")
 }
 
 fn shapes(lines: &[String]) -> BTreeSet<String> {
@@ -307,7 +313,12 @@ fn shell_words_and_shapes() {
     );
     assert_eq!(
         shape("2   flaky       succeeded  manual    -   3.20s"),
-        "# flaky succeeded manual - #"
+        "# flaky succeeded manual # #"
+    );
+    // a peak RSS too short to sample (`-`) has the shape of a measured one (`1.4 MiB`)
+    assert_eq!(
+        shape("1  failed  0ms/0ms  1.4 MiB  -"),
+        shape("1  failed  0ms/0ms  -        -")
     );
     let text =
         "a\n```toml\nx = 1\n```\n```text\n$ jobworks validate -f x.toml\nok\n\n$ jobworks b\n```\n";

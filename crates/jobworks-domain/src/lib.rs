@@ -4,9 +4,12 @@
 //! crate speaks in its types. Decisions (which state a run moves to, whether a new run may
 //! start) are plain functions of their inputs, so they are unit-tested with tables.
 
+pub mod admission;
+pub mod call;
 pub mod concurrency;
 pub mod file;
 pub mod ids;
+pub mod lifecycle;
 pub mod params;
 pub mod spec;
 pub mod sql;

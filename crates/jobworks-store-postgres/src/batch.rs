@@ -18,9 +18,6 @@ use crate::codec::{db_err, from_us, opt_from_us, parse_state, to_us};
 use crate::open::PostgresStore;
 use crate::tx::Tx;
 
-/// Checkpoints above this size are refused (the executor refuses them first).
-const MAX_CHECKPOINT_BYTES: usize = 64 * 1024;
-
 pub(crate) async fn record_report(
     store: &PostgresStore,
     report: BatchReport,
@@ -43,7 +40,7 @@ pub(crate) async fn record_report(
         });
     }
     if let Some(checkpoint) = &report.checkpoint {
-        check_checkpoint(checkpoint)?;
+        jobworks_store::batch::validate_checkpoint(checkpoint)?;
     }
     let (done, total, unit, progress_at) = match &report.progress {
         Some(p) => (
@@ -85,18 +82,6 @@ pub(crate) async fn record_report(
         held: row.is_some(),
         pause_requested: row.is_some_and(|row| row.get::<bool, _>(0)),
     })
-}
-
-fn check_checkpoint(checkpoint: &str) -> Result<(), StoreError> {
-    if checkpoint.len() > MAX_CHECKPOINT_BYTES {
-        return Err(StoreError::Conflict(format!(
-            "checkpoint of {} bytes is over the {MAX_CHECKPOINT_BYTES} byte limit",
-            checkpoint.len()
-        )));
-    }
-    serde_json::from_str::<serde_json::Value>(checkpoint)
-        .map(drop)
-        .map_err(|error| StoreError::Conflict(format!("checkpoint is not valid JSON: {error}")))
 }
 
 pub(crate) async fn states(

@@ -15,9 +15,6 @@ use sqlx::{Row, SqlitePool};
 use crate::codec::{db_err, from_us, opt_from_us, parse_state, to_us};
 use crate::open::SqliteStore;
 
-/// Checkpoints above this size are refused (the executor refuses them first).
-const MAX_CHECKPOINT_BYTES: usize = 64 * 1024;
-
 pub(crate) async fn record_report(
     store: &SqliteStore,
     report: BatchReport,
@@ -40,7 +37,7 @@ pub(crate) async fn record_report(
         });
     }
     if let Some(checkpoint) = &report.checkpoint {
-        check_checkpoint(checkpoint)?;
+        jobworks_store::batch::validate_checkpoint(checkpoint)?;
     }
     let (done, total, unit, progress_at) = match &report.progress {
         Some(p) => (
@@ -51,7 +48,9 @@ pub(crate) async fn record_report(
         ),
         None => (None, None, None, None),
     };
-    // one statement: fenced by the attempt still running under this worker
+    // one statement in a write transaction: fenced by the attempt still running under this
+    // worker
+    let mut tx = store.begin().await?;
     let row = sqlx::query(
         "UPDATE task_instances SET \
              progress_done = CASE WHEN ?1 THEN ?2 ELSE progress_done END, \
@@ -75,25 +74,14 @@ pub(crate) async fn record_report(
     .bind(to_us(report.at))
     .bind(report.attempt_id.0)
     .bind(&report.worker)
-    .fetch_optional(&store.writer)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
     Ok(BatchSync {
         held: row.is_some(),
         pause_requested: row.is_some_and(|row| row.get::<bool, _>(0)),
     })
-}
-
-fn check_checkpoint(checkpoint: &str) -> Result<(), StoreError> {
-    if checkpoint.len() > MAX_CHECKPOINT_BYTES {
-        return Err(StoreError::Conflict(format!(
-            "checkpoint of {} bytes is over the {MAX_CHECKPOINT_BYTES} byte limit",
-            checkpoint.len()
-        )));
-    }
-    serde_json::from_str::<serde_json::Value>(checkpoint)
-        .map(drop)
-        .map_err(|error| StoreError::Conflict(format!("checkpoint is not valid JSON: {error}")))
 }
 
 pub(crate) async fn states(

@@ -2,7 +2,8 @@
 //! each run admitted under its definition's concurrency policy.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::workflow::WorkflowSpec;
+use jobworks_domain::admission::{needs_active_runs, runs_serially};
+use jobworks_domain::workflow::{TaskState, WorkflowSpec};
 use jobworks_domain::{Admission, ConcurrencyPolicy, JobId, RunId, RunState, TriggerKind, admit};
 use jobworks_store::*;
 use sqlx::sqlite::SqliteConnection;
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use crate::codec::*;
 use crate::definitions::Policy;
 use crate::open::SqliteStore;
-use crate::rows::MAIN_TASK;
+use crate::rows::{MAIN_TASK, active_runs};
 use crate::runs::{cancel_in_tx, insert_event};
 
 /// `Store::fire_ticks`: moves the definition's `next_fire_at` from `expected_next_fire_at`
@@ -76,12 +77,7 @@ pub(crate) async fn enqueue_runs(
                 );
             }
             let policy = &policies[&key];
-            if policy.kind != DefinitionKind::Job
-                || !matches!(
-                    policy.policy,
-                    ConcurrencyPolicy::Allow | ConcurrencyPolicy::Queue
-                )
-            {
+            if policy.kind != DefinitionKind::Job || needs_active_runs(policy.policy) {
                 break;
             }
             j += 1;
@@ -133,27 +129,28 @@ pub(crate) async fn enqueue_in_tx(
         }
         DefinitionKind::Job => None,
     };
+    // the domain decides (`admit`); a workflow run is admitted here and waits queued for a
+    // `max_active_runs` slot instead (`admission::workflow_run_may_start`)
     let admission = if let Some(reason) = &run.skip_reason {
         Admission::Skip(reason.clone())
-    } else if workflow.is_none()
-        && matches!(
-            policy,
-            ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
-        )
-    {
-        let active: Vec<RunId> = sqlx::query(
-            "SELECT id FROM runs WHERE job_id = ? AND state IN ('queued', 'running') ORDER BY id",
-        )
-        .bind(run.job_id.0)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|r| RunId(r.get("id")))
-        .collect();
-        admit(policy, &active)
     } else {
-        Admission::Admit
+        let active: Vec<RunId> = if workflow.is_none() && needs_active_runs(policy) {
+            sqlx::query(concat!(
+                "SELECT id FROM runs WHERE job_id = ? AND state IN ",
+                active_runs!(),
+                " ORDER BY id"
+            ))
+            .bind(run.job_id.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| RunId(r.get("id")))
+            .collect()
+        } else {
+            Vec::new()
+        };
+        admit(policy, &active)
     };
 
     let (state, reason) = match &admission {
@@ -185,7 +182,7 @@ pub(crate) async fn enqueue_in_tx(
     .bind(state.is_terminal().then(|| to_us(now)))
     .bind(run.params.to_string())
     .bind(definition.priority)
-    .bind(i64::from(policy == ConcurrencyPolicy::Queue))
+    .bind(i64::from(runs_serially(policy)))
     .bind(&reason)
     .bind(not_before)
     .bind(parent.map(|(id, _)| id))
@@ -206,7 +203,7 @@ pub(crate) async fn enqueue_in_tx(
             .bind(MAIN_TASK)
             .bind(state.as_str())
             .bind(definition.priority)
-            .bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .bind(i64::from(runs_serially(policy)))
             .bind(not_before)
             .bind(to_us(now))
             .bind(state.is_terminal().then(|| to_us(now)))
@@ -217,9 +214,9 @@ pub(crate) async fn enqueue_in_tx(
         }
         Some(spec) => {
             let task_state = if state == RunState::Skipped {
-                "skipped"
+                TaskState::Skipped.as_str()
             } else {
-                "pending"
+                TaskState::Pending.as_str()
             };
             let mut q: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO task_instances (run_id, task_key, state) ");
@@ -295,7 +292,7 @@ async fn insert_queued_batch(
             .push_bind(now_us)
             .push_bind(run.params.to_string())
             .push_bind(priority)
-            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue));
+            .push_bind(i64::from(runs_serially(policy)));
     });
     q.push(" RETURNING id");
     let mut ids: Vec<i64> = q
@@ -320,7 +317,7 @@ async fn insert_queued_batch(
             .push_bind(MAIN_TASK)
             .push_bind("queued")
             .push_bind(priority)
-            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .push_bind(i64::from(runs_serially(policy)))
             .push_bind(now_us);
     });
     q.build().execute(&mut *conn).await.map_err(db_err)?;

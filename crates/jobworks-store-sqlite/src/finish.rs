@@ -3,8 +3,9 @@
 //! workflow tasks the run advanced and new work claimed in the same transaction.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::workflow::outputs_from_json;
-use jobworks_domain::{AttemptState, RunId, RunState};
+use jobworks_domain::lifecycle::{after_attempt, attempt_summary, end_reason};
+use jobworks_domain::workflow::{TaskState, outputs_from_json};
+use jobworks_domain::{RunId, RunState};
 use jobworks_store::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -74,22 +75,6 @@ pub(crate) async fn finish_and_advance(
     })
 }
 
-/// One-line summary of how an attempt ended, for the run's reason and its event.
-fn attempt_summary(f: &AttemptFinish, attempt_no: i64) -> String {
-    let how = match (f.state, f.exit_code, f.signal) {
-        (AttemptState::Succeeded, _, _) => "succeeded".to_string(),
-        (AttemptState::TimedOut, _, _) => "timed out".to_string(),
-        (AttemptState::Cancelled, _, _) => "cancelled".to_string(),
-        (_, Some(code), _) => format!("exited with code {code}"),
-        (_, None, Some(sig)) => format!("killed by signal {sig}"),
-        (state, None, None) => state.as_str().to_string(),
-    };
-    match &f.error {
-        Some(err) => format!("attempt {attempt_no} {how}: {err}"),
-        None => format!("attempt {attempt_no} {how}"),
-    }
-}
-
 /// The work of `finish_attempts` inside a transaction.
 async fn finish_in_tx(
     tx: &mut Tx,
@@ -124,6 +109,7 @@ async fn finish_in_tx(
         /// the task's id when the run is a workflow run
         task: Option<String>,
         next: RunState,
+        retry_at: Option<DateTime<Utc>>,
         reason: String,
     }
     let mut out = Vec::with_capacity(finishes.len());
@@ -149,20 +135,27 @@ async fn finish_in_tx(
             .get::<Option<i64>, _>("cancel_requested_at_us")
             .is_some();
         let workflow = row.get::<&str, _>("kind") == "workflow";
-        let summary = attempt_summary(f, attempt_no);
-        let next = if f.state == AttemptState::Cancelled || cancel_pending {
-            RunState::Cancelled
-        } else if f.state.is_retryable() && f.retry_at.is_some() {
-            RunState::Queued
-        } else {
-            f.state.final_run_state()
+        // the domain decides (`lifecycle::after_attempt`); every state it gives is a
+        // transition from `running`, which the attempt's task and a job run are in
+        let decided = match after_attempt(f.state, cancel_pending, f.retry_at) {
+            Ok(next) => next,
+            Err(e) => {
+                out.push(Err(StoreError::Conflict(format!(
+                    "attempt {}: {e}",
+                    f.attempt_id
+                ))));
+                continue;
+            }
         };
-        let reason = if next == RunState::Queued {
-            let when = f.retry_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-            format!("{summary}; retry at {when}")
-        } else {
-            summary
-        };
+        let summary = attempt_summary(
+            attempt_no,
+            f.state,
+            f.exit_code,
+            f.signal,
+            f.error.as_deref(),
+        );
+        let reason = end_reason(summary, &decided, |t| t.to_rfc3339());
+        let next = decided.run_state();
         let advance = if workflow {
             Some(RunId(run_id))
         } else if next.is_terminal() {
@@ -182,6 +175,7 @@ async fn finish_in_tx(
             task_instance: row.get("task_instance_id"),
             task: workflow.then(|| row.get("task_key")),
             next,
+            retry_at: decided.retry_at().copied(),
             reason,
         });
     }
@@ -228,11 +222,7 @@ async fn finish_in_tx(
                 .push_bind(a.next.as_str())
                 .push_bind(a.reason.clone())
                 .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
-                .push_bind(if a.next == RunState::Queued {
-                    a.f.retry_at.map(to_us)
-                } else {
-                    None
-                })
+                .push_bind(a.retry_at.map(to_us))
                 .push_bind(a.f.started_at.map(to_us));
         });
         q.push(") AS v WHERE runs.id = v.column1");
@@ -249,14 +239,10 @@ async fn finish_in_tx(
         let outputs = serde_json::to_string(&outputs_from_json(&a.f.outputs))
             .unwrap_or_else(|_| "{}".to_owned());
         b.push_bind(a.task_instance)
-            .push_bind(a.next.as_str())
+            .push_bind(TaskState::from(a.next).as_str())
             .push_bind(a.reason.clone())
             .push_bind(a.next.is_terminal().then(|| to_us(a.f.ended_at)))
-            .push_bind(if a.next == RunState::Queued {
-                a.f.retry_at.map(to_us)
-            } else {
-                None
-            })
+            .push_bind(a.retry_at.map(to_us))
             .push_bind(a.f.exit_code)
             .push_bind(outputs)
             .push_bind(a.f.started_at.map(to_us));

@@ -2,7 +2,8 @@
 //! processes started, renewing leases and expiring those not renewed (the attempt is `lost`).
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::{AttemptId, JobId, JobSpec, RunId, RunState, TaskInstanceId};
+use jobworks_domain::lifecycle::{after_attempt, attempt_summary, lost_error, wants_retry};
+use jobworks_domain::{AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId};
 use jobworks_store::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -152,10 +153,7 @@ pub(crate) async fn expire_leases(
         let task_instance: i64 = row.get("task_instance_id");
         let task: String = row.get("task_key");
         let workflow = row.get::<&str, _>("kind") == "workflow";
-        let error = format!(
-            "lease expired at {}: the worker stopped renewing it (crash or lost store)",
-            expired_at.to_rfc3339()
-        );
+        let error = lost_error(&expired_at.to_rfc3339());
         sqlx::query(
             "UPDATE attempts SET state = 'lost', ended_at_us = ?, lease_expires_at_us = NULL, \
              error = ? WHERE id = ?",
@@ -166,24 +164,21 @@ pub(crate) async fn expire_leases(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let retry_at = if cancel_pending {
-            None
-        } else {
+        let retry_at = if wants_retry(AttemptState::Lost, cancel_pending) {
             retry(&spec, attempt_no - row.get::<i64, _>("retry_base"))
-        };
-        let reason = format!("attempt {attempt_no} lost: {error}");
-        let next = if cancel_pending {
-            RunState::Cancelled
-        } else if retry_at.is_some() {
-            RunState::Queued
         } else {
-            RunState::Failed
+            None
         };
+        let reason = attempt_summary(attempt_no, AttemptState::Lost, None, None, Some(&error));
+        let decided = after_attempt(AttemptState::Lost, cancel_pending, retry_at)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let retry_at = decided.retry_at().copied();
+        let next = decided.run_state();
         sqlx::query(
             "UPDATE task_instances SET state = ?, reason = ?, not_before_us = ?, \
              ended_at_us = ? WHERE id = ?",
         )
-        .bind(next.as_str())
+        .bind(decided.task_state().as_str())
         .bind(&reason)
         .bind(retry_at.map(to_us))
         .bind(next.is_terminal().then(|| to_us(now)))

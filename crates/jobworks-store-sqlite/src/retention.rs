@@ -8,13 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::codec::{db_err, to_us};
 use crate::open::SqliteStore;
-
-/// Run states a run never leaves, as stored (a macro, so queries stay static strings).
-macro_rules! finished {
-    () => {
-        "('succeeded', 'failed', 'timed_out', 'cancelled', 'skipped')"
-    };
-}
+use crate::rows::finished_runs;
 
 /// Deletes of a run set's rows (`?` = JSON array of run ids), children first: the order
 /// the foreign keys need.
@@ -38,7 +32,7 @@ pub(crate) async fn purge_runs(
     let roots: Vec<i64> = sqlx::query(concat!(
         "SELECT id FROM runs WHERE parent_run_id IS NULL AND id > ? AND ended_at_us < ? \
          AND state IN ",
-        finished!(),
+        finished_runs!(),
         " ORDER BY id LIMIT ?"
     ))
     .bind(after.0)
@@ -58,7 +52,7 @@ pub(crate) async fn purge_runs(
            SELECT value, value FROM json_each(?) \
            UNION SELECT t.root, r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id) \
          SELECT t.root, t.id, r.state IN ",
-        finished!(),
+        finished_runs!(),
         " AS finished FROM tree t JOIN runs r ON r.id = t.id"
     ))
     .bind(serde_json::to_string(&roots).map_err(|e| StoreError::Database(Box::new(e)))?)

@@ -12,10 +12,29 @@ use crate::codec::*;
 /// Task key of the single task of a job run.
 pub(crate) const MAIN_TASK: &str = "main";
 
-/// States a task instance never leaves by itself, as an SQL list (run states among them are
-/// the run's terminal states, see `RunState::is_terminal`).
+/// Task instance states an instance never leaves by itself, as an SQL list:
+/// `lifecycle::FINISHED_TASK_STATES` (run states among them are the run's terminal states);
+/// the tests check it.
 pub(crate) const TERMINAL_SQL: &str =
     "('succeeded', 'failed', 'timed_out', 'skipped', 'upstream_failed', 'cancelled')";
+
+/// Run states that count as active, as an SQL list: `lifecycle::ACTIVE_RUN_STATES` (a
+/// macro, so queries stay static strings; the tests check it).
+macro_rules! active_runs {
+    () => {
+        "('queued', 'running')"
+    };
+}
+pub(crate) use active_runs;
+
+/// Run states a run never leaves, as an SQL list: `lifecycle::FINISHED_RUN_STATES` (a
+/// macro, so queries stay static strings; the tests check it).
+macro_rules! finished_runs {
+    () => {
+        "('succeeded', 'failed', 'timed_out', 'cancelled', 'skipped')"
+    };
+}
+pub(crate) use finished_runs;
 
 /// The columns [`run_from_row`] reads, for `FROM runs r JOIN jobs j ON j.id = r.job_id`.
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.kind, r.job_id, j.name AS job_name, \
@@ -188,3 +207,31 @@ definition_record!(
         created_at: from_us(row.get("created_at_us")),
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use jobworks_domain::lifecycle::{
+        ACTIVE_RUN_STATES, FINISHED_RUN_STATES, FINISHED_TASK_STATES, sql_list,
+    };
+
+    #[test]
+    fn state_lists_are_the_domain_lists() {
+        let table = [
+            (
+                super::TERMINAL_SQL,
+                sql_list(FINISHED_TASK_STATES.iter().map(|s| s.as_str())),
+            ),
+            (
+                active_runs!(),
+                sql_list(ACTIVE_RUN_STATES.iter().map(|s| s.as_str())),
+            ),
+            (
+                finished_runs!(),
+                sql_list(FINISHED_RUN_STATES.iter().map(|s| s.as_str())),
+            ),
+        ];
+        for (sql, domain) in table {
+            assert_eq!(sql, domain);
+        }
+    }
+}

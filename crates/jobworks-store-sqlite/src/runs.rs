@@ -2,6 +2,8 @@
 //! counts by state.
 
 use chrono::{DateTime, Utc};
+use jobworks_domain::lifecycle::check_transition;
+use jobworks_domain::workflow::TaskState;
 use jobworks_domain::{RunId, RunState};
 use jobworks_store::*;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
@@ -53,9 +55,10 @@ pub(crate) async fn insert_task_event(
     Ok(())
 }
 
-/// Moves a run to `to`, recording the event; sets `ended_at` for terminal states. Its task
-/// instances that are not terminal follow (a job run's single instance mirrors the run; a
-/// cancelled queued workflow run cancels its pending tasks).
+/// Moves a run from `from` to `to`, recording the event; sets `ended_at` for terminal
+/// states. Its task instances that are not terminal follow (a job run's single instance
+/// mirrors the run; a cancelled queued workflow run cancels its pending tasks). Errors:
+/// `Conflict` when the run state machine has no `from → to` transition.
 pub(crate) async fn set_run_state(
     conn: &mut SqliteConnection,
     run_id: i64,
@@ -65,6 +68,8 @@ pub(crate) async fn set_run_state(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // the run state machine decides (`RunState::can_transition`)
+    check_transition(run_id, from, to).map_err(StoreError::Conflict)?;
     let ended = to.is_terminal().then(|| to_us(at));
     sqlx::query("UPDATE runs SET state = ?, reason = ?, ended_at_us = ? WHERE id = ?")
         .bind(to.as_str())
@@ -79,7 +84,7 @@ pub(crate) async fn set_run_state(
          WHERE run_id = ? AND state NOT IN {TERMINAL_SQL}"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to.as_str())
+        .bind(TaskState::from(to).as_str())
         .bind(reason)
         .bind(ended)
         .bind(run_id)

@@ -73,3 +73,23 @@ pub struct TaskBatchState {
     /// When that checkpoint was taken.
     pub checkpoint_at: Option<DateTime<Utc>>,
 }
+
+/// Largest checkpoint a backend stores, in bytes of JSON text (64 KiB); the executor refuses
+/// larger ones first.
+pub const MAX_CHECKPOINT_BYTES: usize = 64 * 1024;
+
+/// The rule every backend applies before storing a checkpoint: at most
+/// [`MAX_CHECKPOINT_BYTES`] and valid JSON. Errors: `Conflict` saying which rule failed.
+pub fn validate_checkpoint(checkpoint: &str) -> Result<(), crate::StoreError> {
+    if checkpoint.len() > MAX_CHECKPOINT_BYTES {
+        return Err(crate::StoreError::Conflict(format!(
+            "checkpoint of {} bytes is over the {MAX_CHECKPOINT_BYTES} byte limit",
+            checkpoint.len()
+        )));
+    }
+    serde_json::from_str::<serde_json::Value>(checkpoint)
+        .map(drop)
+        .map_err(|error| {
+            crate::StoreError::Conflict(format!("checkpoint is not valid JSON: {error}"))
+        })
+}

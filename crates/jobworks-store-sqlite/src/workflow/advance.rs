@@ -2,6 +2,7 @@
 //! under a guard on the task's current state, so a plan applied twice changes nothing.
 
 use chrono::{DateTime, Utc};
+use jobworks_domain::lifecycle::check_transition;
 use jobworks_domain::workflow::{TaskId, TaskKind, TaskState};
 use jobworks_domain::{RunId, RunState};
 use jobworks_store::*;
@@ -11,7 +12,7 @@ use super::calls::{cancel_child, start_call, sync_calls};
 use super::{SpecCache, load_tasks, load_workflow_spec};
 use crate::codec::*;
 use crate::open::{SqliteStore, Tx};
-use crate::rows::TERMINAL_SQL;
+use crate::rows::{TERMINAL_SQL, active_runs};
 use crate::runs::{insert_task_event, load_run};
 
 /// `Store::advance_run` in its own transaction, rolled back when the plan changed nothing.
@@ -319,10 +320,15 @@ async fn apply_write(
             }
         }
         TaskWrite::FinishRun { state, reason } => {
-            let done = sqlx::query(
-                "UPDATE runs SET state = ?, reason = ?, ended_at_us = ? \
-                 WHERE id = ? AND state IN ('queued', 'running')",
-            )
+            // the run state machine decides, from the state this pass left the run in
+            let from = outcome.run_state.unwrap_or(snapshot.run.state);
+            if !from.is_terminal() {
+                check_transition(run_id, from, state).map_err(StoreError::Conflict)?;
+            }
+            let done = sqlx::query(concat!(
+                "UPDATE runs SET state = ?, reason = ?, ended_at_us = ? WHERE id = ? AND state IN ",
+                active_runs!()
+            ))
             .bind(state.as_str())
             .bind(&reason)
             .bind(now_us)
@@ -336,7 +342,7 @@ async fn apply_write(
                 run_id,
                 None,
                 now,
-                Some(snapshot.run.state.as_str()),
+                Some(from.as_str()),
                 state.as_str(),
                 &reason,
             )
@@ -391,7 +397,7 @@ pub(super) async fn set_task(
 ) -> Result<bool, StoreError> {
     let sql = format!(
         "UPDATE task_instances SET state = ?1, reason = ?2, \
-         ended_at_us = CASE WHEN ?1 IN {TERMINAL_SQL} THEN ?3 ELSE NULL END, \
+         ended_at_us = ?7, \
          started_at_us = CASE WHEN ?1 = 'running' THEN ?3 \
              WHEN ?1 IN ('succeeded', 'failed') THEN COALESCE(started_at_us, ?3) \
              ELSE started_at_us END, \
@@ -405,6 +411,7 @@ pub(super) async fn set_task(
         .bind(decided_by)
         .bind(run_id)
         .bind(task.as_str())
+        .bind(state.is_terminal().then(|| to_us(now)))
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;

@@ -2,8 +2,8 @@
 //! the child ends.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::params::validate_params;
-use jobworks_domain::workflow::{TaskId, WorkflowSpec};
+use jobworks_domain::call::call_params;
+use jobworks_domain::workflow::{TaskId, TaskState, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, RunId, RunState, TriggerKind};
 use jobworks_store::*;
 use sqlx::Row;
@@ -38,7 +38,9 @@ pub(super) async fn sync_calls(
     for row in rows {
         let task: String = row.get("task_key");
         let child: i64 = row.get("child_id");
-        let state: String = row.get("state");
+        // a call task ends as its child run ended
+        let child_state: RunState = parse_state("runs.state", row.get("state"))?;
+        let state = TaskState::from(child_state).as_str();
         let child_reason: Option<String> = row.get("reason");
         let reason = match child_reason {
             Some(why) => format!("run {child} {state}: {why}"),
@@ -48,7 +50,7 @@ pub(super) async fn sync_calls(
             "UPDATE task_instances SET state = ?, reason = ?, ended_at_us = ?, \
              outputs_json = COALESCE(?, outputs_json) WHERE id = ?",
         )
-        .bind(&state)
+        .bind(state)
         .bind(&reason)
         .bind(
             row.get::<Option<i64>, _>("ended_at_us")
@@ -66,7 +68,7 @@ pub(super) async fn sync_calls(
             None,
             now,
             Some("running"),
-            &state,
+            state,
             &reason,
         )
         .await?;
@@ -138,27 +140,21 @@ pub(super) async fn start_call(
             from_json::<WorkflowSpec>("job_versions.spec_json", &json)?.params
         }
     };
-    let values = match validate_params(&declared, params) {
+    let values = match call_params(&declared, params) {
         Ok(values) => values,
-        Err(errors) => {
-            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        Err(problems) => {
             return Ok(Err(format!(
-                "params for {} `{name}` do not fit: {}",
-                kind.as_str(),
-                text.join("; ")
+                "params for {} `{name}` do not fit: {problems}",
+                kind.as_str()
             )));
         }
     };
-    let mut object = serde_json::Map::new();
-    for (param, value) in values {
-        object.insert(param, serde_json::to_value(value).unwrap_or_default());
-    }
     let run_id = snapshot.run.id.0;
     let new_run = NewRun::new(
         jobworks_domain::JobId(row.get("id")),
         row.get("version"),
         TriggerKind::Manual,
-        serde_json::Value::Object(object),
+        values,
         format!("run {run_id} task {task}"),
     );
     match enqueue_in_tx(tx, &new_run, Some((run_id, task.as_str())), now).await? {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use jobworks_domain::RunId;
-use jobworks_domain::workflow::{TaskId, TaskState};
+use jobworks_domain::lifecycle::{check_clear, check_decision};
+use jobworks_domain::workflow::TaskId;
 use jobworks_store::*;
 use std::collections::BTreeMap;
 
@@ -42,7 +43,9 @@ pub(crate) async fn reset_tasks(
     tx.commit().await.map_err(db_err)
 }
 
-/// Reopens a run that had ended, so its engine runs the cleared tasks.
+/// Reopens a run that had ended, so its engine runs the cleared tasks: the one way out of a
+/// terminal run state, outside the run state machine (`RunState::can_transition`) on
+/// purpose; only a person clearing or marking tasks of a workflow run takes it.
 async fn reopen(
     tx: &mut Tx,
     run: &RunRecord,
@@ -98,13 +101,7 @@ async fn reset(
             run: run.id.0,
             task: task.to_string(),
         })?;
-        if instance.state.is_active() {
-            return Err(StoreError::Conflict(format!(
-                "task `{task}` is {}: wait for it to end, or cancel the run first",
-                instance.state
-            )));
-        }
-        if instance.state == TaskState::Pending {
+        if !check_clear(task.as_str(), instance.state).map_err(StoreError::Conflict)? {
             continue;
         }
         sqlx::query(
@@ -151,23 +148,7 @@ async fn decide_in_tx(
         run: run_id,
         task: task.to_owned(),
     })?;
-    if approval && instance.state != TaskState::WaitingApproval {
-        return Err(StoreError::Conflict(format!(
-            "task `{task}` is {}, not waiting for approval",
-            instance.state
-        )));
-    }
-    if !approval && instance.state.is_active() {
-        let hint = if instance.state == TaskState::WaitingApproval {
-            "approve or reject it instead"
-        } else {
-            "wait for it to end, or cancel the run first"
-        };
-        return Err(StoreError::Conflict(format!(
-            "task `{task}` is {}: {hint}",
-            instance.state
-        )));
-    }
+    check_decision(task, instance.state, approval).map_err(StoreError::Conflict)?;
     let others: Vec<TaskId> = to_reset
         .iter()
         .filter(|id| id.as_str() != task)

@@ -8,6 +8,7 @@ mod decide;
 
 use chrono::{DateTime, Utc};
 use jobworks_domain::RunId;
+use jobworks_domain::admission::workflow_run_may_start;
 use jobworks_domain::workflow::{TaskId, WorkflowSpec};
 use jobworks_store::*;
 use sqlx::Row;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use crate::codec::*;
 use crate::open::SqliteStore;
-use crate::rows::{TERMINAL_SQL, task_from_row};
+use crate::rows::{TERMINAL_SQL, active_runs, task_from_row};
 
 pub(crate) use advance::{advance, advance_run};
 pub(crate) use decide::{decide_task, reset_tasks};
@@ -94,10 +95,11 @@ async fn runs_to_advance(
     let limit = i64::from(limit.max(1));
     let mut ids: Vec<i64> = Vec::new();
     if all_active {
-        ids = sqlx::query(
-            "SELECT id FROM runs WHERE kind = 'workflow' AND state IN ('queued', 'running') \
-             ORDER BY id LIMIT ?",
-        )
+        ids = sqlx::query(concat!(
+            "SELECT id FROM runs WHERE kind = 'workflow' AND state IN ",
+            active_runs!(),
+            " ORDER BY id LIMIT ?"
+        ))
         .bind(limit)
         .fetch_all(&mut *conn)
         .await
@@ -145,7 +147,7 @@ async fn runs_to_advance(
         let max: i64 = row.get("max_active");
         let running: i64 = row.get("running");
         let slot = taken.entry(job).or_default();
-        if running + *slot < max {
+        if workflow_run_may_start(max, running, *slot) {
             *slot += 1;
             ids.push(row.get("id"));
         }
