@@ -198,10 +198,11 @@ print(len(b))
     const MIB: i64 = 1024 * 1024;
     let trivial = server.trigger("trivial", json!({})).await;
     let detail = server.wait_run(trivial, Duration::from_secs(30)).await;
-    let rss = detail["attempts"][0]["max_rss_bytes"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no peak RSS: {detail}"));
-    assert!(rss < 8 * MIB, "a trivial sh reports {} MiB", rss / MIB);
+    // `true` may end before its first sample on a loaded machine: then it has none (`-`);
+    // when sampled, the figure is its own, not the forked server's
+    if let Some(rss) = detail["attempts"][0]["max_rss_bytes"].as_i64() {
+        assert!(rss < 8 * MIB, "a trivial sh reports {} MiB", rss / MIB);
+    }
 
     let big = server.trigger("big", json!({})).await;
     let detail = server.wait_run(big, Duration::from_secs(60)).await;

@@ -15,6 +15,9 @@ use sqlx::{Row, SqlitePool};
 use crate::codec::{db_err, from_us, opt_from_us, parse_state, to_us};
 use crate::open::SqliteStore;
 
+/// `Store::record_batch_report`: one guarded update in a write transaction, fenced by the
+/// attempt still running under the reporting worker (`held: false` otherwise). Errors:
+/// `Conflict` for a checkpoint over 64 KiB or not JSON.
 pub(crate) async fn record_report(
     store: &SqliteStore,
     report: BatchReport,
@@ -48,9 +51,8 @@ pub(crate) async fn record_report(
         ),
         None => (None, None, None, None),
     };
-    // one statement in a write transaction: fenced by the attempt still running under this
-    // worker
     let mut tx = store.begin().await?;
+    // one statement: fenced by the attempt still running under this worker
     let row = sqlx::query(
         "UPDATE task_instances SET \
              progress_done = CASE WHEN ?1 THEN ?2 ELSE progress_done END, \
@@ -84,6 +86,8 @@ pub(crate) async fn record_report(
     })
 }
 
+/// `Store::batch_states`: progress and checkpoint of the run's task instances that reported
+/// any, in task order. Errors: `RunNotFound`.
 pub(crate) async fn states(
     reader: &SqlitePool,
     run_id: RunId,
@@ -99,7 +103,7 @@ pub(crate) async fn states(
     }
     let rows = sqlx::query(
         "SELECT task_key, progress_done, progress_total, progress_unit, progress_at_us, \
-             json_extract(env_json, '$.' || ?), checkpoint_at_us \
+             json_extract(env_json, '$.' || ?) AS checkpoint, checkpoint_at_us \
          FROM task_instances WHERE run_id = ? \
              AND (progress_at_us IS NOT NULL OR json_extract(env_json, '$.' || ?) IS NOT NULL) \
          ORDER BY id",
@@ -114,20 +118,22 @@ pub(crate) async fn states(
     Ok(rows
         .iter()
         .map(|row| {
-            let progress_at: Option<i64> = row.get(4);
-            let checkpoint: Option<String> = row.get(5);
+            let progress_at: Option<i64> = row.get("progress_at_us");
+            let checkpoint: Option<String> = row.get("checkpoint");
             TaskBatchState {
-                task: row.get(0),
-                progress: match (row.get::<Option<f64>, _>(1), progress_at) {
+                task: row.get("task_key"),
+                progress: match (row.get::<Option<f64>, _>("progress_done"), progress_at) {
                     (Some(done), Some(at)) => Some(TaskProgress {
                         done,
-                        total: row.get(2),
-                        unit: row.get(3),
+                        total: row.get("progress_total"),
+                        unit: row.get("progress_unit"),
                         updated_at: from_us(at),
                     }),
                     _ => None,
                 },
-                checkpoint_at: checkpoint.as_ref().and(opt_from_us(row.get(6))),
+                checkpoint_at: checkpoint
+                    .as_ref()
+                    .and(opt_from_us(row.get("checkpoint_at_us"))),
                 checkpoint,
             }
         })
