@@ -142,3 +142,71 @@ async fn pause_stops_at_a_checkpoint_and_resume_finishes_from_it() {
         .expect("jobworks resume");
     assert!(!again.status.success(), "a finished run cannot be resumed");
 }
+
+const WORKFLOW: &str = r#"
+[[workflow]]
+name = "counting"
+
+[[workflow.task]]
+id = "count"
+type = "shell"
+script = '''
+n=$(printf '%s' "${JOBWORKS_CHECKPOINT:-}" | tr -cd 0-9)
+n=${n:-0}
+echo "started at $n"
+trap 'echo "::checkpoint {\"n\": $n}"; exit 0' USR1
+while [ "$n" -lt 30 ]; do
+    n=$((n + 1))
+    echo "::progress $n/30 steps"
+    sleep 0.1
+done
+'''
+
+[[workflow.task]]
+id = "after"
+depends_on = ["count"]
+type = "shell"
+script = "echo after"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_run_pauses_and_resumes_its_running_task_from_its_checkpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &[]);
+    server.apply("counting.toml", WORKFLOW).await;
+    let id = server.trigger_workflow("counting", json!({})).await;
+    server
+        .wait_for_run(id, "the count task reports progress", |detail| {
+            detail["tasks"][0]["progress"]["done"]
+                .as_f64()
+                .is_some_and(|done| done >= 3.0)
+        })
+        .await;
+    let (status, body) = server
+        .post(&format!("/api/v1/runs/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let detail = server
+        .wait_for_run(id, "the count task paused", |detail| {
+            detail["tasks"][0]["state"] == "paused"
+        })
+        .await;
+    assert_eq!(detail["run"]["state"], "paused", "{detail}");
+    assert_eq!(detail["tasks"][1]["state"], "pending", "{detail}");
+    let n = detail["tasks"][0]["checkpoint"]["data"]["n"]
+        .as_i64()
+        .expect("checkpoint at the pause");
+    let (status, body) = server
+        .post(&format!("/api/v1/runs/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(body["run"]["state"], "running", "{body}");
+    let detail = server.wait_run(id, Duration::from_secs(60)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    assert_eq!(detail["tasks"][1]["state"], "succeeded", "{detail}");
+    let log = server.log_text(id).await;
+    assert!(
+        log.contains(&format!("started at {n}")),
+        "resumed from {n}: {log}"
+    );
+}

@@ -799,7 +799,6 @@ impl Store for PostgresStore {
         crate::leader::release(&self.pool, holder, epoch, now).await
     }
 
-    /// A single statement.
     async fn leadership(&self) -> Result<Option<jobworks_store::Leadership>, StoreError> {
         crate::leader::current(&self.pool).await
     }
@@ -810,6 +809,7 @@ impl Store for PostgresStore {
         Some(self.events.subscribe())
     }
 
+    /// A single statement (a read for a poll without progress or checkpoint).
     async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError> {
         retry_busy!(crate::batch::record_report(self, report.clone()).await)
     }
