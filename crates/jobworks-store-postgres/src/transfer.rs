@@ -233,15 +233,24 @@ impl TableTransfer for PostgresStore {
                 continue;
             };
             let quoted_table = format!("\"{}\"", table.name.replace('"', "\"\""));
+            let sequence: Option<String> =
+                sqlx::query_scalar("SELECT pg_get_serial_sequence($1::text, $2::text)")
+                    .bind(&quoted_table)
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+            // only identity columns have a sequence; an empty table leaves it alone
+            let Some(sequence) = sequence else {
+                continue;
+            };
             let quoted_key = format!("\"{}\"", key.replace('"', "\"\""));
-            // NULL (not an identity column, or an empty table) leaves the sequence alone.
             let sql = format!(
-                "SELECT setval(pg_get_serial_sequence($1, $2), MAX({quoted_key})) \
-                 FROM {quoted_table}"
+                "SELECT setval($1::regclass, MAX({quoted_key})) FROM {quoted_table} \
+                 HAVING MAX({quoted_key}) IS NOT NULL"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&quoted_table)
-                .bind(key)
+                .bind(sequence)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_err)?;

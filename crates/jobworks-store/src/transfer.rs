@@ -233,7 +233,11 @@ pub fn dependency_order(
 pub fn insert_sql(table: &TableInfo, rows: usize, placeholder: impl Fn(usize) -> String) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let cols: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
-    let mut sql = format!("INSERT INTO {} ({}) VALUES ", quote(&table.name), cols.join(", "));
+    let mut sql = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        quote(&table.name),
+        cols.join(", ")
+    );
     let width = table.columns.len();
     for r in 0..rows {
         if r > 0 {
@@ -329,7 +333,8 @@ mod tests {
         assert_ne!(a, b);
         // NULL, 0 and "" are three different cells
         let cells = [Value::Null, Value::Int(0), Value::Text(String::new())];
-        let encoded: BTreeSet<Vec<u8>> = cells.iter().map(|c| enc(std::slice::from_ref(c))).collect();
+        let encoded: BTreeSet<Vec<u8>> =
+            cells.iter().map(|c| enc(std::slice::from_ref(c))).collect();
         assert_eq!(encoded.len(), 3);
     }
 

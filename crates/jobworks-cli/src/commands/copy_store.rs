@@ -105,7 +105,14 @@ pub async fn run(args: CopyStoreArgs, format: OutputFormat) -> anyhow::Result<()
     let (source, from_shown) = open("--from", &args.from, true).await?;
     let result = match open("--to", &args.to, false).await {
         Ok((target, to_shown)) => {
-            let r = copy(source.transfer(), target.transfer(), &from_shown, &to_shown, format).await;
+            let r = copy(
+                source.transfer(),
+                target.transfer(),
+                &from_shown,
+                &to_shown,
+                format,
+            )
+            .await;
             target.close().await;
             r
         }
@@ -242,7 +249,10 @@ async fn copy_table(
 }
 
 /// Refuses while the source's leader lease is unexpired: a server is (or just was) running.
-async fn refuse_live_leader(source: &dyn TableTransfer, tables: &[TableInfo]) -> anyhow::Result<()> {
+async fn refuse_live_leader(
+    source: &dyn TableTransfer,
+    tables: &[TableInfo],
+) -> anyhow::Result<()> {
     let Some(leader) = tables.iter().find(|t| t.name == "leader") else {
         return Ok(());
     };
@@ -268,7 +278,10 @@ async fn refuse_live_leader(source: &dyn TableTransfer, tables: &[TableInfo]) ->
 /// Refuses a target that holds any data (beyond what a fresh schema makes).
 async fn refuse_non_empty(target: &dyn TableTransfer, tables: &[TableInfo]) -> anyhow::Result<()> {
     let mut holding = Vec::new();
-    for t in tables.iter().filter(|t| !SEEDED_TABLES.contains(&t.name.as_str())) {
+    for t in tables
+        .iter()
+        .filter(|t| !SEEDED_TABLES.contains(&t.name.as_str()))
+    {
         let n = target.count(&t.name).await?;
         if n > 0 {
             holding.push((t.name.as_str(), n));
