@@ -13,7 +13,7 @@ pub mod records;
 pub mod store;
 pub mod transfer;
 
-pub use batch::{BatchReport, BatchSync, TaskBatchState, TaskProgress};
+pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
 pub use records::*;

@@ -7,6 +7,7 @@ pub mod copy_store;
 pub mod import;
 pub mod jobs;
 pub mod logs;
+pub mod pause;
 pub mod progress;
 pub mod run;
 pub mod runs;
