@@ -269,6 +269,33 @@ async fn an_installation_moves_from_sqlite_to_postgres_and_back_is_refused_when_
     assert_eq!(done["run"]["state"], "succeeded", "{done:#}");
     assert!(server.log_text(new).await.contains("hello two"));
 
+    let mut server = server;
+    server.stop();
+
+    // and back: PostgreSQL into a new SQLite file, the new run included
+    let back = format!("sqlite:{}", dir.path().join("back.db").display());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let returned = loop {
+        let out = copy_store(&scratch.url, &back);
+        let stderr = text(&out.stderr);
+        if out.status.success() || !stderr.contains("leader lease") {
+            break out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease never lapsed: {stderr}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(returned.status.success(), "{}", text(&returned.stderr));
+    let report: Value = serde_json::from_slice(&returned.stdout).expect("JSON report");
+    assert_eq!(report["verified"], true, "{report:#}");
+    let runs = report["tables"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["table"] == "runs"))
+        .expect("runs in the report");
+    assert_eq!(runs["target_rows"].as_u64(), Some(ids.len() as u64 + 1));
+
     let again = copy_store(&from, &scratch.url);
     assert!(!again.status.success());
     let stderr = text(&again.stderr);
