@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod apply;
 pub mod backfill;
+pub mod copy_store;
 pub mod import;
 pub mod jobs;
 pub mod logs;
