@@ -30,6 +30,7 @@ mod run_filter;
 mod runs;
 mod store;
 mod tokens;
+mod transfer;
 mod tx;
 mod workflow_runs;
 

@@ -32,6 +32,7 @@ mod run_filter;
 mod runs;
 mod store;
 mod tokens;
+mod transfer;
 mod workflow;
 
 pub use open::{Durability, SqliteStore, SqliteStoreOptions};

@@ -11,9 +11,11 @@ pub mod conformance;
 pub mod error;
 pub mod records;
 pub mod store;
+pub mod transfer;
 
-pub use batch::{BatchReport, BatchSync, TaskBatchState, TaskProgress};
+pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
 pub use records::*;
 pub use store::{Planner, RetryDecider, Store};
+pub use transfer::{TableChecksum, TableInfo, TableTransfer, Value};

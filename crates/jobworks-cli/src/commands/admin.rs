@@ -6,6 +6,8 @@
 //! - `admin vacuum`: reclaims the space of deleted runs (SQLite `VACUUM`). Offline by design:
 //!   it rewrites the whole file and holds the only write lock while it runs, so run it with
 //!   the server stopped.
+//! - `admin copy-store --from URL --to URL`: moves an installation to another database
+//!   (`copy_store`).
 
 use crate::commands::tokens::{expires_in_s, print_created};
 use crate::output::{OutputFormat, outln, print_json};
@@ -23,6 +25,9 @@ pub enum AdminCommand {
     Token(AdminTokenCommand),
     /// Reclaim the space of deleted runs (SQLite VACUUM); stop the server first
     Vacuum(DatabaseArg),
+    /// Copy a whole installation to an empty database (e.g. SQLite to PostgreSQL), then
+    /// verify counts and checksums per table; stop the servers first
+    CopyStore(crate::commands::copy_store::CopyStoreArgs),
 }
 
 /// `jobworks admin token ...`.
@@ -107,6 +112,7 @@ pub async fn run(command: AdminCommand, format: OutputFormat) -> anyhow::Result<
             };
             print_created(&created, format)
         }
+        AdminCommand::CopyStore(args) => crate::commands::copy_store::run(args, format).await,
         AdminCommand::Vacuum(args) => {
             let store = open_existing(&args.database).await?;
             let report = store.vacuum().await;

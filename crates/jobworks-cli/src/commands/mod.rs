@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod apply;
 pub mod backfill;
+pub mod copy_store;
 pub mod import;
 pub mod jobs;
 pub mod logs;
+pub mod pause;
 pub mod progress;
 pub mod run;
 pub mod runs;

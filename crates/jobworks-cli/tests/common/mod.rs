@@ -280,3 +280,5 @@ impl Drop for TestServer {
         self.kill9();
     }
 }
+
+pub mod pg_cluster;
