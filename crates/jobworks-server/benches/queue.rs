@@ -53,7 +53,9 @@ async fn queue_throughput(n: usize, workers: usize) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = BenchDb::create(dir.path()).await;
     let store = db.open(dir.path(), 16).await;
-    let server = db.start_server(dir.path(), store.clone(), workers, "bench").await;
+    let server = db
+        .start_server(dir.path(), store.clone(), workers, "bench")
+        .await;
     let job = "[[job]]\nname = \"noop\"\n[job.task]\ntype = \"shell\"\ncommand = [\"true\"]\n";
     let rate = common::drain_queue(std::slice::from_ref(&server), &store, job, "noop", n).await;
     server.shutdown().await;

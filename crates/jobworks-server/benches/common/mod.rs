@@ -107,7 +107,11 @@ impl BenchDb {
         if self.pg.is_some() {
             let mut options = PostgresStoreOptions::new(self.url.clone());
             options.max_connections = max_connections;
-            Arc::new(PostgresStore::connect(options).await.expect("connect store"))
+            Arc::new(
+                PostgresStore::connect(options)
+                    .await
+                    .expect("connect store"),
+            )
         } else {
             Arc::new(
                 SqliteStore::open(SqliteStoreOptions::new(dir.join("bench.db")))
