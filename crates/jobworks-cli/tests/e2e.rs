@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, on_postgres};
 use serde_json::json;
 use std::time::Duration;
 
@@ -515,6 +515,10 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
         ("runs-report", json!({})),
         ("disk-usage", json!({ "threshold": 100 })),
     ] {
+        if on_postgres() && matches!(job, "backup" | "runs-report") {
+            eprintln!("skipped on PostgreSQL: demo job {job} is written for a SQLite store");
+            continue;
+        }
         let id = server.trigger(job, params).await;
         let detail = server.wait_run(id, Duration::from_secs(60)).await;
         let logs = server.log_text(id).await;
