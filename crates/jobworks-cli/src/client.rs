@@ -236,6 +236,18 @@ impl ApiClient {
             .await
     }
 
+    /// `POST /runs/{id}/pause`: pauses a queued or running run.
+    pub async fn pause(&self, id: i64) -> anyhow::Result<RunDetailView> {
+        self.post(&["runs", &id.to_string(), "pause"], &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /runs/{id}/resume`: resumes a paused run.
+    pub async fn resume(&self, id: i64) -> anyhow::Result<RunDetailView> {
+        self.post(&["runs", &id.to_string(), "resume"], &serde_json::json!({}))
+            .await
+    }
+
     /// `GET /runs/{id}/tasks`: the run's task instances in definition order.
     pub async fn run_tasks(&self, id: i64) -> anyhow::Result<Vec<TaskInstanceView>> {
         self.get(&["runs", &id.to_string(), "tasks"], &[]).await

@@ -88,6 +88,10 @@ enum Command {
     Logs(LogsArgs),
     /// Cancel a queued or running run
     Cancel(RunIdArg),
+    /// Pause a run: its running tasks checkpoint and stop, queued ones wait
+    Pause(RunIdArg),
+    /// Resume a paused run from its tasks' checkpoints
+    Resume(RunIdArg),
     /// Preview schedules
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -310,7 +314,7 @@ struct RunsListArgs {
     #[arg(long, value_name = "NAME")]
     job: Option<String>,
     /// Only runs in these states, comma-separated: queued, running, succeeded, failed,
-    /// timed_out, cancelled, skipped
+    /// timed_out, cancelled, skipped, paused
     #[arg(long, value_name = "STATES")]
     state: Vec<String>,
     /// Only runs queued since a time (2026-01-01T00:00:00Z) or for a duration back from now
@@ -589,6 +593,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Logs(args) => logs::run(&connect()?, args.run, args.follow, format).await?,
         Command::Cancel(args) => runs::cancel(&connect()?, args.run, format).await?,
+        Command::Pause(args) => {
+            commands::pause::pause(&connect()?, args.run, format).await?;
+        }
+        Command::Resume(args) => {
+            commands::pause::resume(&connect()?, args.run, format).await?;
+        }
         Command::Schedule(ScheduleCommand::Preview(args)) => {
             let options = schedule::PreviewOptions {
                 target: args.target.join(" "),

@@ -13,8 +13,9 @@
 use crate::state::{AttemptState, RunState};
 use crate::workflow::TaskState;
 
-/// Run states that count as active (not finished): what concurrency policies and
-/// `max_active_runs` count. The complement of [`RunState::is_terminal`].
+/// Run states that count as active: what concurrency policies and `max_active_runs` count.
+/// Every state that is not [`RunState::is_terminal`] except `paused`: a paused run holds no
+/// worker and is not counted until it is resumed (README, "Pause and resume").
 pub const ACTIVE_RUN_STATES: [RunState; 2] = [RunState::Queued, RunState::Running];
 
 /// Run states a run never leaves ([`RunState::is_terminal`]); retention deletes only runs
@@ -359,7 +360,11 @@ mod tests {
     #[test]
     fn state_lists_agree_with_the_state_machine() {
         for state in RunState::ALL {
-            assert_eq!(ACTIVE_RUN_STATES.contains(&state), !state.is_terminal());
+            assert_eq!(
+                ACTIVE_RUN_STATES.contains(&state),
+                !state.is_terminal() && state != RunState::Paused,
+                "{state:?}"
+            );
             assert_eq!(FINISHED_RUN_STATES.contains(&state), state.is_terminal());
         }
         for state in TaskState::ALL {

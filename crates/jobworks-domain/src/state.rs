@@ -27,11 +27,15 @@ pub enum RunState {
     /// Never ran: a policy (concurrency `forbid`, misfire `skip`, paused job) decided so; the
     /// reason is recorded with the run.
     Skipped,
+    /// Paused by a user (`jobworks pause`): its running attempts were asked to checkpoint and
+    /// stop, its queued tasks are not claimed, until it is resumed. Not terminal, and not
+    /// active: concurrency policies do not count it.
+    Paused,
 }
 
 impl RunState {
     /// All states, in lifecycle order.
-    pub const ALL: [RunState; 7] = [
+    pub const ALL: [RunState; 8] = [
         RunState::Queued,
         RunState::Running,
         RunState::Succeeded,
@@ -39,6 +43,7 @@ impl RunState {
         RunState::TimedOut,
         RunState::Cancelled,
         RunState::Skipped,
+        RunState::Paused,
     ];
 
     /// The snake_case name used in the store, the API and the CLI.
@@ -51,21 +56,33 @@ impl RunState {
             RunState::TimedOut => "timed_out",
             RunState::Cancelled => "cancelled",
             RunState::Skipped => "skipped",
+            RunState::Paused => "paused",
         }
     }
 
     /// True for states a run never leaves.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, RunState::Queued | RunState::Running)
+        !matches!(
+            self,
+            RunState::Queued | RunState::Running | RunState::Paused
+        )
     }
 
     /// Whether the state machine allows `self → to`. Terminal states allow nothing;
-    /// `running → queued` is a retry.
+    /// `running → queued` is a retry; `paused` is left by a resume (to `queued` or, while an
+    /// attempt is still stopping, `running`), a cancel, or an attempt that ended by itself.
     pub fn can_transition(self, to: RunState) -> bool {
         use RunState::*;
         match self {
-            Queued => matches!(to, Running | Cancelled | Skipped),
-            Running => matches!(to, Queued | Succeeded | Failed | TimedOut | Cancelled),
+            Queued => matches!(to, Running | Cancelled | Skipped | Paused),
+            Running => matches!(
+                to,
+                Queued | Succeeded | Failed | TimedOut | Cancelled | Paused
+            ),
+            Paused => matches!(
+                to,
+                Queued | Running | Succeeded | Failed | TimedOut | Cancelled
+            ),
             _ => false,
         }
     }
@@ -109,17 +126,21 @@ pub enum AttemptState {
     /// Its lease expired (the holder crashed or lost the store): the outcome is unknown, and any
     /// late result from the old holder is refused (fencing).
     Lost,
+    /// Stopped by a pause of its run (asked to checkpoint and exit): not a failure, and it
+    /// does not count against the retry policy.
+    Paused,
 }
 
 impl AttemptState {
     /// All states.
-    pub const ALL: [AttemptState; 6] = [
+    pub const ALL: [AttemptState; 7] = [
         AttemptState::Running,
         AttemptState::Succeeded,
         AttemptState::Failed,
         AttemptState::TimedOut,
         AttemptState::Cancelled,
         AttemptState::Lost,
+        AttemptState::Paused,
     ];
 
     /// The snake_case name used in the store, the API and the CLI.
@@ -131,6 +152,7 @@ impl AttemptState {
             AttemptState::TimedOut => "timed_out",
             AttemptState::Cancelled => "cancelled",
             AttemptState::Lost => "lost",
+            AttemptState::Paused => "paused",
         }
     }
 
@@ -151,6 +173,7 @@ impl AttemptState {
             AttemptState::Failed | AttemptState::Lost => RunState::Failed,
             AttemptState::TimedOut => RunState::TimedOut,
             AttemptState::Cancelled => RunState::Cancelled,
+            AttemptState::Paused => RunState::Paused,
         }
     }
 }
@@ -233,6 +256,14 @@ mod tests {
             (Running, Failed),
             (Running, TimedOut),
             (Running, Cancelled),
+            (Queued, Paused),
+            (Running, Paused),
+            (Paused, Queued),
+            (Paused, Running),
+            (Paused, Succeeded),
+            (Paused, Failed),
+            (Paused, TimedOut),
+            (Paused, Cancelled),
         ];
         for from in RunState::ALL {
             for to in RunState::ALL {

@@ -29,6 +29,7 @@
 //! | GET | `/runs?job=&state=&since=&until=&before=&limit=` | → `Vec<RunView>` |
 //! | GET | `/runs/{id}` | → `RunDetailView` |
 //! | POST | `/runs/{id}/cancel` | → `CancelResponse` |
+//! | POST | `/runs/{id}/pause`, `/runs/{id}/resume` | → `RunDetailView` (409 when the run ended, or is not paused for a resume) |
 //! | GET | `/runs/{id}/logs?after=&limit=` | → `LogPage` |
 //! | GET | `/runs/{id}/logs/follow?after=` | Server-Sent Events: `log` events (`LogLineView`), then one `end` event (`RunView`) |
 //! | GET | `/tokens` | → `Vec<TokenView>` (admin tokens only; others get 403) |
@@ -229,7 +230,8 @@ pub struct RunView {
     pub job: String,
     /// Job or workflow version it runs.
     pub job_version: i64,
-    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `skipped`.
+    /// `queued`, `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `skipped`,
+    /// `paused`.
     pub state: String,
     /// The workflow run whose task started this run (a job call or sub-workflow), if any.
     pub parent_run_id: Option<i64>,
@@ -270,7 +272,7 @@ pub struct AttemptView {
     pub task: String,
     /// 1-based number.
     pub attempt_no: i64,
-    /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `lost`.
+    /// `running`, `succeeded`, `failed`, `timed_out`, `cancelled`, `lost`, `paused`.
     pub state: String,
     /// Worker that ran it.
     pub worker: String,
@@ -345,7 +347,7 @@ pub struct TaskInstanceView {
     /// `shell`, `python`, `sql`, `job`, `workflow`, `approval`, `branch` or `group`.
     pub kind: String,
     /// `pending`, `queued`, `running`, `waiting_approval`, `succeeded`, `failed`, `timed_out`,
-    /// `skipped`, `upstream_failed` or `cancelled`.
+    /// `skipped`, `upstream_failed`, `cancelled` or `paused`.
     pub state: String,
     /// Upstream task ids.
     pub depends_on: Vec<String>,

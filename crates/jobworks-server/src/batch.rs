@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 /// values before the attempt's end are always written.
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How often a running attempt that reported nothing asks the store whether its run was
+/// paused (1 s): a pause stops an attempt within about this long.
+pub(crate) const PAUSE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often a final write that failed for a transient reason is tried again.
 const FINAL_WRITE_TRIES: u32 = 5;
 
@@ -26,6 +30,8 @@ pub(crate) struct Reports {
     pub checkpoint: watch::Receiver<Option<Checkpoint>>,
     /// Fired once the executor returned (the attempt's process is gone).
     pub ended: CancellationToken,
+    /// Fired by the reporter when the store says the run was paused.
+    pub pause: CancellationToken,
 }
 
 /// What was last written, so each write carries only what changed.
@@ -37,7 +43,9 @@ struct Sent {
 
 /// Stores what the attempt reports until it ends, then writes the last unsent values, so the
 /// attempt's last checkpoint is committed before its end is recorded (the caller awaits this
-/// before reporting the end). Store errors are logged, never fatal to the attempt.
+/// before reporting the end). Every [`PAUSE_POLL_INTERVAL`] without a write it asks the
+/// store whether the run was paused, and then fires `pause`. Store errors are logged, never
+/// fatal to the attempt.
 pub(crate) async fn report(
     store: Arc<dyn Store>,
     attempt_id: AttemptId,
@@ -46,17 +54,20 @@ pub(crate) async fn report(
 ) {
     let mut sent = Sent::default();
     let mut last_write: Option<Instant> = None;
+    let mut last_contact = Instant::now();
     loop {
-        let open = tokio::select! {
+        let poll_at = last_contact + PAUSE_POLL_INTERVAL;
+        let event = tokio::select! {
             biased;
-            () = reports.ended.cancelled() => false,
-            changed = reports.progress.changed() => changed.is_ok(),
-            changed = reports.checkpoint.changed() => changed.is_ok(),
+            () = reports.ended.cancelled() => None,
+            changed = reports.progress.changed() => changed.ok().map(|()| true),
+            changed = reports.checkpoint.changed() => changed.ok().map(|()| true),
+            () = tokio::time::sleep_until(poll_at) => Some(false),
         };
-        if !open {
+        let Some(changed) = event else {
             break;
-        }
-        if let Some(last) = last_write {
+        };
+        if changed && let Some(last) = last_write {
             // throttled; the attempt ending meanwhile leaves the rest to the final write
             tokio::select! {
                 biased;
@@ -64,13 +75,29 @@ pub(crate) async fn report(
                 () = tokio::time::sleep_until(last + REPORT_INTERVAL) => {}
             }
         }
-        let Some(report) = unsent(&reports, &mut sent, attempt_id, &worker) else {
-            continue;
+        let report = match unsent(&reports, &mut sent, attempt_id, &worker) {
+            Some(report) => {
+                last_write = Some(Instant::now());
+                report
+            }
+            None if !changed => BatchReport {
+                attempt_id,
+                worker: worker.clone(),
+                progress: None,
+                checkpoint: None,
+                at: Utc::now(),
+            },
+            None => continue,
         };
-        last_write = Some(Instant::now());
+        last_contact = Instant::now();
         match store.record_batch_report(report).await {
             Ok(sync) if !sync.held => return,
-            Ok(_) => {}
+            Ok(sync) => {
+                if sync.pause_requested && !reports.pause.is_cancelled() {
+                    tracing::info!(%attempt_id, "run paused: asking the attempt to stop");
+                    reports.pause.cancel();
+                }
+            }
             Err(error) => tracing::warn!(%attempt_id, %error, "storing batch progress failed"),
         }
     }

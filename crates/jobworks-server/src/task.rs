@@ -147,6 +147,8 @@ pub async fn run_attempt(
             let (reports, progress, checkpoint) = BatchReports::channel();
             task.reports = Some(reports);
             let ended = CancellationToken::new();
+            let pause = CancellationToken::new();
+            task.pause = Some(pause.clone());
             let reporter = tokio::spawn(crate::batch::report(
                 ctx.store.clone(),
                 claim.attempt_id,
@@ -155,6 +157,7 @@ pub async fn run_attempt(
                     progress,
                     checkpoint,
                     ended: ended.clone(),
+                    pause,
                 },
             ));
             let _ = tx
@@ -198,7 +201,8 @@ pub async fn run_attempt(
                     finish.outputs = serde_json::to_value(&out.outputs).unwrap_or_default();
                     finish.state = match out.end {
                         EndReason::TimedOut => AttemptState::TimedOut,
-                        EndReason::Cancelled | EndReason::Paused => AttemptState::Cancelled,
+                        EndReason::Cancelled => AttemptState::Cancelled,
+                        EndReason::Paused => AttemptState::Paused,
                         EndReason::Exited if out.succeeded() => AttemptState::Succeeded,
                         EndReason::Exited => AttemptState::Failed,
                     };

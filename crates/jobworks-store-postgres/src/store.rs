@@ -364,6 +364,9 @@ impl Store for PostgresStore {
         &self,
         finishes: Vec<AttemptFinish>,
     ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        if crate::batch::any_paused(&finishes) {
+            return crate::batch::finish_attempts_with_paused(self, finishes).await;
+        }
         retry_busy!(
             async {
                 if finishes.is_empty() {
@@ -387,6 +390,10 @@ impl Store for PostgresStore {
         plan: Planner<'_>,
         claim: Option<LocalClaim>,
     ) -> Result<FinishAndAdvance, StoreError> {
+        if crate::batch::any_paused(&finishes) {
+            return crate::batch::finish_and_advance_with_paused(self, finishes, now, plan, claim)
+                .await;
+        }
         retry_busy!(
             async {
                 if finishes.is_empty() {
@@ -792,15 +799,6 @@ impl Store for PostgresStore {
         crate::leader::release(&self.pool, holder, epoch, now).await
     }
 
-    /// A single statement.
-    async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError> {
-        retry_busy!(crate::batch::record_report(&self.pool, report.clone()).await)
-    }
-
-    async fn batch_states(&self, run_id: RunId) -> Result<Vec<TaskBatchState>, StoreError> {
-        crate::batch::states(&self.pool, run_id).await
-    }
-
     async fn leadership(&self) -> Result<Option<jobworks_store::Leadership>, StoreError> {
         crate::leader::current(&self.pool).await
     }
@@ -809,5 +807,32 @@ impl Store for PostgresStore {
     /// `Resync` after the listener lost and regained its connection.
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
         Some(self.events.subscribe())
+    }
+
+    /// A single statement (a read for a poll without progress or checkpoint).
+    async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError> {
+        retry_busy!(crate::batch::record_report(self, report.clone()).await)
+    }
+
+    async fn batch_states(&self, run_id: RunId) -> Result<Vec<TaskBatchState>, StoreError> {
+        crate::batch::states(&self.pool, run_id).await
+    }
+
+    async fn pause_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PauseOutcome, StoreError> {
+        retry_busy!(crate::batch::pause_run(self, run_id, reason, now).await)
+    }
+
+    async fn resume_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PauseOutcome, StoreError> {
+        retry_busy!(crate::batch::resume_run(self, run_id, reason, now).await)
     }
 }

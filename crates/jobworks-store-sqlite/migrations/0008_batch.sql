@@ -7,3 +7,6 @@ ALTER TABLE task_instances ADD COLUMN progress_total REAL;
 ALTER TABLE task_instances ADD COLUMN progress_unit TEXT;
 ALTER TABLE task_instances ADD COLUMN progress_at_us INTEGER;
 ALTER TABLE task_instances ADD COLUMN checkpoint_at_us INTEGER;
+-- Pause: set on a running task instance when its run is paused; its attempt's reporter sees
+-- it and asks the task to checkpoint and stop.
+ALTER TABLE task_instances ADD COLUMN pause_requested_at_us INTEGER;

@@ -2,12 +2,17 @@
 //! `Store::batch_states`). The checkpoint is kept in the task instance's `env_json` under
 //! `JOBWORKS_CHECKPOINT`, so the claim's existing read of `env_json` delivers it.
 
-use jobworks_domain::RunId;
+use chrono::{DateTime, Utc};
+use jobworks_domain::{AttemptState, RunId, RunState};
 use jobworks_store::batch::CHECKPOINT_ENV;
-use jobworks_store::{BatchReport, BatchSync, StoreError, TaskBatchState, TaskProgress};
+use jobworks_store::{
+    AttemptFinish, BatchReport, BatchSync, FinishAndAdvance, FinishOutcome, LocalClaim,
+    PauseOutcome, Planner, StoreError, TaskBatchState, TaskProgress,
+};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Row, SqlitePool};
 
-use crate::codec::{db_err, from_us, opt_from_us, to_us};
+use crate::codec::{db_err, from_us, opt_from_us, parse_state, to_us};
 use crate::open::SqliteStore;
 
 /// `Store::record_batch_report`: one guarded update in a write transaction, fenced by the
@@ -17,6 +22,23 @@ pub(crate) async fn record_report(
     store: &SqliteStore,
     report: BatchReport,
 ) -> Result<BatchSync, StoreError> {
+    if report.progress.is_none() && report.checkpoint.is_none() {
+        // a poll: read-only
+        let row = sqlx::query(
+            "SELECT t.pause_requested_at_us IS NOT NULL FROM attempts a \
+             JOIN task_instances t ON t.id = a.task_instance_id \
+             WHERE a.id = ? AND a.state = 'running' AND a.worker = ?",
+        )
+        .bind(report.attempt_id.0)
+        .bind(&report.worker)
+        .fetch_optional(&store.reader)
+        .await
+        .map_err(db_err)?;
+        return Ok(BatchSync {
+            held: row.is_some(),
+            pause_requested: row.is_some_and(|row| row.get::<bool, _>(0)),
+        });
+    }
     if let Some(checkpoint) = &report.checkpoint {
         jobworks_store::batch::validate_checkpoint(checkpoint)?;
     }
@@ -31,7 +53,7 @@ pub(crate) async fn record_report(
     };
     let mut tx = store.begin().await?;
     // one statement: fenced by the attempt still running under this worker
-    let done_rows = sqlx::query(
+    let row = sqlx::query(
         "UPDATE task_instances SET \
              progress_done = CASE WHEN ?1 THEN ?2 ELSE progress_done END, \
              progress_total = CASE WHEN ?1 THEN ?3 ELSE progress_total END, \
@@ -41,7 +63,8 @@ pub(crate) async fn record_report(
                  ELSE json_set(COALESCE(env_json, '{}'), '$.' || ?7, ?6) END, \
              checkpoint_at_us = CASE WHEN ?6 IS NULL THEN checkpoint_at_us ELSE ?8 END \
          WHERE id = (SELECT task_instance_id FROM attempts \
-             WHERE id = ?9 AND state = 'running' AND worker = ?10)",
+             WHERE id = ?9 AND state = 'running' AND worker = ?10) \
+         RETURNING pause_requested_at_us IS NOT NULL",
     )
     .bind(report.progress.is_some())
     .bind(done)
@@ -53,13 +76,13 @@ pub(crate) async fn record_report(
     .bind(to_us(report.at))
     .bind(report.attempt_id.0)
     .bind(&report.worker)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await
-    .map_err(db_err)?
-    .rows_affected();
+    .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(BatchSync {
-        held: done_rows == 1,
+        held: row.is_some(),
+        pause_requested: row.is_some_and(|row| row.get::<bool, _>(0)),
     })
 }
 
@@ -115,4 +138,322 @@ pub(crate) async fn states(
             }
         })
         .collect())
+}
+
+/// `Store::pause_run`.
+pub(crate) async fn pause_run(
+    store: &SqliteStore,
+    run_id: RunId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<PauseOutcome, StoreError> {
+    let mut tx = store.begin().await?;
+    let previous = run_state(&mut tx, run_id).await?;
+    if previous == RunState::Paused {
+        return Ok(PauseOutcome {
+            previous,
+            current: previous,
+            tasks: 0,
+        });
+    }
+    if previous.is_terminal() {
+        return Err(StoreError::Conflict(format!(
+            "run {} is {previous}: only a queued or running run can be paused",
+            run_id.0
+        )));
+    }
+    sqlx::query("UPDATE runs SET state = 'paused', reason = ? WHERE id = ?")
+        .bind(reason)
+        .bind(run_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::query("UPDATE task_instances SET state = 'paused', reason = ? WHERE run_id = ? AND state = 'queued'")
+        .bind(reason)
+        .bind(run_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let stopping = sqlx::query(
+        "UPDATE task_instances SET pause_requested_at_us = ? \
+         WHERE run_id = ? AND state = 'running' AND child_run_id IS NULL",
+    )
+    .bind(to_us(now))
+    .bind(run_id.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    crate::runs::insert_event(
+        &mut tx,
+        run_id.0,
+        None,
+        now,
+        Some(previous.as_str()),
+        "paused",
+        reason,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(PauseOutcome {
+        previous,
+        current: RunState::Paused,
+        tasks: u32::try_from(stopping).unwrap_or(u32::MAX),
+    })
+}
+
+/// `Store::resume_run`.
+pub(crate) async fn resume_run(
+    store: &SqliteStore,
+    run_id: RunId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<PauseOutcome, StoreError> {
+    let mut tx = store.begin().await?;
+    let previous = run_state(&mut tx, run_id).await?;
+    if previous != RunState::Paused {
+        return Err(StoreError::Conflict(format!(
+            "run {} is {previous}, not paused",
+            run_id.0
+        )));
+    }
+    let queued = sqlx::query(
+        "UPDATE task_instances SET state = 'queued', reason = ?, not_before_us = NULL, \
+         queued_at_us = ? WHERE run_id = ? AND state = 'paused'",
+    )
+    .bind(reason)
+    .bind(to_us(now))
+    .bind(run_id.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    sqlx::query("UPDATE task_instances SET pause_requested_at_us = NULL WHERE run_id = ?")
+        .bind(run_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let row = sqlx::query(
+        "SELECT r.kind, r.started_at_us IS NOT NULL, \
+             (SELECT COUNT(*) FROM task_instances t WHERE t.run_id = r.id AND t.state = 'running') \
+         FROM runs r WHERE r.id = ?",
+    )
+    .bind(run_id.0)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let (kind, started, running): (String, bool, i64) = (row.get(0), row.get(1), row.get(2));
+    let current = if running > 0 || (kind == "workflow" && started) {
+        RunState::Running
+    } else {
+        RunState::Queued
+    };
+    sqlx::query("UPDATE runs SET state = ?, reason = ? WHERE id = ?")
+        .bind(current.as_str())
+        .bind(reason)
+        .bind(run_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    crate::runs::insert_event(
+        &mut tx,
+        run_id.0,
+        None,
+        now,
+        Some("paused"),
+        current.as_str(),
+        reason,
+    )
+    .await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(PauseOutcome {
+        previous,
+        current,
+        tasks: u32::try_from(queued).unwrap_or(u32::MAX),
+    })
+}
+
+async fn run_state(conn: &mut SqliteConnection, run_id: RunId) -> Result<RunState, StoreError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM runs WHERE id = ?")
+        .bind(run_id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let state = state.ok_or(StoreError::RunNotFound(run_id.0))?;
+    parse_state("runs.state", &state)
+}
+
+/// True when some finish is a paused attempt's: those are recorded here, the rest by the
+/// ordinary finish path.
+pub(crate) fn any_paused(finishes: &[AttemptFinish]) -> bool {
+    finishes.iter().any(|f| f.state == AttemptState::Paused)
+}
+
+/// `Store::finish_attempts` with paused attempts among the finishes.
+pub(crate) async fn finish_attempts_with_paused(
+    store: &SqliteStore,
+    finishes: Vec<AttemptFinish>,
+) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+    let (order, paused, others) = split(finishes);
+    let others = crate::finish::finish_attempts(store, others).await?;
+    let paused = finish_paused(store, &paused).await?;
+    Ok(merge(order, paused, others))
+}
+
+/// `Store::finish_and_advance` with paused attempts among the finishes.
+pub(crate) async fn finish_and_advance_with_paused(
+    store: &SqliteStore,
+    finishes: Vec<AttemptFinish>,
+    now: DateTime<Utc>,
+    plan: Planner<'_>,
+    claim: Option<LocalClaim>,
+) -> Result<FinishAndAdvance, StoreError> {
+    let (order, paused, others) = split(finishes);
+    let others = crate::finish::finish_and_advance(store, others, now, plan, claim).await?;
+    let paused = finish_paused(store, &paused).await?;
+    Ok(FinishAndAdvance {
+        outcomes: merge(order, paused, others.outcomes),
+        claims: others.claims,
+    })
+}
+
+/// The finishes split into paused ones and the others, with the order to merge them back
+/// (`true` = the next paused one).
+fn split(finishes: Vec<AttemptFinish>) -> (Vec<bool>, Vec<AttemptFinish>, Vec<AttemptFinish>) {
+    let order = finishes
+        .iter()
+        .map(|f| f.state == AttemptState::Paused)
+        .collect();
+    let (paused, others) = finishes
+        .into_iter()
+        .partition(|f| f.state == AttemptState::Paused);
+    (order, paused, others)
+}
+
+fn merge<T>(order: Vec<bool>, paused: Vec<T>, others: Vec<T>) -> Vec<T> {
+    let (mut paused, mut others) = (paused.into_iter(), others.into_iter());
+    order
+        .into_iter()
+        .filter_map(|is_paused| {
+            if is_paused {
+                paused.next()
+            } else {
+                others.next()
+            }
+        })
+        .collect()
+}
+
+/// Records paused attempts in one transaction, each fenced: its task instance becomes
+/// `paused` (or `queued` when the run was resumed meanwhile), not counting the attempt
+/// against the retry policy.
+async fn finish_paused(
+    store: &SqliteStore,
+    finishes: &[AttemptFinish],
+) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+    if finishes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.begin().await?;
+    let mut out = Vec::with_capacity(finishes.len());
+    for f in finishes {
+        out.push(finish_one_paused(&mut tx, f).await?);
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(out)
+}
+
+async fn finish_one_paused(
+    conn: &mut SqliteConnection,
+    f: &AttemptFinish,
+) -> Result<Result<FinishOutcome, StoreError>, StoreError> {
+    let row = sqlx::query(
+        "SELECT a.task_instance_id, a.run_id, a.attempt_no, t.state, t.task_key, r.state, r.kind \
+         FROM attempts a JOIN task_instances t ON t.id = a.task_instance_id \
+         JOIN runs r ON r.id = a.run_id \
+         WHERE a.id = ? AND a.state = 'running' AND a.worker = ?",
+    )
+    .bind(f.attempt_id.0)
+    .bind(&f.worker)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let Some(row) = row else {
+        return Ok(Err(StoreError::Fenced(f.attempt_id.0)));
+    };
+    let (instance, run, attempt_no): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let (task_state, task, run_state, kind): (String, String, String, String) =
+        (row.get(3), row.get(4), row.get(5), row.get(6));
+    sqlx::query(
+        "UPDATE attempts SET state = 'paused', pid = COALESCE(?, pid), \
+             started_at_us = COALESCE(?, started_at_us), ended_at_us = ?, \
+             lease_expires_at_us = NULL, exit_code = ?, signal = ?, user_cpu_ms = ?, \
+             system_cpu_ms = ?, max_rss_bytes = ?, bytes_dropped = ?, error = ?, \
+             outputs_json = ? WHERE id = ?",
+    )
+    .bind(f.pid)
+    .bind(f.started_at.map(to_us))
+    .bind(to_us(f.ended_at))
+    .bind(f.exit_code)
+    .bind(f.signal)
+    .bind(f.user_cpu_ms)
+    .bind(f.system_cpu_ms)
+    .bind(f.max_rss_bytes)
+    .bind(f.bytes_dropped)
+    .bind(&f.error)
+    .bind(f.outputs.to_string())
+    .bind(f.attempt_id.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let run_paused = run_state == "paused";
+    let state_after = if run_paused {
+        RunState::Paused
+    } else {
+        RunState::Queued
+    };
+    if task_state == "running" {
+        let reason = format!("attempt {attempt_no} paused");
+        sqlx::query(
+            "UPDATE task_instances SET state = ?, retry_base = retry_base + 1, \
+                 pause_requested_at_us = NULL, exit_code = ?, reason = ?, \
+                 queued_at_us = CASE WHEN ? = 'queued' THEN ? ELSE queued_at_us END \
+             WHERE id = ?",
+        )
+        .bind(state_after.as_str())
+        .bind(f.exit_code)
+        .bind(&reason)
+        .bind(state_after.as_str())
+        .bind(to_us(f.ended_at))
+        .bind(instance)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        if kind == "job" && !run_paused && run_state == "running" {
+            // resumed while the attempt was stopping: queue the run's task again
+            sqlx::query("UPDATE runs SET state = 'queued' WHERE id = ?")
+                .bind(run)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+        let task_key = (kind == "workflow").then_some(task.as_str());
+        crate::runs::insert_task_event(
+            conn,
+            run,
+            task_key,
+            Some(f.attempt_id.0),
+            f.ended_at,
+            Some("running"),
+            state_after.as_str(),
+            &reason,
+        )
+        .await?;
+    }
+    Ok(Ok(FinishOutcome {
+        run_id: RunId(run),
+        run_state: state_after,
+        advance: None,
+        advanced: None,
+    }))
 }

@@ -120,7 +120,8 @@ pub(crate) async fn cancel_in_tx(
         .ok_or(StoreError::RunNotFound(run_id))?;
     let state: RunState = parse_state("runs.state", row.get::<&str, _>("state"))?;
     match state {
-        RunState::Queued => {
+        // a paused run has nothing running to stop (its attempts were stopped by the pause)
+        RunState::Queued | RunState::Paused => {
             set_run_state(conn, run_id, state, RunState::Cancelled, None, reason, now).await?;
             Ok(CancelOutcome {
                 previous: state,

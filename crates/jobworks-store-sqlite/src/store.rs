@@ -120,6 +120,9 @@ impl Store for SqliteStore {
         &self,
         finishes: Vec<AttemptFinish>,
     ) -> Result<Vec<Result<FinishOutcome, StoreError>>, StoreError> {
+        if crate::batch::any_paused(&finishes) {
+            return crate::batch::finish_attempts_with_paused(self, finishes).await;
+        }
         finish::finish_attempts(self, finishes).await
     }
 
@@ -130,6 +133,10 @@ impl Store for SqliteStore {
         plan: Planner<'_>,
         claim: Option<LocalClaim>,
     ) -> Result<FinishAndAdvance, StoreError> {
+        if crate::batch::any_paused(&finishes) {
+            return crate::batch::finish_and_advance_with_paused(self, finishes, now, plan, claim)
+                .await;
+        }
         finish::finish_and_advance(self, finishes, now, plan, claim).await
     }
 
@@ -347,5 +354,23 @@ impl Store for SqliteStore {
         run_id: RunId,
     ) -> Result<Vec<jobworks_store::TaskBatchState>, StoreError> {
         crate::batch::states(&self.reader, run_id).await
+    }
+
+    async fn pause_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<jobworks_store::PauseOutcome, StoreError> {
+        crate::batch::pause_run(self, run_id, reason, now).await
+    }
+
+    async fn resume_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<jobworks_store::PauseOutcome, StoreError> {
+        crate::batch::resume_run(self, run_id, reason, now).await
     }
 }

@@ -44,6 +44,20 @@ pub struct BatchReport {
 pub struct BatchSync {
     /// False when the attempt is no longer running under the worker: nothing was written.
     pub held: bool,
+    /// The attempt's run was paused (`Store::pause_run`): the worker asks the task to
+    /// checkpoint and stop, and reports its end as `AttemptState::Paused`.
+    pub pause_requested: bool,
+}
+
+/// What a pause or resume did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseOutcome {
+    /// The run's state before.
+    pub previous: jobworks_domain::RunState,
+    /// Its state after (`paused` after a pause; `queued` or `running` after a resume).
+    pub current: jobworks_domain::RunState,
+    /// Running attempts asked to stop (pause), or task instances queued again (resume).
+    pub tasks: u32,
 }
 
 /// Progress and checkpoint of one task instance, as stored.

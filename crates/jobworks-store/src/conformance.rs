@@ -57,7 +57,8 @@
 //! | `purge_runs` | `retention_deletes_finished_runs_only`, `retention_keeps_children_of_active_parents` |
 //! | `acquire_leadership`, `release_leadership`, `leadership` | `leader_lease_and_fencing` |
 //! | `subscribe` | not checked: a backend-specific wake-up channel (`None` for SQLite) |
-//! | `record_batch_report`, `batch_states` | `batch_progress_and_checkpoints` |
+//! | `record_batch_report`, `batch_states` | `batch_progress_and_checkpoints`, `pause_and_resume_runs` |
+//! | `pause_run`, `resume_run` | `pause_and_resume_runs` |
 
 mod batch;
 pub mod concurrency;
@@ -74,7 +75,7 @@ mod tokens;
 mod workflow_runs;
 mod workflows;
 
-pub use batch::batch_progress_and_checkpoints;
+pub use batch::{batch_progress_and_checkpoints, pause_and_resume_runs};
 pub use decisions::{decide_task_approves_and_marks, reset_tasks_reruns_and_refuses_active};
 pub use event_order::*;
 pub use jobs::{
@@ -239,6 +240,7 @@ macro_rules! store_conformance_tests {
             early_ticks_keep_event_order,
             leader_lease_and_fencing,
             batch_progress_and_checkpoints,
+            pause_and_resume_runs,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -12,7 +12,7 @@ pub mod error;
 pub mod records;
 pub mod store;
 
-pub use batch::{BatchReport, BatchSync, TaskBatchState, TaskProgress};
+pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
 pub use records::*;

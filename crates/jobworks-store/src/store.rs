@@ -4,7 +4,7 @@
 //! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
 //! can group many small writes into one commit (group commit) for throughput.
 
-use crate::batch::{BatchReport, BatchSync, TaskBatchState};
+use crate::batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState};
 use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;
 use crate::records::*;
@@ -392,4 +392,30 @@ pub trait Store: Send + Sync + 'static {
     /// Progress and checkpoint of every task instance of a run that has either, in task
     /// order. Errors: `RunNotFound`.
     async fn batch_states(&self, run_id: RunId) -> Result<Vec<TaskBatchState>, StoreError>;
+
+    /// Pauses a queued or running run (job or workflow): the run becomes `paused`, its queued
+    /// task instances `paused` (not claimed), and its running ones get a pause request that
+    /// their worker sees in `record_batch_report` (`BatchSync::pause_requested`). An attempt
+    /// stopped by it is finished as `AttemptState::Paused` (through `finish_attempts`): its
+    /// task instance becomes `paused`, and the attempt does not count against the retry
+    /// policy. A paused run is not terminal, not claimed, not advanced by the engine, and not
+    /// counted by concurrency policies; `request_cancel` cancels it at once. Pausing a paused
+    /// run changes nothing. Errors: `RunNotFound`; `Conflict` for a run that ended.
+    async fn pause_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PauseOutcome, StoreError>;
+
+    /// Resumes a paused run: its paused task instances are queued again (their next attempt
+    /// gets the checkpoint as `JOBWORKS_CHECKPOINT`), pause requests are withdrawn, and the
+    /// run becomes `running` when it had started (or an attempt is still stopping), else
+    /// `queued`. Errors: `RunNotFound`; `Conflict` for a run that is not paused.
+    async fn resume_run(
+        &self,
+        run_id: RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<PauseOutcome, StoreError>;
 }

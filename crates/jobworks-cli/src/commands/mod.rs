@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod import;
 pub mod jobs;
 pub mod logs;
+pub mod pause;
 pub mod progress;
 pub mod run;
 pub mod runs;

@@ -316,7 +316,8 @@ impl Sim<'_, '_> {
             TaskState::Pending
             | TaskState::Queued
             | TaskState::Running
-            | TaskState::WaitingApproval => {}
+            | TaskState::WaitingApproval
+            | TaskState::Paused => {}
             TaskState::Succeeded => self.skip(at, format!("group `{group_id}` already succeeded")),
             TaskState::Failed | TaskState::TimedOut => {
                 self.skip(at, format!("group `{group_id}` already failed"));

@@ -75,11 +75,14 @@ pub enum TaskState {
     UpstreamFailed,
     /// Cancelled by a user, a group `any` policy, or the run's cancellation; counts as failed.
     Cancelled,
+    /// Its run is paused: it was queued, or its attempt stopped at the pause; a resume queues
+    /// it again (from its checkpoint).
+    Paused,
 }
 
 impl TaskState {
     /// Every state, in lifecycle order.
-    pub const ALL: [TaskState; 10] = [
+    pub const ALL: [TaskState; 11] = [
         TaskState::Pending,
         TaskState::Queued,
         TaskState::Running,
@@ -90,6 +93,7 @@ impl TaskState {
         TaskState::Skipped,
         TaskState::UpstreamFailed,
         TaskState::Cancelled,
+        TaskState::Paused,
     ];
 
     /// The snake_case name used in the store, the API and the CLI.
@@ -105,6 +109,7 @@ impl TaskState {
             TaskState::Skipped => "skipped",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::Cancelled => "cancelled",
+            TaskState::Paused => "paused",
         }
     }
 
@@ -116,6 +121,7 @@ impl TaskState {
                 | TaskState::Queued
                 | TaskState::Running
                 | TaskState::WaitingApproval
+                | TaskState::Paused
         )
     }
 
@@ -124,7 +130,7 @@ impl TaskState {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            TaskState::Queued | TaskState::Running | TaskState::WaitingApproval
+            TaskState::Queued | TaskState::Running | TaskState::WaitingApproval | TaskState::Paused
         )
     }
 
@@ -164,6 +170,7 @@ impl From<RunState> for TaskState {
             RunState::TimedOut => TaskState::TimedOut,
             RunState::Cancelled => TaskState::Cancelled,
             RunState::Skipped => TaskState::Skipped,
+            RunState::Paused => TaskState::Paused,
         }
     }
 }

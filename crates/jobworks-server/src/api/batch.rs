@@ -1,8 +1,13 @@
-//! Batch tasks in the API: progress and checkpoints on task instances.
+//! Batch tasks in the API: progress and checkpoints on task instances; pausing and resuming
+//! runs.
 
+use super::auth::Caller;
+use super::extract::{Json, Path};
 use super::{ApiError, AppState};
+use axum::Extension;
+use axum::extract::State;
 use jobworks_domain::RunId;
-use jobworks_protocol::{CheckpointView, ProgressView, TaskInstanceView};
+use jobworks_protocol::{CheckpointView, Problem, ProgressView, RunDetailView, TaskInstanceView};
 use jobworks_store::TaskBatchState;
 
 /// Fills `progress` and `checkpoint` of a run's task views from the store.
@@ -35,4 +40,47 @@ fn apply(view: &mut TaskInstanceView, stored: TaskBatchState) {
         data: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
         taken_at: stored.checkpoint_at,
     });
+}
+
+/// Pauses a queued or running run: its running attempts get `SIGUSR1` (checkpoint and exit;
+/// `SIGTERM` after the kill grace), its queued tasks are not claimed, until it is resumed.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/pause", tag = "runs",
+    params(("id" = i64, Path, description = "run id")),
+    responses((status = 200, body = RunDetailView), (status = 404, body = Problem),
+        (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn pause_run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Result<Json<RunDetailView>, ApiError> {
+    let reason = format!("paused by {}", caller.0);
+    state
+        .store
+        .pause_run(RunId(id), &reason, state.config.clock.now())
+        .await?;
+    state.followers.changed(vec![RunId(id)]);
+    Ok(Json(super::runs::detail_view(&state, RunId(id)).await?))
+}
+
+/// Resumes a paused run: its stopped and queued tasks are queued again, each attempt
+/// starting from its task's last checkpoint (`$JOBWORKS_CHECKPOINT`).
+#[utoipa::path(post, path = "/api/v1/runs/{id}/resume", tag = "runs",
+    params(("id" = i64, Path, description = "run id")),
+    responses((status = 200, body = RunDetailView), (status = 404, body = Problem),
+        (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn resume_run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Result<Json<RunDetailView>, ApiError> {
+    let reason = format!("resumed by {}", caller.0);
+    state
+        .store
+        .resume_run(RunId(id), &reason, state.config.clock.now())
+        .await?;
+    state.dispatch_wake.notify_one();
+    state.advance.advance(RunId(id));
+    Ok(Json(super::runs::detail_view(&state, RunId(id)).await?))
 }

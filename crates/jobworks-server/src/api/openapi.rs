@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
 
-use super::{health, jobs, logs, runs, tokens, workflows};
+use super::{batch, health, jobs, logs, runs, tokens, workflows};
 use jobworks_protocol::*;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -16,6 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         workflows::trigger_workflow, workflows::backfill_workflow,
         runs::list_runs, runs::get_run, runs::cancel_run, runs::list_tasks, runs::approve,
         runs::reject, runs::mark_task, runs::clear, runs::rerun,
+        batch::pause_run, batch::resume_run,
         logs::get_logs, logs::follow_logs,
         tokens::list_tokens, tokens::create_token, tokens::revoke_token,
         health::healthz, health::readyz, health::metrics,

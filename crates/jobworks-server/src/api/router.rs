@@ -1,6 +1,6 @@
 //! The route table.
 
-use super::{ApiError, AppState, auth, health, jobs, logs, runs, tokens, workflows};
+use super::{ApiError, AppState, auth, batch, health, jobs, logs, runs, tokens, workflows};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/rerun", post(runs::rerun))
         .route("/api/v1/runs/{id}", get(runs::get_run))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
+        .route("/api/v1/runs/{id}/pause", post(batch::pause_run))
+        .route("/api/v1/runs/{id}/resume", post(batch::resume_run))
         .route("/api/v1/runs/{id}/logs", get(logs::get_logs))
         .route("/api/v1/runs/{id}/logs/follow", get(logs::follow_logs))
         .route(

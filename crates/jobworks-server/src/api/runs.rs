@@ -130,7 +130,7 @@ async fn run_definition(state: &AppState, run: &RunRecord) -> Option<Definition>
     }
 }
 
-async fn detail_view(state: &AppState, id: RunId) -> Result<RunDetailView, ApiError> {
+pub(super) async fn detail_view(state: &AppState, id: RunId) -> Result<RunDetailView, ApiError> {
     let detail = state.store.get_run(id).await?;
     let definition = run_definition(state, &detail.run).await;
     let mut view = run_detail_view(&detail, definition.as_ref());

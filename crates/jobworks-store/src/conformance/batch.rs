@@ -4,7 +4,7 @@
 use crate::batch::CHECKPOINT_ENV;
 use crate::conformance::{at, finish, manual, sample_spec};
 use crate::*;
-use jobworks_domain::{AttemptState, JobSpec, RunState};
+use jobworks_domain::{AttemptState, JobSpec, RunId, RunState};
 
 fn report(claim: &Claim, worker: &str, checkpoint: Option<&str>, secs: i64) -> BatchReport {
     BatchReport {
@@ -121,7 +121,128 @@ pub async fn batch_progress_and_checkpoints<S: Store>(store: &S) {
         Some(r#"{"offset":40000}"#)
     );
     assert!(matches!(
-        store.batch_states(jobworks_domain::RunId(9_999)).await,
+        store.batch_states(RunId(9_999)).await,
         Err(StoreError::RunNotFound(_))
+    ));
+}
+
+/// Pausing a running run asks its attempt to stop; the paused attempt does not consume a
+/// retry; a paused queued run is not claimed; resume queues it again from its checkpoint; a
+/// paused run cancels at once; an ended run cannot be paused.
+pub async fn pause_and_resume_runs<S: Store>(store: &S) {
+    let job = store
+        .apply_job(&sample_spec("pausable"), None, at(0))
+        .await
+        .expect("apply");
+    let runs = store
+        .enqueue_runs(vec![manual(&job), manual(&job)], at(0))
+        .await
+        .expect("enqueue");
+    let (first, second) = (
+        crate::conformance::queued_id(&runs[0]),
+        crate::conformance::queued_id(&runs[1]),
+    );
+    let claim = store
+        .claim("w", 1, 10_000, at(1), at(1))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(claim.run_id, first);
+    store
+        .record_batch_report(report(&claim, "w", Some(r#"{"offset":7}"#), 2))
+        .await
+        .expect("report");
+
+    let paused = store
+        .pause_run(first, "paused by test", at(3))
+        .await
+        .expect("pause");
+    assert_eq!(
+        (paused.previous, paused.current, paused.tasks),
+        (RunState::Running, RunState::Paused, 1)
+    );
+    let again = store.pause_run(first, "again", at(3)).await.expect("pause");
+    assert_eq!(
+        (again.previous, again.current),
+        (RunState::Paused, RunState::Paused)
+    );
+    let poll = BatchReport {
+        progress: None,
+        checkpoint: None,
+        ..report(&claim, "w", None, 3)
+    };
+    let sync = store.record_batch_report(poll).await.expect("poll");
+    assert!(sync.held && sync.pause_requested, "{sync:?}");
+
+    let queued_pause = store
+        .pause_run(second, "paused by test", at(3))
+        .await
+        .expect("pause");
+    assert_eq!(queued_pause.current, RunState::Paused);
+    assert!(
+        store
+            .claim("w", 5, 10_000, at(4), at(4))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a paused run's tasks are not claimed"
+    );
+
+    let stopped = finish(&claim, "w", AttemptState::Paused, at(5));
+    let out = store.finish_attempts(vec![stopped]).await.expect("finish");
+    assert_eq!(out[0].as_ref().expect("held").run_state, RunState::Paused);
+    let detail = store.get_run(first).await.expect("run");
+    assert_eq!(detail.run.state, RunState::Paused);
+    assert_eq!(detail.attempts[0].state, AttemptState::Paused);
+    assert!(matches!(
+        store.resume_run(RunId(9_999), "x", at(5)).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+
+    let resumed = store
+        .resume_run(first, "resumed by test", at(6))
+        .await
+        .expect("resume");
+    assert_eq!(
+        (resumed.previous, resumed.current, resumed.tasks),
+        (RunState::Paused, RunState::Queued, 1)
+    );
+    assert!(matches!(
+        store.resume_run(first, "twice", at(6)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let next = store
+        .claim("w", 5, 10_000, at(7), at(7))
+        .await
+        .expect("claim");
+    assert_eq!(next.len(), 1, "only the resumed run");
+    assert_eq!(next[0].run_id, first);
+    assert_eq!(
+        (next[0].attempt_no, next[0].try_no),
+        (2, 1),
+        "the pause used no retry"
+    );
+    assert_eq!(
+        next[0].env.get(CHECKPOINT_ENV).map(String::as_str),
+        Some(r#"{"offset":7}"#)
+    );
+    let sync = store
+        .record_batch_report(BatchReport {
+            progress: None,
+            checkpoint: None,
+            ..report(&next[0], "w", None, 7)
+        })
+        .await
+        .expect("poll");
+    assert!(!sync.pause_requested, "the resume withdrew the request");
+
+    let cancelled = store
+        .request_cancel(second, "cancelled by test", at(8))
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.current, RunState::Cancelled);
+    assert!(matches!(
+        store.pause_run(second, "too late", at(9)).await,
+        Err(StoreError::Conflict(_))
     ));
 }
