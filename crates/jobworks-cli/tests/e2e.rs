@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, on_postgres};
 use serde_json::json;
 use std::time::Duration;
 
@@ -515,6 +515,10 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
         ("runs-report", json!({})),
         ("disk-usage", json!({ "threshold": 100 })),
     ] {
+        if on_postgres() && matches!(job, "backup" | "runs-report") {
+            eprintln!("skipped on PostgreSQL: demo job {job} is written for a SQLite store");
+            continue;
+        }
         let id = server.trigger(job, params).await;
         let detail = server.wait_run(id, Duration::from_secs(60)).await;
         let logs = server.log_text(id).await;
@@ -529,8 +533,10 @@ async fn flaky_job_retries_with_backoff_and_demo_jobs_load() {
 async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &["--workers", "16"]);
-    // one fire time, far enough ahead for the apply to finish first
-    let due = chrono::Utc::now() + chrono::Duration::seconds(20);
+    // one fire time, far enough ahead for the apply to finish first (PostgreSQL commits each
+    // job's apply on its own, which takes longer than 20 s for 4000 on a loaded machine)
+    let lead = if on_postgres() { 60 } else { 20 };
+    let due = chrono::Utc::now() + chrono::Duration::seconds(lead);
     let cron = format!(
         "{} {} {} {} {} *",
         due.format("%S"),
@@ -549,7 +555,7 @@ async fn a_burst_of_4000_jobs_due_in_the_same_second_all_run() {
     assert_eq!(applied["jobs"].as_array().expect("jobs").len(), 4000);
     assert!(
         chrono::Utc::now() < due,
-        "applying 4000 jobs took longer than 20 s; the burst test needs them applied before the tick"
+        "applying 4000 jobs took longer than {lead} s; the burst test needs them applied before the tick"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     let mut succeeded = 0;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, for_backend};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -72,7 +72,12 @@ fn assert_hidden(what: &str, text: &str, secrets: &[&str]) {
 async fn secret_values_are_masked_in_logs_and_outputs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &[]);
-    server.apply("secrets.toml", JOBS).await;
+    let jobs = for_backend(
+        JOBS,
+        "SELECT ? AS token, 'x' || ? || 'y'",
+        "SELECT $1 AS token, 'x' || $2 || 'y'",
+    );
+    server.apply("secrets.toml", &jobs).await;
     let parts = ["first-half-77", "second-half-88"];
 
     let (detail, log) = run(

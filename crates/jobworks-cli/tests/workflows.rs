@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, cli};
+use common::{TestServer, cli, for_backend};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,7 +51,16 @@ async fn wait_for(
     server.wait_for_run(run, what, check).await
 }
 
-const ETL: &str = r#"
+/// [`ETL_SQLITE`] for the backend under test (the `count` query is in the store's dialect).
+fn etl() -> String {
+    for_backend(
+        ETL_SQLITE,
+        "cast(? as integer) + 1 as n, ? as region",
+        "cast($1 as integer) + 1 as n, $2 as region",
+    )
+}
+
+const ETL_SQLITE: &str = r#"
 [[workflow]]
 name = "etl"
 
@@ -132,7 +141,7 @@ script = 'echo "report $JOBWORKS_INPUT_LOAD_A_PART$JOBWORKS_INPUT_LOAD_B_PART"'
 async fn data_flows_through_shell_python_sql_branch_and_group() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &[]);
-    let applied = server.apply("etl.toml", ETL).await;
+    let applied = server.apply("etl.toml", &etl()).await;
     assert_eq!(applied["jobs"][0]["kind"], "workflow", "{applied}");
     assert_eq!(applied["jobs"][0]["change"], "created");
 
@@ -788,7 +797,7 @@ async fn the_cli_runs_draws_shows_and_approves_workflows() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &[]);
     let file = dir.path().join("etl.toml");
-    std::fs::write(&file, ETL).expect("write");
+    std::fs::write(&file, etl()).expect("write");
     let out = cli(&server)
         .args(["apply", "-f"])
         .arg(&file)

@@ -1,5 +1,9 @@
 //! Harness for end-to-end tests: starts the real `jobworks` binary on a temporary directory
 //! and talks to it over HTTP.
+//!
+//! The backend comes from env `JOBWORKS_TEST_BACKEND`: unset or `sqlite` gives each server
+//! directory its own SQLite file; `postgres` gives it a fresh database `jw_e2e_<pid>_<n>` on the
+//! server `JOBWORKS_TEST_POSTGRES_URL` names (see [`postgres`]).
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
@@ -9,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod postgres;
+
 /// A running `jobworks server`.
 pub struct TestServer {
     child: Child,
@@ -16,9 +22,42 @@ pub struct TestServer {
     pub url: String,
     /// Admin token.
     pub token: String,
-    /// Directory holding the database and the data dir.
+    /// Directory holding the database (or, on PostgreSQL, the file `postgres-url` naming it)
+    /// and the data dir.
     pub dir: PathBuf,
     http: reqwest::Client,
+    /// The PostgreSQL database this server uses, when the harness made it.
+    postgres: Option<postgres::Lease>,
+}
+
+/// Whether the suite runs on PostgreSQL (`JOBWORKS_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("JOBWORKS_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// `text` (job files, SQL) for the backend under test: on PostgreSQL, `sqlite_sql` (which must
+/// occur in `text`; panics otherwise, so a stale rewrite is noticed) is replaced by
+/// `postgres_sql`. For queries on the built-in `jobworks` datasource, whose dialect is the
+/// store's (`?` placeholders on SQLite, `$N` on PostgreSQL).
+pub fn for_backend(text: &str, sqlite_sql: &str, postgres_sql: &str) -> String {
+    assert!(
+        text.contains(sqlite_sql),
+        "`{sqlite_sql}` is not in the text to adapt"
+    );
+    if on_postgres() {
+        text.replace(sqlite_sql, postgres_sql)
+    } else {
+        text.to_string()
+    }
+}
+
+/// On PostgreSQL, prints why the calling test does not apply and returns `true` (the test then
+/// returns); on SQLite returns `false`. For tests about SQLite itself only.
+pub fn skip_on_postgres(reason: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: {reason}");
+    }
+    on_postgres()
 }
 
 /// Waits up to 5 s for process `pid` to be gone (no `/proc` entry, or a zombie awaiting its
@@ -49,11 +88,20 @@ pub fn cli(server: &TestServer) -> Command {
 
 impl TestServer {
     /// Starts a server whose database and data dir live in `dir`, with extra flags.
+    ///
+    /// Under `JOBWORKS_TEST_BACKEND=postgres` (and unless `extra` names a `--database`), the
+    /// server gets the PostgreSQL database remembered in `dir/postgres-url`, or a fresh one.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        let own_database = extra.contains(&"--database");
+        let postgres = (on_postgres() && !own_database).then(|| postgres::Lease::for_dir(dir));
+        let database: Vec<std::ffi::OsString> = match &postgres {
+            Some(lease) => vec!["--database".into(), lease.url().into()],
+            None if own_database => Vec::new(),
+            None => vec!["--db".into(), dir.join("jobworks.db").into()],
+        };
         let mut child = Command::new(bin())
             .arg("server")
-            .arg("--db")
-            .arg(dir.join("jobworks.db"))
+            .args(database)
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--listen", "127.0.0.1:0", "--kill-grace", "1s"])
@@ -96,6 +144,7 @@ impl TestServer {
             token,
             dir: dir.to_path_buf(),
             http: reqwest::Client::new(),
+            postgres,
         }
     }
 
@@ -277,6 +326,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // the server goes first, then (via `postgres`) its database if no other server uses it
         self.kill9();
     }
 }
