@@ -238,8 +238,14 @@ impl Dispatcher {
             let metrics = me.metrics.clone();
             let records = me.records.clone();
             let clock = me.ctx.config.clock.clone();
+            // the instant the start record carries is the attempt's start in its finish too,
+            // so a start record committed before the finish never puts the run's start after
+            // its attempt's
+            let start_seen = Arc::new(std::sync::OnceLock::new());
+            let seen = start_seen.clone();
             let started = move |pid: u32| {
                 let now = clock.now();
+                let _ = seen.set(now);
                 if let Some(tick) = scheduled {
                     let lag = (now - tick).num_microseconds().unwrap_or(0);
                     metrics.schedule_lag(lag as f64 / 1e6);
@@ -255,6 +261,11 @@ impl Dispatcher {
                 wait_until(at, &me.ctx.config.clock).await;
             }
             let mut finish = run_attempt(&me.ctx, &claim, token, started).await;
+            if let Some(at) = start_seen.get()
+                && finish.started_at.is_some()
+            {
+                finish.started_at = Some(*at);
+            }
             if stopping.is_cancelled() && finish.state == jobworks_domain::AttemptState::Cancelled {
                 // killed because the server is stopping, not by a user: requeue the run so
                 // the next start runs it again
