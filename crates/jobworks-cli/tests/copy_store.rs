@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestServer, bin, cli};
+use common::{TestServer, bin, cli, skip_on_postgres};
 use serde_json::{Value, json};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -127,10 +127,13 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_installation_moves_from_sqlite_to_postgres_and_back_is_refused_when_not_empty() {
-    let Ok(admin_url) = std::env::var("JOBWORKS_TEST_POSTGRES_URL") else {
-        eprintln!("JOBWORKS_TEST_POSTGRES_URL not set; skipping the copy-store test");
+    if skip_on_postgres(
+        "the source of this copy is a SQLite installation; the test copies to PostgreSQL and back itself",
+    ) {
         return;
-    };
+    }
+    let admin_url = std::env::var("JOBWORKS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = TestServer::start(dir.path(), &[]);
     server.apply("jobs.toml", JOBS).await;
