@@ -1,29 +1,14 @@
 //! Recording the ends of attempts, fenced.
 
+use jobworks_domain::lifecycle::{after_attempt, attempt_summary, end_reason};
 use jobworks_domain::workflow::outputs_from_json;
-use jobworks_domain::{AttemptState, RunId, RunState};
+use jobworks_domain::{RunId, RunState};
 use jobworks_store::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use crate::codec::*;
 use crate::tx::Tx;
-
-/// One-line summary of how an attempt ended, for the run's reason and its event.
-pub(crate) fn attempt_summary(f: &AttemptFinish, attempt_no: i64) -> String {
-    let how = match (f.state, f.exit_code, f.signal) {
-        (AttemptState::Succeeded, _, _) => "succeeded".to_string(),
-        (AttemptState::TimedOut, _, _) => "timed out".to_string(),
-        (AttemptState::Cancelled, _, _) => "cancelled".to_string(),
-        (_, Some(code), _) => format!("exited with code {code}"),
-        (_, None, Some(sig)) => format!("killed by signal {sig}"),
-        (state, None, None) => state.as_str().to_string(),
-    };
-    match &f.error {
-        Some(err) => format!("attempt {attempt_no} {how}: {err}"),
-        None => format!("attempt {attempt_no} {how}"),
-    }
-}
 
 /// The work of `finish_attempts` inside a transaction.
 pub(crate) async fn finish_in_tx(
@@ -85,20 +70,26 @@ pub(crate) async fn finish_in_tx(
             .get::<Option<i64>, _>("cancel_requested_at_us")
             .is_some();
         let workflow = row.get::<&str, _>("kind") == "workflow";
-        let summary = attempt_summary(f, attempt_no);
-        let next = if f.state == AttemptState::Cancelled || cancel_pending {
-            RunState::Cancelled
-        } else if f.state.is_retryable() && f.retry_at.is_some() {
-            RunState::Queued
-        } else {
-            f.state.final_run_state()
+        // the decision and its reason are the domain's, shared with the SQLite backend
+        let decided = match after_attempt(f.state, cancel_pending, f.retry_at) {
+            Ok(next) => next,
+            Err(e) => {
+                out.push(Err(StoreError::Conflict(format!(
+                    "attempt {}: {e}",
+                    f.attempt_id
+                ))));
+                continue;
+            }
         };
-        let reason = if next == RunState::Queued {
-            let when = f.retry_at.map(|t| t.to_rfc3339()).unwrap_or_default();
-            format!("{summary}; retry at {when}")
-        } else {
-            summary
-        };
+        let summary = attempt_summary(
+            attempt_no,
+            f.state,
+            f.exit_code,
+            f.signal,
+            f.error.as_deref(),
+        );
+        let reason = end_reason(summary, &decided, |t| t.to_rfc3339());
+        let next = decided.run_state();
         let advance = if workflow {
             Some(RunId(run_id))
         } else if next.is_terminal() {

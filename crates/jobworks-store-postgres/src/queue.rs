@@ -1,7 +1,8 @@
 //! The queue: claims under leases, start marks, renewals and lease expiry.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::{AttemptId, JobId, JobSpec, RunId, RunState, TaskInstanceId};
+use jobworks_domain::lifecycle::{after_attempt, attempt_summary, lost_error, wants_retry};
+use jobworks_domain::{AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId};
 use jobworks_store::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -300,10 +301,7 @@ impl PostgresStore {
                 let task_instance: i64 = row.get("task_instance_id");
                 let task: String = row.get("task_key");
                 let workflow = row.get::<&str, _>("kind") == "workflow";
-                let error = format!(
-                    "lease expired at {}: the worker stopped renewing it (crash or lost store)",
-                    expired_at.to_rfc3339()
-                );
+                let error = lost_error(&expired_at.to_rfc3339());
                 sqlx::query(
                     "UPDATE attempts SET state = 'lost', ended_at_us = $1, lease_expires_at_us = NULL, \
                      error = $2 WHERE id = $3",
@@ -314,24 +312,23 @@ impl PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                let retry_at = if cancel_pending {
-                    None
-                } else {
+                // the decision is the domain's, shared with the SQLite backend
+                let retry_at = if wants_retry(AttemptState::Lost, cancel_pending) {
                     retry(&spec, attempt_no - row.get::<i64, _>("retry_base"))
-                };
-                let reason = format!("attempt {attempt_no} lost: {error}");
-                let next = if cancel_pending {
-                    RunState::Cancelled
-                } else if retry_at.is_some() {
-                    RunState::Queued
                 } else {
-                    RunState::Failed
+                    None
                 };
+                let reason =
+                    attempt_summary(attempt_no, AttemptState::Lost, None, None, Some(&error));
+                let decided = after_attempt(AttemptState::Lost, cancel_pending, retry_at)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let retry_at = decided.retry_at().copied();
+                let next = decided.run_state();
                 sqlx::query(
                     "UPDATE task_instances SET state = $1, reason = $2, not_before_us = $3, \
                      ended_at_us = $4 WHERE id = $5",
                 )
-                .bind(next.as_str())
+                .bind(decided.task_state().as_str())
                 .bind(&reason)
                 .bind(retry_at.map(to_us))
                 .bind(next.is_terminal().then(|| to_us(now)))
