@@ -1,7 +1,8 @@
 //! Decisions by people (approve, reject, mark) and clearing tasks.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::workflow::{TaskId, TaskState};
+use jobworks_domain::lifecycle::{check_clear, check_decision};
+use jobworks_domain::workflow::TaskId;
 use jobworks_store::*;
 use std::collections::BTreeMap;
 
@@ -68,13 +69,7 @@ pub(super) async fn reset(
             run: run.id.0,
             task: task.to_string(),
         })?;
-        if instance.state.is_active() {
-            return Err(StoreError::Conflict(format!(
-                "task `{task}` is {}: wait for it to end, or cancel the run first",
-                instance.state
-            )));
-        }
-        if instance.state == TaskState::Pending {
+        if !check_clear(task.as_str(), instance.state).map_err(StoreError::Conflict)? {
             continue;
         }
         sqlx::query(
@@ -121,23 +116,7 @@ pub async fn decide_task(
         run: run_id,
         task: task.to_owned(),
     })?;
-    if approval && instance.state != TaskState::WaitingApproval {
-        return Err(StoreError::Conflict(format!(
-            "task `{task}` is {}, not waiting for approval",
-            instance.state
-        )));
-    }
-    if !approval && instance.state.is_active() {
-        let hint = if instance.state == TaskState::WaitingApproval {
-            "approve or reject it instead"
-        } else {
-            "wait for it to end, or cancel the run first"
-        };
-        return Err(StoreError::Conflict(format!(
-            "task `{task}` is {}: {hint}",
-            instance.state
-        )));
-    }
+    check_decision(task, instance.state, approval).map_err(StoreError::Conflict)?;
     let others: Vec<TaskId> = to_reset
         .iter()
         .filter(|id| id.as_str() != task)
