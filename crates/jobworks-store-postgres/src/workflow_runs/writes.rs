@@ -1,7 +1,7 @@
 //! The engine's writes, each guarded by the task's current state, and the child runs of calls.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::params::validate_params;
+use jobworks_domain::call::call_params;
 use jobworks_domain::workflow::{TaskId, TaskState, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, RunId, RunState, TriggerKind};
 use jobworks_store::*;
@@ -411,27 +411,21 @@ pub(super) async fn start_call(
             from_json::<WorkflowSpec>("job_versions.spec_json", &json)?.params
         }
     };
-    let values = match validate_params(&declared, params) {
+    let values = match call_params(&declared, params) {
         Ok(values) => values,
-        Err(errors) => {
-            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        Err(problems) => {
             return Ok(Err(format!(
-                "params for {} `{name}` do not fit: {}",
-                kind.as_str(),
-                text.join("; ")
+                "params for {} `{name}` do not fit: {problems}",
+                kind.as_str()
             )));
         }
     };
-    let mut object = serde_json::Map::new();
-    for (param, value) in values {
-        object.insert(param, serde_json::to_value(value).unwrap_or_default());
-    }
     let run_id = snapshot.run.id.0;
     let new_run = NewRun::new(
         jobworks_domain::JobId(row.get("id")),
         row.get("version"),
         TriggerKind::Manual,
-        serde_json::Value::Object(object),
+        values,
         format!("run {run_id} task {task}"),
     );
     match enqueue_in_tx(tx, &new_run, Some((run_id, task.as_str())), now).await? {
