@@ -62,7 +62,9 @@ pub struct LocalWork {
     /// The dispatcher's worker slots.
     pub permits: Arc<tokio::sync::Semaphore>,
     /// The dispatcher's hand-off channel.
-    pub handoff: mpsc::UnboundedSender<crate::dispatch::Handoff>,
+    pub handoff: mpsc::UnboundedSender<jobworks_worker::Handoff>,
+    /// Turns a claim into the worker's assignment (resolving a SQL task's datasource).
+    pub datasources: crate::worker::Datasources,
     /// The server's shutdown: once it fires, nothing more is claimed here (the dispatcher has
     /// stopped; queued tasks wait in the store for the next start).
     pub stopping: CancellationToken,
@@ -143,7 +145,7 @@ pub async fn run_finisher(
         let mut slots = if !local.stopping.is_cancelled()
             && finished.iter().any(|(_, _, workflow)| *workflow)
         {
-            crate::dispatch::take_slots(&local.permits, LOCAL_CLAIMS)
+            jobworks_worker::take_slots(&local.permits, LOCAL_CLAIMS)
         } else {
             Vec::new()
         };
@@ -156,7 +158,8 @@ pub async fn run_finisher(
         for claimed in done.claims {
             match slots.pop() {
                 Some(slot) => {
-                    let _ = local.handoff.send((claimed, slot));
+                    let assignment = local.datasources.assignment(claimed);
+                    let _ = local.handoff.send((assignment, slot));
                 }
                 None => break,
             }

@@ -135,6 +135,7 @@ async fn an_outcome_refused_for_good_does_not_hold_back_the_others() {
             lease_ms: 600_000,
             permits: Arc::new(tokio::sync::Semaphore::new(4)),
             handoff,
+            datasources: Default::default(),
             stopping: CancellationToken::new(),
             clock: crate::clock::Clock::system(),
             followers: crate::follow::LogHub::new(),

@@ -6,10 +6,8 @@
 //! functions in `plan` modules; the loops only do the I/O.
 
 pub mod api;
-mod batch;
-pub mod clock;
+pub use jobworks_worker::clock;
 pub mod config;
-mod dispatch;
 mod finisher;
 mod follow;
 mod health;
@@ -17,15 +15,14 @@ pub mod janitor;
 pub mod leader;
 mod leases;
 mod logs;
-mod mask;
 mod metrics;
 mod orphans;
 mod retry;
 mod scheduler;
 mod server;
-mod task;
 pub mod tokens;
 mod wakeups;
+mod worker;
 mod workflow;
 
 pub use clock::{Clock, ManualClock};

@@ -9,10 +9,10 @@
 //! every lease period (the leader's reaper also kills the processes of the attempts it finds
 //! lost, on its own host); the decision is the plain function [`orphan_tags`].
 
-use crate::dispatch::Running;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{AttemptId, AttemptState, RunId, RunState};
 use jobworks_store::{RunFilter, Store, StoreError};
+use jobworks_worker::Running;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

@@ -5,13 +5,13 @@
 //! a crash at any point loses nothing: the next start finds `next_fire_at` still due. Store
 //! errors are retried with backoff and published to `/readyz`; the loop never stops silently.
 
-use crate::dispatch::{LOOKAHEAD, Running};
 use crate::health::Health;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use jobworks_domain::{ParamSpec, ScheduleHeader, TriggerKind, TriggerSpec};
 use jobworks_schedule::{CronExpr, Schedule, TickPlan, parse_timezone, plan_ticks};
 use jobworks_store::{DueSchedule, EnqueueOutcome, NewRun, Store, StoreError};
+use jobworks_worker::{LOOKAHEAD, Running};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;

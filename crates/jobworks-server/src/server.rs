@@ -3,16 +3,15 @@
 
 use crate::api::{AppState, router};
 use crate::config::ServerConfig;
-use crate::dispatch::{Dispatcher, Running};
 use crate::finisher::run_finisher;
 use crate::health::Health;
 use crate::leader::{Elector, Leader};
-use crate::leases::{LeaseKeeper, run_lease_keeper};
+use crate::leases::{LeaseReaper, run_lease_reaper};
 use crate::logs::{LOG_QUEUE, run_log_writer};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
-use crate::task::TaskContext;
 use crate::tokens::{FIRST_ADMIN, TokenRequest, mint_token};
+use crate::worker::{Datasources, LocalControl};
 use jobworks_store::{Store, StoreError, TokenRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,14 +141,39 @@ impl Server {
         );
         elector.renew().await;
         let renew_leases_now = Arc::new(Notify::new());
-        let running = Arc::new(Running::default());
         let schedule_wake = Arc::new(Notify::new());
-        let dispatch_wake = Arc::new(Notify::new());
         let (log_tx, log_rx) = mpsc::channel(LOG_QUEUE);
         let (finish_tx, finish_rx) = mpsc::channel(crate::finisher::QUEUE);
         let (advance, advance_rx) = crate::workflow::AdvanceSender::channel();
-        let permits = Arc::new(tokio::sync::Semaphore::new(config.workers.max(1)));
         let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
+        let datasources = Datasources::from_config(&config);
+        // the server's own worker pool, fed by the store through the local control plane
+        let pool = jobworks_worker::Pool::new(
+            jobworks_worker::WorkerSettings {
+                worker_id: config.worker_id.clone(),
+                slots: config.workers.max(1),
+                lease: config.lease,
+                poll_interval: config.poll_interval,
+                data_dir: config.data_dir.clone(),
+                kill_grace: config.kill_grace,
+                task_env: config.task_env.clone(),
+                installation: installation.clone(),
+                clock: config.clock.clone(),
+            },
+            Arc::new(LocalControl {
+                store: store.clone(),
+                worker: config.worker_id.clone(),
+                lease_ms: config.lease.as_millis() as u64,
+                clock: config.clock.clone(),
+                records: finish_tx,
+                logs: log_tx,
+                metrics: metrics.clone(),
+                datasources: datasources.clone(),
+            }),
+        );
+        let running = pool.running();
+        let dispatch_wake = pool.wake();
+        let permits = pool.permits();
 
         // writers stop last: they drain what the attempts send while shutting down; log
         // streams end once both writers are done (every line and outcome is stored), or
@@ -188,6 +212,7 @@ impl Server {
                 lease_ms: config.lease.as_millis() as u64,
                 permits: permits.clone(),
                 handoff: handoff_tx,
+                datasources,
                 stopping: shutdown.clone(),
                 clock: config.clock.clone(),
                 followers: followers.clone(),
@@ -195,22 +220,15 @@ impl Server {
             writers.clone(),
         ));
         writing.close();
-        let dispatcher = Arc::new(Dispatcher {
-            store: store.clone(),
-            ctx: Arc::new(TaskContext {
-                config: config.clone(),
-                logs: log_tx,
-                installation: installation.clone(),
-                store: store.clone(),
-            }),
-            running: running.clone(),
-            wake: dispatch_wake.clone(),
-            records: finish_tx,
-            metrics: metrics.clone(),
-            permits,
-        });
         let attempts = TaskTracker::new();
-        tracker.spawn(dispatcher.run(attempts.clone(), shutdown.clone(), handoff_rx));
+        tracker.spawn(
+            pool.clone()
+                .run(attempts.clone(), shutdown.clone(), handoff_rx),
+        );
+        tracker.spawn(
+            pool.clone()
+                .keep_leases(renew_leases_now.clone(), shutdown.clone()),
+        );
         tracker.spawn(
             Scheduler {
                 store: store.clone(),
@@ -225,18 +243,15 @@ impl Server {
             }
             .run(shutdown.clone()),
         );
-        tracker.spawn(run_lease_keeper(
-            LeaseKeeper {
+        tracker.spawn(run_lease_reaper(
+            LeaseReaper {
                 store: store.clone(),
-                running: running.clone(),
-                worker: config.worker_id.clone(),
                 lease: config.lease,
                 wake: dispatch_wake.clone(),
                 advance: advance.clone(),
                 installation: installation.clone(),
                 clock: config.clock.clone(),
                 leader: leader.clone(),
-                renew_now: renew_leases_now.clone(),
             },
             shutdown.clone(),
         ));

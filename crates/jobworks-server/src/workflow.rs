@@ -12,7 +12,6 @@
 //! a crash: every decision is recomputed from the stored states, so no
 //! task that succeeded runs again.
 
-use crate::dispatch::Running;
 use chrono::{DateTime, Utc};
 use jobworks_domain::params::ParamValue;
 use jobworks_domain::workflow::{
@@ -21,6 +20,7 @@ use jobworks_domain::workflow::{
 };
 use jobworks_domain::{ConcurrencyPolicy, JobSpec, RunId, RunState, TaskSpec};
 use jobworks_store::{DefinitionKind, Store, TaskWrite, WorkflowRunSnapshot};
+use jobworks_worker::Running;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -378,12 +378,7 @@ pub fn task_env(
     env
 }
 
-/// `tasks.<id>.outputs.<name>` → `(id, name)`.
-pub fn output_reference(name: &str) -> Option<(&str, &str)> {
-    let rest = name.strip_prefix("tasks.")?;
-    let (task, output) = rest.split_once(".outputs.")?;
-    (!task.is_empty() && !output.is_empty()).then_some((task, output))
-}
+pub use jobworks_domain::workflow::data::output_reference;
 
 /// The run's params as typed values (they were validated when the run was created).
 fn param_values(params: &serde_json::Value) -> BTreeMap<String, ParamValue> {

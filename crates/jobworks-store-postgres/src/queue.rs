@@ -162,6 +162,7 @@ pub(crate) async fn claim_in_tx(
             run_id: RunId(row.get("run_id")),
             task_instance_id: TaskInstanceId(task_instance),
             task: row.get("task_key"),
+            kind: ClaimKind::from_run_kind(row.get("kind")),
             attempt_no,
             try_no: attempt_no - row.get::<i64, _>("retry_base"),
             env,

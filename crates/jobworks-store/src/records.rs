@@ -563,6 +563,9 @@ pub struct Claim {
     pub task_instance_id: TaskInstanceId,
     /// The task's id (`main` for a job run).
     pub task: String,
+    /// Whether this is a job run's task or a workflow run's task (recorded with the run, so
+    /// nothing has to guess it from the environment).
+    pub kind: ClaimKind,
     /// 1-based attempt number within the task instance (across clears).
     pub attempt_no: i64,
     /// 1-based attempt number within the current try (after the latest clear or rerun):
@@ -587,6 +590,26 @@ pub struct Claim {
     /// The attempt must not start before this instant (a scheduled tick claimed just ahead of
     /// time, or a retry's backoff end); `None` = start at once.
     pub not_before: Option<DateTime<Utc>>,
+}
+
+/// What kind of run a claimed task belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// The one task (`main`) of a job's run.
+    Job,
+    /// A task of a workflow run: its end advances the run.
+    WorkflowTask,
+}
+
+impl ClaimKind {
+    /// The kind of a run from its stored `kind` column (`workflow`, else a job).
+    pub fn from_run_kind(kind: &str) -> ClaimKind {
+        if kind == "workflow" {
+            ClaimKind::WorkflowTask
+        } else {
+            ClaimKind::Job
+        }
+    }
 }
 
 /// The end of an attempt, reported by the worker that holds its lease.

@@ -23,6 +23,14 @@ use crate::params::ParamValue;
 use std::collections::BTreeMap;
 
 /// The environment variable carrying output `output` of task `task`:
+/// A SQL bind name that refers to an upstream task's output: `tasks.<id>.outputs.<name>` →
+/// `(id, name)`; any other name → `None`.
+pub fn output_reference(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("tasks.")?;
+    let (task, output) = rest.split_once(".outputs.")?;
+    (!task.is_empty() && !output.is_empty()).then_some((task, output))
+}
+
 /// `JOBWORKS_INPUT_<TASK>_<OUTPUT>`, upper-cased, with every character other than ASCII
 /// letters and digits replaced by `_`. Example: (`extract`, `row-count`) →
 /// `JOBWORKS_INPUT_EXTRACT_ROW_COUNT`.

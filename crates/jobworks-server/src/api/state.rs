@@ -1,10 +1,10 @@
 //! State shared by every handler.
 
 use crate::config::ServerConfig;
-use crate::dispatch::Running;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use jobworks_store::Store;
+use jobworks_worker::Running;
 use std::sync::Arc;
 use tokio::sync::Notify;
 

@@ -27,6 +27,7 @@ pub async fn claim_finish_and_fencing<S: Store>(store: &S) {
         .expect("claim");
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0].spec.name, "high", "higher priority first");
+    assert_eq!(claims[0].kind, ClaimKind::Job, "a job run's task says so");
     let rest = store
         .claim("w2", 10, 10_000, at(2), at(2))
         .await

@@ -72,6 +72,7 @@ pub async fn advance_run_follows_the_engine<S: Store>(store: &S) {
     let a = claim_one(store, "w", at(2)).await;
     assert_eq!((a.run_id, a.task.as_str(), a.attempt_no), (run, "a", 1));
     assert_eq!(a.env.get("JOBWORKS_TASK").map(String::as_str), Some("a"));
+    assert_eq!(a.kind, ClaimKind::WorkflowTask, "a workflow task says so");
     assert_eq!(a.spec.name, "chain");
     let done = store
         .finish_attempts(vec![finish(&a, "w", AttemptState::Succeeded, at(3))])

@@ -1,36 +1,23 @@
-//! Runs one claimed attempt: turns the job spec and parameters into an executor request,
-//! forwards its log lines, and reports how it ended as an `AttemptFinish`.
+//! Runs one assigned attempt: turns the job spec and parameters into an executor request,
+//! forwards its log lines, and returns how it ended as an [`AttemptReport`].
 
-use crate::config::ServerConfig;
-use crate::retry::retry_at;
+use crate::assignment::Assignment;
+use crate::control::{AttemptReport, ControlPlane, LogLineKind, LogRecord};
+use crate::mask::SecretMask;
+use crate::settings::WorkerSettings;
 use jobworks_domain::params::env_var_name;
+use jobworks_domain::workflow::data::output_reference;
 use jobworks_domain::workflow::input_env_name;
 use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
 use jobworks_executor::{
     BatchReports, EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask,
     SqlValue, python_command, run_process, run_sql, shell_command,
 };
-use jobworks_store::{AttemptFinish, Claim, LogStream, NewLogLine};
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-use crate::logs::{LogMsg, LogSender};
-use crate::mask::SecretMask;
-use std::borrow::Cow;
-
-/// What an attempt needs from the server.
-pub struct TaskContext {
-    /// Server configuration (data dir, datasources, kill grace).
-    pub config: ServerConfig,
-    /// Where log lines go.
-    pub logs: LogSender,
-    /// The store's installation id, prefix of every attempt's process tag.
-    pub installation: String,
-    /// Where batch tasks' progress and checkpoints go (see `crate::batch`).
-    pub store: std::sync::Arc<dyn jobworks_store::Store>,
-}
 
 /// The tag an attempt's processes carry (`JOBWORKS_ATTEMPT_ID`): `<installation>-<attempt>`,
 /// unique across the stores of a host.
@@ -38,42 +25,49 @@ pub fn attempt_tag(installation: &str, attempt: jobworks_domain::AttemptId) -> S
     format!("{installation}-{attempt}")
 }
 
-/// Waits (at most 10 s) until the log writer has stored every line sent before: the caller
-/// reports an attempt's end only after this, so a run never ends before its log is complete.
-pub async fn flush_logs(logs: &LogSender) {
-    let (ack, flushed) = tokio::sync::oneshot::channel();
-    if logs.send(LogMsg::Flush(ack)).await.is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(10), flushed).await;
-    }
-}
-
-/// Runs the attempt to its end and returns the finish to record (never fails: a task that
-/// cannot even start is a failed attempt with the reason in `error`). Its log lines are sent,
-/// not yet stored: see [`flush_logs`].
+/// Runs the attempt to its end and returns its report (never fails: a task that cannot even
+/// start is a failed attempt with the reason in `error`). Its log lines, progress and
+/// checkpoints go to `control` as they come; the lines may not be stored yet when this
+/// returns (see [`ControlPlane::flush_logs`]). `started` is called with the pid once the
+/// process runs.
 pub async fn run_attempt(
-    ctx: &TaskContext,
-    claim: &Claim,
+    settings: &WorkerSettings,
+    control: &dyn ControlPlane,
+    claim: &Assignment,
     cancel: CancellationToken,
     started: impl FnOnce(u32) + Send,
-) -> AttemptFinish {
+) -> AttemptReport {
     let params = param_values(&claim.spec, &claim.params);
     // every line, output and error passes the mask before it is stored or streamed
     let mask = secret_mask(&claim.spec, &params);
     let (tx, rx) = mpsc::channel::<LogLine>(1024);
-    let forward = tokio::spawn(forward_logs(
-        rx,
-        ctx.logs.clone(),
-        claim.attempt_id,
-        claim.run_id,
-        mask.clone(),
-    ));
-    let mut finish = AttemptFinish {
+    let forward = forward_logs(rx, control, claim.attempt_id, claim.run_id, mask.clone());
+    let run = run_task(
+        settings, control, claim, &params, &mask, tx, cancel, started,
+    );
+    let (finish, ()) = tokio::join!(run, forward);
+    finish
+}
+
+/// The attempt itself, its log lines sent on `tx` (closed when this returns).
+#[allow(clippy::too_many_arguments)]
+async fn run_task(
+    settings: &WorkerSettings,
+    control: &dyn ControlPlane,
+    claim: &Assignment,
+    params: &[(String, ParamValue)],
+    mask: &SecretMask,
+    tx: mpsc::Sender<LogLine>,
+    cancel: CancellationToken,
+    started: impl FnOnce(u32) + Send,
+) -> AttemptReport {
+    let mut finish = AttemptReport {
         attempt_id: claim.attempt_id,
-        worker: ctx.config.worker_id.clone(),
         state: AttemptState::Failed,
+        interrupted: false,
         pid: None,
         started_at: None,
-        ended_at: ctx.config.clock.now(),
+        ended_at: settings.clock.now(),
         exit_code: None,
         signal: None,
         user_cpu_ms: None,
@@ -82,7 +76,6 @@ pub async fn run_attempt(
         bytes_dropped: 0,
         error: None,
         outputs: serde_json::json!({}),
-        retry_at: None,
     };
     match &claim.spec.task {
         TaskSpec::Sql {
@@ -90,19 +83,19 @@ pub async fn run_attempt(
             query,
             bind,
             multi_statement,
-        } => match datasource_url(&ctx.config, datasource) {
+        } => match claim.datasource.as_ref().filter(|d| &d.name == datasource) {
             None => {
                 finish.error = Some(format!(
                     "unknown datasource `{datasource}`: define it in the server config"
                 ))
             }
-            Some(url) => {
+            Some(access) => {
                 let task = SqlTask {
-                    url,
+                    url: access.url.clone(),
                     query: query.clone(),
                     params: bind
                         .iter()
-                        .map(|name| bind_value(claim, &params, name))
+                        .map(|name| bind_value(claim, params, name))
                         .collect(),
                     timeout: claim.spec.timeout_ms.map(Duration::from_millis),
                     max_rows: 10_000,
@@ -117,7 +110,7 @@ pub async fn run_attempt(
                         ),
                     ))
                     .await;
-                finish.started_at = Some(ctx.config.clock.now());
+                finish.started_at = Some(settings.clock.now());
                 match run_sql(task, cancel, tx.clone()).await {
                     Ok(out) => {
                         finish.started_at = Some(out.started_at);
@@ -143,31 +136,30 @@ pub async fn run_attempt(
             }
         },
         _ => {
-            let mut task = process_task(&ctx.config, &ctx.installation, claim, &params);
+            let mut task = process_task(settings, claim, params);
             let (reports, progress, checkpoint) = BatchReports::channel();
             task.reports = Some(reports);
             let ended = CancellationToken::new();
             let pause = CancellationToken::new();
             task.pause = Some(pause.clone());
-            let reporter = tokio::spawn(crate::batch::report(
-                ctx.store.clone(),
+            let reporter = crate::batch::report(
+                control,
                 claim.attempt_id,
-                ctx.config.worker_id.clone(),
                 crate::batch::Reports {
                     progress,
                     checkpoint,
                     ended: ended.clone(),
                     pause,
                 },
-            ));
+            );
             let _ = tx
                 .send(LogLine::now(
                     ExecStream::System,
-                    if claim.env.contains_key("JOBWORKS_TASK") {
+                    if claim.is_workflow_task() {
                         format!(
                             "attempt {} of task `{}` started: {} (workflow {} v{})",
                             claim.attempt_no,
-                            claim.task,
+                            claim.task(),
                             claim.spec.task.kind(),
                             claim.spec.name,
                             claim.job_version
@@ -183,10 +175,13 @@ pub async fn run_attempt(
                     },
                 ))
                 .await;
-            let outcome = run_process(task, cancel, tx.clone(), started).await;
-            ended.cancel();
-            // the last checkpoint is committed before the attempt's end is reported
-            let _ = reporter.await;
+            let run = async {
+                let outcome = run_process(task, cancel, tx.clone(), started).await;
+                ended.cancel();
+                outcome
+            };
+            // the last checkpoint is reported before the attempt's end is
+            let (outcome, ()) = tokio::join!(run, reporter);
             match outcome {
                 Ok(out) => {
                     finish.pid = Some(i64::from(out.pid));
@@ -250,11 +245,6 @@ pub async fn run_attempt(
         ),
     };
     let _ = tx.send(LogLine::now(ExecStream::System, summary)).await;
-    drop(tx);
-    let _ = forward.await;
-    if finish.state.is_retryable() {
-        finish.retry_at = retry_at(&claim.spec, claim.try_no, finish.ended_at, rand::random());
-    }
     finish
 }
 
@@ -295,8 +285,8 @@ fn secret_mask(spec: &JobSpec, params: &[(String, ParamValue)]) -> SecretMask {
 /// The value a SQL bind name stands for: a param, or a workflow task's upstream output
 /// (`tasks.<id>.outputs.<name>`, carried in the claim's env as its input variable; bound as
 /// text). A missing value binds NULL.
-fn bind_value(claim: &Claim, params: &[(String, ParamValue)], name: &str) -> SqlValue {
-    if let Some((task, output)) = crate::workflow::output_reference(name) {
+fn bind_value(claim: &Assignment, params: &[(String, ParamValue)], name: &str) -> SqlValue {
+    if let Some((task, output)) = output_reference(name) {
         return match claim.env.get(&input_env_name(task, output)) {
             Some(text) => SqlValue::Text(text.clone()),
             None => SqlValue::Null,
@@ -315,21 +305,9 @@ fn sql_value(value: Option<&ParamValue>) -> SqlValue {
     }
 }
 
-fn datasource_url(config: &ServerConfig, name: &str) -> Option<String> {
-    if name == "jobworks" {
-        return config.store_url.clone();
-    }
-    config
-        .datasources
-        .iter()
-        .find(|d| d.name == name)
-        .map(|d| d.url.clone())
-}
-
 fn process_task(
-    config: &ServerConfig,
-    installation: &str,
-    claim: &Claim,
+    config: &WorkerSettings,
+    claim: &Assignment,
     params: &[(String, ParamValue)],
 ) -> ProcessTask {
     let spec = &claim.spec;
@@ -402,7 +380,7 @@ fn process_task(
         timeout: spec.timeout_ms.map(Duration::from_millis),
         kill_grace: config.kill_grace,
         output_cap_bytes: spec.output_cap_bytes,
-        attempt_tag: attempt_tag(installation, claim.attempt_id),
+        attempt_tag: attempt_tag(&config.installation, claim.attempt_id),
         outputs_dir: Some(config.data_dir.join("outputs")),
         reports: None,
         pause: None,
@@ -415,21 +393,22 @@ fn unreachable_sql() -> (String, Vec<String>, Option<Vec<u8>>) {
     ("false".into(), Vec::new(), None)
 }
 
+/// Masks and sends each line to the control plane until the attempt's sender closes.
 async fn forward_logs(
     mut rx: mpsc::Receiver<LogLine>,
-    out: LogSender,
+    control: &dyn ControlPlane,
     attempt_id: jobworks_domain::AttemptId,
     run_id: jobworks_domain::RunId,
     mask: SecretMask,
 ) {
     while let Some(line) = rx.recv().await {
         let stream = match line.stream {
-            ExecStream::Stdout => LogStream::Stdout,
-            ExecStream::Stderr => LogStream::Stderr,
-            _ => LogStream::System,
+            ExecStream::Stdout => LogLineKind::Stdout,
+            ExecStream::Stderr => LogLineKind::Stderr,
+            _ => LogLineKind::System,
         };
-        let sent = out
-            .send(LogMsg::Line(NewLogLine {
+        let sent = control
+            .log(LogRecord {
                 attempt_id,
                 run_id,
                 at: line.at,
@@ -438,9 +417,11 @@ async fn forward_logs(
                     Cow::Borrowed(_) => line.text,
                     Cow::Owned(masked) => masked,
                 },
-            }))
+            })
             .await;
-        if sent.is_err() {
+        if !sent {
+            // the control plane takes no more lines; drain so the task never blocks
+            while rx.recv().await.is_some() {}
             return;
         }
     }
