@@ -100,7 +100,7 @@ pub fn matches(labels_wanted: &BTreeMap<String, String>, agent: &AgentView) -> b
         .all(|(key, value)| agent.labels.get(key) == Some(value))
 }
 
-/// The group a task is routed in: agents that are [`AgentState::Online`] and [`matches`]
+/// The group a task is routed in: agents that are [`AgentState::Online`] and [`matches()`]
 /// the wanted labels, ordered by name (so every decision is deterministic). Suspect,
 /// offline, draining and revoked agents are left out. A name given twice keeps its first
 /// entry.

@@ -10,7 +10,7 @@
 //!
 //! Pure: no I/O, no clock (callers pass `now_ms`, Unix milliseconds), no global state, and
 //! randomness comes in as a `seed: u64` drawn fresh by the caller, so every decision is a
-//! function of its inputs and tested by tables (`tests.rs`, `tests_hash.rs`, `tests_run_on.rs`).
+//! function of its inputs and tested by tables (`tests*.rs`).
 
 mod agent;
 mod hash;
@@ -27,6 +27,8 @@ mod tests;
 mod tests_hash;
 #[cfg(test)]
 mod tests_run_on;
+#[cfg(test)]
+mod tests_wait;
 
 pub use agent::{AgentState, AgentView, describe_labels, eligible, matches};
 pub use hash::{HashRing, VIRTUAL_NODES, stable_hash};

@@ -54,6 +54,10 @@ pub enum Placement {
 ///   first `round_robin` counter and the first `least_frequently_used` counts; fixed in
 ///   tests so results are exact.
 ///
+/// Only `busyover` and `least_loaded` look at free slots: the other strategies choose as
+/// XXL-JOB does, and a task sent to a full agent waits there for a slot (an agent takes at
+/// most its free slots).
+///
 /// `shards = N` spreads N shards over the group, ignoring the strategy: shard `i` goes to
 /// the `i mod n`-th agent ordered by most free slots, then name, so counts differ by at most
 /// one and extra shards land on the freest agents. Each strategy is described on
@@ -270,6 +274,16 @@ fn least_loaded(group: &[&AgentView], run_on: &RunOnPolicy, memory: &RoutingMemo
             agent: agent.name.clone(),
             memory: memory.clone(),
         },
+        None if rejected
+            .iter()
+            .all(|(_, why)| *why == Rejection::NoFreeSlot) =>
+        {
+            Placement::Wait {
+                reason: WaitReason::AllBusy {
+                    matching: rejected.len(),
+                },
+            }
+        }
         None => Placement::Wait {
             reason: WaitReason::NoneFit { rejected },
         },

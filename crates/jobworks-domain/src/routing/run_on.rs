@@ -3,7 +3,7 @@
 use super::strategy::Strategy;
 use crate::file::parse_size;
 use crate::file::suggest::closest;
-use crate::params::is_valid_param_name;
+use crate::params::{ParamValue, is_valid_param_name};
 use jobworks_schedule::parse_duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -151,6 +151,21 @@ pub struct RunOnPolicy {
     pub offline_schedule: bool,
 }
 
+impl RunOnPolicy {
+    /// The key [`super::place`] hashes for `consistent_hash`: the job name for
+    /// [`HashKey::Job`]; for [`HashKey::Param`], the parameter's value as its process sees it
+    /// ([`ParamValue::to_env_string`]), or the job name when the run has no value for it.
+    /// `params` are the run's validated parameters by name.
+    pub fn routing_key(&self, job_name: &str, params: &BTreeMap<String, ParamValue>) -> String {
+        match &self.hash_key {
+            HashKey::Job => job_name.to_owned(),
+            HashKey::Param(name) => params
+                .get(name)
+                .map_or_else(|| job_name.to_owned(), ParamValue::to_env_string),
+        }
+    }
+}
+
 impl Default for RunOnPolicy {
     /// `run_on = {}`: any online agent, `least_loaded`, lost after 45 s, then retried.
     fn default() -> Self {
@@ -229,11 +244,16 @@ impl RunOn {
         }
 
         for (key, value) in &self.labels {
+            let field = if label_problem(key).is_none() {
+                format!("labels.{key}")
+            } else {
+                format!("labels.{key:?}")
+            };
             if let Some(why) = label_problem(key) {
-                problem(&format!("labels.{key}"), format!("label name {why}"));
+                problem(&field, format!("label name {why}"));
             }
             if let Some(why) = label_problem(value) {
-                problem(&format!("labels.{key}"), format!("label value {why}"));
+                problem(&field, format!("label value {why}"));
             }
         }
         policy.labels = self.labels.clone();

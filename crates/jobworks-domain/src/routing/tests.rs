@@ -3,10 +3,10 @@
 use super::*;
 use std::collections::BTreeMap;
 
-const NOW: i64 = 1_800_000_000_000;
-const GIB: u64 = 1 << 30;
+pub(super) const NOW: i64 = 1_800_000_000_000;
+pub(super) const GIB: u64 = 1 << 30;
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -14,7 +14,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// An online `site=bj` agent with 4 free slots, 10 % CPU, 8 GiB free, heard from at `NOW`.
-fn agent(name: &str) -> AgentView {
+pub(super) fn agent(name: &str) -> AgentView {
     AgentView {
         name: name.to_owned(),
         labels: labels(&[("site", "bj")]),
@@ -33,7 +33,7 @@ fn agent(name: &str) -> AgentView {
 /// - bj-2: full (4 of 4), CPU 50 %;
 /// - bj-3: 2 free slots of 2, CPU 20 %, 512 MiB free;
 /// - bj-4 suspect, bj-5 draining, bj-0 revoked, bj-6 offline, sh-1 in another site.
-fn fleet() -> Vec<AgentView> {
+pub(super) fn fleet() -> Vec<AgentView> {
     vec![
         AgentView {
             state: AgentState::Draining,
@@ -75,7 +75,7 @@ fn fleet() -> Vec<AgentView> {
     ]
 }
 
-fn policy(strategy: Strategy) -> RunOnPolicy {
+pub(super) fn policy(strategy: Strategy) -> RunOnPolicy {
     RunOnPolicy {
         labels: labels(&[("site", "bj")]),
         strategy,
@@ -83,21 +83,21 @@ fn policy(strategy: Strategy) -> RunOnPolicy {
     }
 }
 
-fn one(placement: &Placement) -> &str {
+pub(super) fn one(placement: &Placement) -> &str {
     match placement {
         Placement::One { agent, .. } => agent,
         other => panic!("expected one agent, got {other:?}"),
     }
 }
 
-fn memory_of(placement: Placement) -> RoutingMemory {
+pub(super) fn memory_of(placement: Placement) -> RoutingMemory {
     match placement {
         Placement::One { memory, .. } => memory,
         other => panic!("expected one agent, got {other:?}"),
     }
 }
 
-fn wait_reason(placement: &Placement) -> String {
+pub(super) fn wait_reason(placement: &Placement) -> String {
     match placement {
         Placement::Wait { reason } => reason.to_string(),
         other => panic!("expected a wait, got {other:?}"),
@@ -513,107 +513,4 @@ fn least_loaded_respects_thresholds() {
         "none of the 4 matching agents fits: a reports no CPU use, b is at CPU 40% (max 30%), \
          c is at CPU 40% (max 30%), d reports no CPU use"
     );
-}
-
-#[test]
-fn shards_spread_evenly_over_the_group() {
-    let fleet = fleet();
-    // Order: bj-1 (3 free), bj-3 (2 free), bj-2 (0 free).
-    let cases: [(u32, &[&str]); 4] = [
-        (1, &["bj-1"]),
-        (3, &["bj-1", "bj-3", "bj-2"]),
-        (5, &["bj-1", "bj-3", "bj-2", "bj-1", "bj-3"]),
-        (7, &["bj-1", "bj-3", "bj-2", "bj-1", "bj-3", "bj-2", "bj-1"]),
-    ];
-    for (shards, want) in cases {
-        let p = RunOnPolicy {
-            shards: Some(shards),
-            ..policy(Strategy::default())
-        };
-        let placed = place(&p, &fleet, "job", &RoutingMemory::default(), NOW, 0);
-        let want: Vec<String> = want.iter().map(|name| (*name).to_owned()).collect();
-        assert_eq!(
-            placed,
-            Placement::Shards { agents: want },
-            "{shards} shards"
-        );
-    }
-    // 1,000 shards over 3 agents: 334, 333, 333.
-    let p = RunOnPolicy {
-        shards: Some(1_000),
-        ..policy(Strategy::default())
-    };
-    let Placement::Shards { agents } = place(&p, &fleet, "job", &RoutingMemory::default(), NOW, 0)
-    else {
-        panic!("expected shards");
-    };
-    let count = |name: &str| agents.iter().filter(|a| *a == name).count();
-    assert_eq!(
-        (count("bj-1"), count("bj-3"), count("bj-2")),
-        (334, 333, 333)
-    );
-}
-
-#[test]
-fn no_match_waits_with_the_reason() {
-    let fleet = fleet();
-    let db = vec![
-        AgentView {
-            labels: labels(&[("role", "db")]),
-            state: AgentState::Draining,
-            ..agent("db-2")
-        },
-        AgentView {
-            labels: labels(&[("role", "db")]),
-            state: AgentState::Suspect,
-            ..agent("db-1")
-        },
-    ];
-    let gz = RunOnPolicy {
-        labels: labels(&[("site", "gz")]),
-        ..RunOnPolicy::default()
-    };
-    let db_policy = RunOnPolicy {
-        labels: labels(&[("role", "db")]),
-        strategy: Strategy::ShardingBroadcast,
-        ..RunOnPolicy::default()
-    };
-    let two = RunOnPolicy {
-        labels: labels(&[("site", "bj"), ("role", "db")]),
-        shards: Some(4),
-        ..RunOnPolicy::default()
-    };
-    let cases: [(&RunOnPolicy, &[AgentView], &str); 4] = [
-        (&gz, &fleet, "no online agent matches site=gz"),
-        (
-            &db_policy,
-            &db,
-            "no online agent matches role=db (db-1 is suspect, db-2 is draining)",
-        ),
-        (&two, &fleet, "no online agent matches role=db,site=bj"),
-        (&RunOnPolicy::default(), &[], "no agent is online"),
-    ];
-    for (p, agents, want) in cases {
-        for strategy in Strategy::ALL {
-            let p = RunOnPolicy {
-                strategy,
-                ..p.clone()
-            };
-            let placed = place(&p, agents, "job", &RoutingMemory::default(), NOW, 0);
-            assert_eq!(wait_reason(&placed), want, "{strategy}");
-        }
-    }
-    let only = [AgentView {
-        slots_used: 4,
-        ..agent("bj-1")
-    }];
-    let placed = place(
-        &policy(Strategy::Busyover),
-        &only,
-        "job",
-        &RoutingMemory::default(),
-        NOW,
-        0,
-    );
-    assert_eq!(wait_reason(&placed), "the only matching agent is busy");
 }

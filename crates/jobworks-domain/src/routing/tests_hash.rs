@@ -202,3 +202,35 @@ fn placement_timeout_fails_a_waiting_task() {
         );
     }
 }
+
+#[test]
+fn routing_key_is_the_job_name_or_a_param_value() {
+    use crate::params::ParamValue;
+    let by = |hash_key| RunOnPolicy {
+        strategy: Strategy::ConsistentHash,
+        hash_key,
+        ..RunOnPolicy::default()
+    };
+    let params = BTreeMap::from([
+        ("customer".to_owned(), ParamValue::String("acme".to_owned())),
+        ("shard".to_owned(), ParamValue::Int(7)),
+    ]);
+    let customer = HashKey::Param("customer".to_owned());
+    // (hash_key, key)
+    let cases = [
+        (HashKey::Job, "nightly"),
+        (customer.clone(), "acme"),
+        (HashKey::Param("shard".to_owned()), "7"),
+        (HashKey::Param("region".to_owned()), "nightly"), // no value: the job name
+    ];
+    for (hash_key, want) in cases {
+        assert_eq!(by(hash_key.clone()).routing_key("nightly", &params), want);
+    }
+    // Two jobs hashing on the same customer land on the same agent.
+    let agents: Vec<AgentView> = ["a", "b", "c", "d"].iter().map(|n| online(n)).collect();
+    let key_of = |job: &str| by(customer.clone()).routing_key(job, &params);
+    assert_eq!(
+        hashed(&agents, &key_of("billing")),
+        hashed(&agents, &key_of("export"))
+    );
+}

@@ -118,7 +118,7 @@ fn validation_messages_name_the_field() {
             r#"{ labels = { "site name" = "bj", role = "" } }"#,
             &[
                 r#"run_on.labels.role: label value is empty"#,
-                r#"run_on.labels.site name: label name "site name" has ' ': use letters, digits, `_`, `-`, `.`, `/` or `:`"#,
+                r#"run_on.labels."site name": label name "site name" has ' ': use letters, digits, `_`, `-`, `.`, `/` or `:`"#,
             ],
         ),
         (

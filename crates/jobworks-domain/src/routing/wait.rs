@@ -17,7 +17,7 @@ pub enum WaitReason {
         /// Agents that match the labels but are not online, by name, with their state.
         not_online: Vec<(String, AgentState)>,
     },
-    /// `busyover`: every agent of the group has all its slots in use.
+    /// `busyover` or `least_loaded`: every agent of the group has all its slots in use.
     AllBusy {
         /// Size of the group.
         matching: usize,
