@@ -20,7 +20,7 @@ pub fn stable_hash(text: &str) -> u32 {
 ///
 /// A key goes to the first node at or after `stable_hash(key)`, wrapping past the top.
 /// Removing an agent moves only the keys that were on it; adding one takes about `1/n` of
-/// the keys. Building costs `100 × n` SHA-256 of short strings (tens of µs per agent); a
+/// the keys. Building costs `100 × n` SHA-256 of short strings (not measured here); a
 /// caller placing many keys on one group can build it once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashRing {
