@@ -11,6 +11,7 @@ pub mod file;
 pub mod ids;
 pub mod lifecycle;
 pub mod params;
+pub mod routing;
 pub mod spec;
 pub mod sql;
 pub mod state;
