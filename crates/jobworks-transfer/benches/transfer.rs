@@ -1,0 +1,2 @@
+//! Transfer benchmark (filled in below).
+fn main() {}
