@@ -42,6 +42,11 @@ impl<U: ChunkSource> Relay<U> {
         &self.store
     }
 
+    /// The upstream source.
+    pub fn upstream(&self) -> &U {
+        &self.upstream
+    }
+
     /// How many chunks were fetched from upstream since the relay was made.
     pub fn upstream_fetches(&self) -> u64 {
         self.upstream_fetches.load(Ordering::Relaxed)

@@ -47,7 +47,10 @@ fn one_changed_line_in_200_mib_moves_only_a_few_chunks() {
     assert!(want_bytes <= 3 * u64::from(jobworks_transfer::CHUNK_MAX));
     // The changed chunks are around the middle.
     let edit_at = middle_line * LINE;
-    assert!(want.iter().any(|c| c.offset <= edit_at && edit_at < c.offset + u64::from(c.length)));
+    assert!(
+        want.iter()
+            .any(|c| c.offset <= edit_at && edit_at < c.offset + u64::from(c.length))
+    );
 
     // The real transfer of the new version sends exactly those chunks, then assembles.
     let sender = ChunkStore::open(tmp.path().join("sender")).unwrap();
@@ -55,7 +58,14 @@ fn one_changed_line_in_200_mib_moves_only_a_few_chunks() {
     let source = CountingSource::new(sender.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let report = rt
-        .block_on(fetch_all(&new_manifest.chunks, &receiver, &source, &[], 4, |_| {}))
+        .block_on(fetch_all(
+            &new_manifest.chunks,
+            &receiver,
+            &source,
+            &[],
+            4,
+            |_| {},
+        ))
         .unwrap();
     assert_eq!(report.chunks_fetched, want.len());
     assert_eq!(report.bytes_fetched, want_bytes);
@@ -85,7 +95,9 @@ fn a_200_mib_transfer_cut_at_half_resumes_resending_at_most_one_chunk() {
     };
     let mut last = Progress::default();
     let err = rt
-        .block_on(fetch_all(&manifest.chunks, &receiver, &cut, &[], 4, |p| last = *p))
+        .block_on(fetch_all(&manifest.chunks, &receiver, &cut, &[], 4, |p| {
+            last = *p
+        }))
         .unwrap_err();
     assert!(matches!(err, TransferError::Fetch { .. }), "{err}");
     assert!(err.to_string().contains("connection reset"), "{err}");
@@ -98,7 +110,14 @@ fn a_200_mib_transfer_cut_at_half_resumes_resending_at_most_one_chunk() {
     let before = missing(&manifest.chunks, &receiver).unwrap().len();
     let source = CountingSource::new(sender.clone());
     let report = rt
-        .block_on(fetch_all(&manifest.chunks, &receiver, &source, &[], 4, |_| {}))
+        .block_on(fetch_all(
+            &manifest.chunks,
+            &receiver,
+            &source,
+            &[],
+            4,
+            |_| {},
+        ))
         .unwrap();
     let sent_second = source.sent_bytes.load(std::sync::atomic::Ordering::SeqCst);
     let resent = sent_first + sent_second - total_wire;

@@ -45,9 +45,16 @@ async fn three_receivers_behind_one_relay_make_upstream_send_each_chunk_once() {
     for report in [a, b, c] {
         assert_eq!(report.unwrap().chunks_fetched, manifest.chunks.len());
     }
-    let sends = relay_sends(&relay);
-    assert_eq!(sends.len(), manifest.chunks.len(), "every chunk went upstream");
-    assert!(sends.values().all(|&n| n == 1), "a chunk was sent twice: {sends:?}");
+    let sends = relay.upstream().sends.lock().unwrap().clone();
+    assert_eq!(
+        sends.len(),
+        manifest.chunks.len(),
+        "every chunk went upstream"
+    );
+    assert!(
+        sends.values().all(|&n| n == 1),
+        "a chunk was sent twice: {sends:?}"
+    );
     assert_eq!(relay.upstream_fetches(), manifest.chunks.len() as u64);
     for (i, store) in receivers.iter().enumerate() {
         let dest = tmp.path().join(format!("out{i}"));
@@ -60,17 +67,6 @@ async fn three_receivers_behind_one_relay_make_upstream_send_each_chunk_once() {
         .await
         .unwrap();
     assert_eq!(relay.upstream_fetches(), manifest.chunks.len() as u64);
-}
-
-fn relay_sends(
-    relay: &Relay<CountingSource>,
-) -> std::collections::HashMap<jobworks_transfer::Digest, u32> {
-    // The relay's upstream is the counting source; reach it through a fresh fetch count.
-    relay_upstream(relay).sends.lock().unwrap().clone()
-}
-
-fn relay_upstream(relay: &Relay<CountingSource>) -> &CountingSource {
-    relay.upstream()
 }
 
 #[tokio::test]
@@ -97,7 +93,8 @@ async fn the_byte_rate_caps_throughput_and_progress_reaches_the_total() {
     .unwrap();
     let elapsed = started.elapsed();
     // The bucket starts full (burst), then refills at `rate`.
-    let floor = Duration::from_secs_f64((report.wire_bytes - u64::from(burst)) as f64 / f64::from(rate));
+    let floor =
+        Duration::from_secs_f64((report.wire_bytes - u64::from(burst)) as f64 / f64::from(rate));
     eprintln!(
         "rate: {} wire bytes at {rate} B/s (burst {burst}) took {elapsed:?}, floor {floor:?}",
         report.wire_bytes
@@ -133,11 +130,21 @@ async fn bad_bytes_from_a_source_are_refused_and_not_stored() {
     let err = fetch_all(&m1.chunks, &receiver, &source, &[], 1, |_| {})
         .await
         .unwrap_err();
-    assert!(matches!(err, TransferError::ChunkHash { index: 0, offset: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TransferError::ChunkHash {
+                index: 0,
+                offset: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(missing(&m1.chunks, &receiver).unwrap().len(), 1);
     let counting = CountingSource::new(source.0.clone());
     fetch_all(&m1.chunks, &receiver, &counting, &[], 1, |_| {})
         .await
         .unwrap();
-    assert_eq!(counting.sent_bytes.load(Ordering::SeqCst) > 0, true);
+    assert!(counting.sent_bytes.load(Ordering::SeqCst) > 0);
 }

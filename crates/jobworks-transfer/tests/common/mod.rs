@@ -97,11 +97,7 @@ impl ChunkSource for CutSource {
             })
             .unwrap_or_default();
         if before + len > self.budget {
-            return Err(format!(
-                "connection reset after {} bytes",
-                self.budget.max(before)
-            )
-            .into());
+            return Err(format!("connection reset after {} bytes", self.budget.max(before)).into());
         }
         Ok(bytes)
     }
