@@ -278,4 +278,17 @@ mod tests {
         let got = missing(&[c(0, 0), c(1, 1000)], &store).unwrap();
         assert_eq!(got, vec![c(0, 0)]);
     }
+
+    #[test]
+    fn a_corrupt_stored_chunk_is_listed_missing_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        fs::write(&src, sample(3 << 20, b"e")).unwrap();
+        let store = ChunkStore::open(dir.path().join("store")).unwrap();
+        let manifest = store.add_file(&src).unwrap();
+        assert!(manifest.chunks.len() >= 2);
+        let victim = manifest.chunks[1];
+        fs::write(store.path_of(&victim.hash), b"torn by a crash").unwrap();
+        assert_eq!(missing(&manifest.chunks, &store).unwrap(), vec![victim]);
+    }
 }

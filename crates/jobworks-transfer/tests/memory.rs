@@ -33,7 +33,10 @@ fn manifest_and_store_of_200_mib_stay_within_a_few_chunk_buffers() {
     let path = tmp.path().join("big.txt");
     text_file(&path, 200 * MIB, b"memory", None);
     let store = ChunkStore::open(tmp.path().join("store")).unwrap();
-    assert!(reset_peak(), "cannot reset the peak RSS through /proc/self/clear_refs");
+    assert!(
+        reset_peak(),
+        "cannot reset the peak RSS through /proc/self/clear_refs"
+    );
 
     let base = current_rss();
     let manifest = Manifest::from_path(&path).unwrap();
