@@ -30,7 +30,7 @@ const CA_COMMON_NAME: &str = "Jobworks internal CA";
 /// A certificate the CA issued, with what it says about itself.
 #[derive(Clone, Debug)]
 pub struct IssuedCert {
-    /// The certificate as PEM (what the agent stores and sends back on renewal).
+    /// The certificate as PEM (what the agent stores beside its key).
     pub pem: String,
     /// The same certificate as DER.
     pub der: CertificateDer<'static>,
@@ -38,8 +38,8 @@ pub struct IssuedCert {
     pub info: CertInfo,
 }
 
-/// A server certificate the CA issued, with its newly generated private key.
-#[derive(Debug)]
+/// A server certificate the CA issued, with its newly generated private key. `Debug` leaves
+/// the key out.
 pub struct IssuedServerCert {
     /// The certificate.
     pub cert: IssuedCert,
@@ -49,7 +49,15 @@ pub struct IssuedServerCert {
     pub identity: ServerIdentity,
 }
 
-/// A certificate authority: its certificate and signing key.
+impl std::fmt::Debug for IssuedServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedServerCert")
+            .field("cert", &self.cert)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate authority: its certificate and signing key. `Debug` leaves the key out.
 pub struct Ca {
     cert_der: CertificateDer<'static>,
     cert_pem: String,
@@ -69,12 +77,11 @@ impl std::fmt::Debug for Ca {
 }
 
 impl Ca {
-    /// A new self-signed CA with an ECDSA P-256 key: common name "Jobworks internal CA
-    /// <8 random hex digits>",
-    /// valid from `now − BACKDATE` for `lifetime` ([`DEFAULT_CA_LIFETIME`] is the usual
-    /// value), basic constraints CA with path length 0 (it signs only end-entity
-    /// certificates), key usages certificate and CRL signing. Errors: [`PkiError::Time`] for an
-    /// empty lifetime, [`PkiError::Rcgen`].
+    /// A new self-signed CA with an ECDSA P-256 key: common name `Jobworks internal CA
+    /// <8 random hex digits>` (organization `Jobworks`), valid from `now − BACKDATE` for
+    /// `lifetime` ([`DEFAULT_CA_LIFETIME`] is the usual value), basic constraints CA with
+    /// path length 0 (it signs only end-entity certificates), key usages certificate and CRL
+    /// signing. Errors: [`PkiError::Time`] for an empty lifetime, [`PkiError::Rcgen`].
     pub fn create(now: DateTime<Utc>, lifetime: Duration) -> Result<Ca, PkiError> {
         let key = generate_key(KeyAlgorithm::EcdsaP256, "the CA key")?;
         let mut params = CertificateParams::default();

@@ -80,6 +80,11 @@ impl CertInfo {
         })
     }
 
+    /// [`should_renew`] for this certificate's validity at `now`.
+    pub fn should_renew(&self, now: DateTime<Utc>) -> bool {
+        should_renew(self.not_before, self.not_after, now)
+    }
+
     /// Reads the first certificate of a PEM text. Errors: as [`CertInfo::from_der`], and
     /// [`PkiError::Parse`] if the text holds no certificate.
     pub fn from_pem(pem: &str, what: &str) -> Result<CertInfo, PkiError> {

@@ -159,6 +159,11 @@ fn csr_round_trip_gives_name_and_key_fingerprint() {
     assert_eq!(info.not_after, t + DEFAULT_AGENT_CERT_LIFETIME);
     assert_eq!(CertInfo::from_pem(&issued.pem, "pem").expect("pem"), *info);
     assert_eq!(info.serial.len(), 32, "16-byte serial: {}", info.serial);
+    // renewal at 2/3 of the lifetime (which starts BACKDATE before issue)
+    let two_thirds = (DEFAULT_AGENT_CERT_LIFETIME + BACKDATE) * 2 / 3;
+    assert!(!info.should_renew(t));
+    assert!(!info.should_renew(t - BACKDATE + two_thirds - Duration::seconds(1)));
+    assert!(info.should_renew(t - BACKDATE + two_thirds));
 
     // same name, another key: a different identity, for the caller to refuse
     let other = AgentKey::generate().expect("other key");
@@ -221,6 +226,16 @@ fn server_certificate_carries_its_names_and_the_ca_in_its_chain() {
     assert_eq!(issued.identity.chain().len(), 2);
     assert_eq!(&issued.identity.chain()[1], ca.cert_der());
     assert!(issued.key_pem.contains("PRIVATE KEY"));
+    for shown in [
+        format!("{issued:?}"),
+        format!("{ca:?}"),
+        format!("{:?}", issued.identity),
+    ] {
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains(&issued.key_pem[28..60]),
+            "Debug shows a key: {shown}"
+        );
+    }
     let from_pem = jobworks_pki::ServerIdentity::from_pem(
         &format!("{}{}", issued.cert.pem, ca.cert_pem()),
         &issued.key_pem,

@@ -262,3 +262,16 @@ async fn expired_agent_certificate_is_refused() {
         "{seen}"
     );
 }
+
+#[test]
+fn installing_the_crypto_provider_is_idempotent() {
+    install_crypto_provider();
+    install_crypto_provider();
+    let installed = rustls::crypto::CryptoProvider::get_default().expect("a default provider");
+    let ours = jobworks_pki::crypto_provider();
+    assert_eq!(
+        installed.cipher_suites.len(),
+        ours.cipher_suites.len(),
+        "the default is aws-lc-rs's provider"
+    );
+}
