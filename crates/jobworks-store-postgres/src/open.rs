@@ -23,15 +23,28 @@ pub struct PostgresStoreOptions {
     /// connection. `None` uses the server's default `search_path` (normally `public`).
     /// Letters, digits and `_` only, not starting with a digit, at most 63 bytes.
     pub schema: Option<String>,
+    /// Longest wait for a row or advisory lock in any statement (PostgreSQL's
+    /// `lock_timeout`; default 5 s). A wait that long means another session holds a lock far
+    /// longer than any store method does (a stuck transaction, a manual `LOCK`): the statement
+    /// fails with `lock_not_available` (55P03), which the store treats as `Busy` (retried a
+    /// few times, then returned, transient), instead of hanging the server.
+    pub lock_timeout: Duration,
+    /// A session idle inside an open transaction this long is ended by PostgreSQL
+    /// (`idle_in_transaction_session_timeout`; default 60 s), so a client that stalled
+    /// mid-transaction cannot hold its locks for ever.
+    pub idle_in_transaction_timeout: Duration,
 }
 
 impl PostgresStoreOptions {
-    /// Defaults for the database at `url`: 10 connections, the default schema.
+    /// Defaults for the database at `url`: 10 connections, the default schema, a 5 s lock
+    /// timeout and a 60 s idle-in-transaction timeout.
     pub fn new(url: impl Into<String>) -> Self {
         PostgresStoreOptions {
             url: url.into(),
             max_connections: 10,
             schema: None,
+            lock_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -82,7 +95,17 @@ impl PostgresStore {
             }
             connect = connect.options([("search_path", schema.as_str())]);
         }
-        connect = connect.disable_statement_logging();
+        let lock_timeout = format!("{}ms", options.lock_timeout.as_millis().max(1));
+        let idle = format!(
+            "{}ms",
+            options.idle_in_transaction_timeout.as_millis().max(1)
+        );
+        connect = connect
+            .options([
+                ("lock_timeout", lock_timeout.as_str()),
+                ("idle_in_transaction_session_timeout", idle.as_str()),
+            ])
+            .disable_statement_logging();
         // one plain connection first: a refused or unauthenticated server fails at once with
         // its own error, where the pool would retry until its acquire timeout
         let probe = connect.connect().await.map_err(|e| match db_err(e) {

@@ -8,6 +8,7 @@ use jobworks_domain::{AttemptState, ConcurrencyPolicy, JobId, RunId, TriggerKind
 use jobworks_store::conformance::{at, sample_spec};
 use jobworks_store::{AttemptFinish, Claim, EnqueueOutcome, NewRun, Store, StoreError, StoreEvent};
 use jobworks_store_postgres::PostgresStore;
+use sqlx::Connection;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -437,4 +438,55 @@ async fn a_column_of_the_wrong_type_is_corrupt_not_a_panic() {
         .expect("alter");
     let err = store.list_jobs().await.expect_err("undecodable row");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+/// A lock held by another session far longer than any store method holds one (a stuck
+/// transaction) makes a store write fail with `Busy` after `lock_timeout` and a few retries,
+/// instead of hanging; once the lock is gone the same write succeeds.
+#[tokio::test]
+async fn a_stuck_lock_is_a_busy_error_not_a_hang() {
+    let schema = common::unique_schema();
+    let mut options = common::options(&schema);
+    options.lock_timeout = Duration::from_millis(200);
+    let store = PostgresStore::connect(options).await.expect("connect");
+    let job = store
+        .apply_job(&sample_spec("locked"), None, at(0))
+        .await
+        .expect("apply");
+    let mut other = sqlx::postgres::PgConnection::connect(&common::url())
+        .await
+        .expect("second session");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET search_path TO \"{schema}\""
+    )))
+    .execute(&mut other)
+    .await
+    .expect("search path");
+    sqlx::query("BEGIN")
+        .execute(&mut other)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let started = std::time::Instant::now();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(30),
+        store.enqueue_runs(vec![manual(job.job_id, job.version)], at(1)),
+    )
+    .await
+    .expect("the write gives up instead of hanging");
+    assert!(matches!(refused, Err(StoreError::Busy(_))), "{refused:?}");
+    assert!(refused.expect_err("busy").is_transient());
+    eprintln!("gave up after {:?}", started.elapsed());
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("rollback");
+    let queued = store
+        .enqueue_runs(vec![manual(job.job_id, job.version)], at(1))
+        .await
+        .expect("enqueue once the lock is gone");
+    assert_eq!(queued.len(), 1);
 }
