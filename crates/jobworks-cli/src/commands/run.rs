@@ -248,9 +248,15 @@ const TASK_DONE_STATES: [&str; 6] = [
 
 /// `run 42 (backup): running, attempt 2`, `…: queued, retry in 25s`, or for a workflow
 /// `run 43 (etl): running, 2/5 tasks done, waiting for approval: gate`.
+/// A paused run keeps the wait open (it ends only once resumed and finished) and says how to
+/// go on: `run 42 (import): paused, resume it with `jobworks resume 42``.
 fn state_text(detail: &RunDetailView, name: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     let run = &detail.run;
     let mut text = format!("run {} ({name}): {}", run.id, run.state);
+    if run.state == "paused" {
+        text.push_str(&format!(", resume it with `jobworks resume {}`", run.id));
+        return text;
+    }
     if run.kind == "workflow" {
         let done = detail
             .tasks
@@ -426,6 +432,11 @@ mod tests {
         assert_eq!(
             state_text(&detail, "etl", now),
             "run 43 (etl): running, attempt 2, retry in 25s"
+        );
+        detail.run.state = "paused".into();
+        assert_eq!(
+            state_text(&detail, "etl", now),
+            "run 43 (etl): paused, resume it with `jobworks resume 43`"
         );
 
         let mut run = workflow_run(43, "failed", Some("2026-03-08T11:00:12.500Z"));
