@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::WorkflowSpec;
+use jobworks_domain::admission::{needs_active_runs, runs_serially};
 use jobworks_domain::{Admission, ConcurrencyPolicy, RunId, RunState, TriggerKind, admit};
 use jobworks_store::*;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -24,11 +25,8 @@ pub(crate) async fn enqueue_in_tx(
     // Check-then-act under a lock on the definition row: two servers enqueueing the same
     // tick, or admitting under `forbid`/`replace`, take turns, and the second sees the
     // first's committed run (READ COMMITTED reads afresh after the lock is granted).
-    let admission_needs_lock = definition.kind == DefinitionKind::Job
-        && matches!(
-            policy,
-            ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
-        );
+    let admission_needs_lock =
+        definition.kind == DefinitionKind::Job && needs_active_runs(policy);
     if run.scheduled_at.is_some() || (admission_needs_lock && run.skip_reason.is_none()) {
         sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(run.job_id.0)
@@ -57,12 +55,7 @@ pub(crate) async fn enqueue_in_tx(
     };
     let admission = if let Some(reason) = &run.skip_reason {
         Admission::Skip(reason.clone())
-    } else if workflow.is_none()
-        && matches!(
-            policy,
-            ConcurrencyPolicy::Forbid | ConcurrencyPolicy::Replace
-        )
-    {
+    } else if workflow.is_none() && needs_active_runs(policy) {
         let active: Vec<RunId> = sqlx::query(
             "SELECT id FROM runs WHERE job_id = $1 AND state IN ('queued', 'running') ORDER BY id",
         )
@@ -107,7 +100,7 @@ pub(crate) async fn enqueue_in_tx(
     .bind(state.is_terminal().then(|| to_us(now)))
     .bind(run.params.to_string())
     .bind(definition.priority)
-    .bind(i64::from(policy == ConcurrencyPolicy::Queue))
+    .bind(i64::from(runs_serially(policy)))
     .bind(&reason)
     .bind(not_before)
     .bind(parent.map(|(id, _)| id))
@@ -131,7 +124,7 @@ pub(crate) async fn enqueue_in_tx(
             .bind(MAIN_TASK)
             .bind(state.as_str())
             .bind(definition.priority)
-            .bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .bind(i64::from(runs_serially(policy)))
             .bind(not_before)
             .bind(to_us(now))
             .bind(state.is_terminal().then(|| to_us(now)))
@@ -257,7 +250,7 @@ pub(crate) async fn insert_queued_batch(
             .push_bind(now_us)
             .push_bind(run.params.to_string())
             .push_bind(priority)
-            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue));
+            .push_bind(i64::from(runs_serially(policy)));
     });
     q.push(" RETURNING id");
     let mut ids: Vec<i64> = q
@@ -282,7 +275,7 @@ pub(crate) async fn insert_queued_batch(
             .push_bind(MAIN_TASK)
             .push_bind("queued")
             .push_bind(priority)
-            .push_bind(i64::from(policy == ConcurrencyPolicy::Queue))
+            .push_bind(i64::from(runs_serially(policy)))
             .push_bind(now_us);
     });
     q.build().execute(&mut **conn).await.map_err(db_err)?;

@@ -6,6 +6,7 @@ mod writes;
 
 pub use decide::{decide_task, reset_tasks};
 
+use jobworks_domain::admission::workflow_run_may_start;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{TaskId, TaskKind, WorkflowSpec};
 use jobworks_domain::{RunId, RunState};
@@ -278,7 +279,7 @@ pub async fn runs_to_advance(
         let max: i64 = row.get("max_active");
         let running: i64 = row.get("running");
         let slot = taken.entry(job).or_default();
-        if running + *slot < max {
+        if workflow_run_may_start(max, running, *slot) {
             *slot += 1;
             ids.push(row.get("id"));
         }
