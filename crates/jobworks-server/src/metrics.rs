@@ -120,6 +120,13 @@ impl Metrics {
     }
 
     /// Records schedule lag (process start minus tick time), seconds.
+    /// Observes how late a store event (PostgreSQL `NOTIFY`) arrived, s, into
+    /// `jobworks_notify_lag_seconds`.
+    pub fn notify_lag(&self, seconds: f64) {
+        self.histogram("jobworks_notify_lag_seconds", Vec::new())
+            .record(seconds.max(0.0));
+    }
+
     pub fn schedule_lag(&self, seconds: f64) {
         self.histogram("jobworks_schedule_lag_seconds", Vec::new())
             .record(seconds.max(0.0));

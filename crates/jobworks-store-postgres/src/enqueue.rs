@@ -1,8 +1,8 @@
 //! Creating runs: admission by concurrency policy, batches of manual runs.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::workflow::WorkflowSpec;
 use jobworks_domain::admission::{needs_active_runs, runs_serially};
+use jobworks_domain::workflow::WorkflowSpec;
 use jobworks_domain::{Admission, ConcurrencyPolicy, RunId, RunState, TriggerKind, admit};
 use jobworks_store::*;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -25,8 +25,7 @@ pub(crate) async fn enqueue_in_tx(
     // Check-then-act under a lock on the definition row: two servers enqueueing the same
     // tick, or admitting under `forbid`/`replace`, take turns, and the second sees the
     // first's committed run (READ COMMITTED reads afresh after the lock is granted).
-    let admission_needs_lock =
-        definition.kind == DefinitionKind::Job && needs_active_runs(policy);
+    let admission_needs_lock = definition.kind == DefinitionKind::Job && needs_active_runs(policy);
     if run.scheduled_at.is_some() || (admission_needs_lock && run.skip_reason.is_none()) {
         sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(run.job_id.0)

@@ -57,6 +57,8 @@ pub struct PostgresStore {
     /// Parsed workflow versions by (definition id, version): versions never change.
     pub(crate) specs: crate::workflow_runs::SpecCache,
     pub(crate) events: broadcast::Sender<StoreEvent>,
+    /// Delivery delays of received events (see `Store::drain_event_lags`).
+    pub(crate) lags: crate::notify::EventLags,
     /// Cancels the listener task when the last clone goes.
     _listener: Arc<DropGuard>,
 }
@@ -137,11 +139,13 @@ impl PostgresStore {
         })?;
         let (events, _) = broadcast::channel(1024);
         let stop = CancellationToken::new();
-        crate::notify::start(pool.clone(), events.clone(), stop.clone()).await?;
+        let lags = crate::notify::EventLags::default();
+        crate::notify::start(pool.clone(), events.clone(), lags.clone(), stop.clone()).await?;
         Ok(PostgresStore {
             pool,
             specs: Default::default(),
             events,
+            lags,
             _listener: Arc::new(stop.drop_guard()),
         })
     }

@@ -809,6 +809,10 @@ impl Store for PostgresStore {
         Some(self.events.subscribe())
     }
 
+    fn drain_event_lags(&self) -> Vec<f64> {
+        self.lags.drain()
+    }
+
     /// A single statement (a read for a poll without progress or checkpoint).
     async fn record_batch_report(&self, report: BatchReport) -> Result<BatchSync, StoreError> {
         retry_busy!(crate::batch::record_report(self, report.clone()).await)

@@ -103,12 +103,18 @@ impl Tx {
             });
         }
         if !self.payloads.is_empty() {
-            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-                .bind(CHANNEL)
-                .bind(&self.payloads)
-                .execute(&mut *self.inner)
-                .await
-                .map_err(db_err)?;
+            // each payload is wrapped with the database's clock at sending (µs), so a
+            // listener can measure how late it arrived (the NOTIFY lag)
+            sqlx::query(
+                "SELECT pg_notify($1, json_build_object('at_us', \
+                 (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, \
+                 'event', p::json)::text) FROM unnest($2::text[]) AS p",
+            )
+            .bind(CHANNEL)
+            .bind(&self.payloads)
+            .execute(&mut *self.inner)
+            .await
+            .map_err(db_err)?;
         }
         self.inner.commit().await.map_err(db_err)
     }

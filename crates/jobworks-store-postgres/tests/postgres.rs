@@ -178,6 +178,10 @@ async fn notify_reaches_another_handle_after_commit() {
         panic!("queued: {outcome:?}");
     };
     expect_event(&mut rx, "RunsQueued", |e| *e == StoreEvent::RunsQueued).await;
+    // each delivered event's delay was measured (the NOTIFY lag behind `/metrics`)
+    let lags = reader.drain_event_lags();
+    assert!(!lags.is_empty(), "delivered events have their lag recorded");
+    assert!(lags.iter().all(|s| (0.0..10.0).contains(s)), "{lags:?}");
     let claims = writer
         .claim("w1", 1, 60_000, at(2), at(2))
         .await

@@ -380,6 +380,14 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The delivery delays of the events received since the last call, s each (from the
+    /// database's clock when the writer sent it to this process's clock when it arrived;
+    /// the two are one host's clock in most setups): what `/metrics` shows as NOTIFY lag. At
+    /// most the latest 4,096 are kept between calls. Stores without events return none.
+    fn drain_event_lags(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
     /// Records what a running attempt reports about its task instance (batch tasks): its
     /// latest progress and checkpoint, each replacing the stored one when given. Fenced: when
     /// the attempt is no longer running under `report.worker`, nothing is written and

@@ -97,6 +97,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "jobworks_leader {}\n",
         u8::from(state.leader.epoch().is_some())
     ));
+    for seconds in state.store.drain_event_lags() {
+        state.metrics.notify_lag(seconds);
+    }
     let body = state.metrics.render() + &text;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -6,8 +6,8 @@ mod writes;
 
 pub use decide::{decide_task, reset_tasks};
 
-use jobworks_domain::admission::workflow_run_may_start;
 use chrono::{DateTime, Utc};
+use jobworks_domain::admission::workflow_run_may_start;
 use jobworks_domain::workflow::{TaskId, TaskKind, WorkflowSpec};
 use jobworks_domain::{RunId, RunState};
 use jobworks_store::*;
