@@ -23,6 +23,7 @@ mod rusage;
 mod sql;
 mod sql_driver;
 mod sql_numeric;
+mod sql_reuse;
 mod sql_statements;
 mod sql_table;
 mod subreaper;
@@ -42,5 +43,8 @@ pub use outputs::{MAX_OUTPUT_FILE_BYTES, OUTPUT_FILE_ENV};
 pub use process::{
     DEFAULT_KILL_GRACE, DEFAULT_OUTPUT_CAP_BYTES, ProcessOutcome, ProcessTask, run_process,
 };
-pub use sql::{CONNECT_TIMEOUT, DEFAULT_MAX_ROWS, SqlOutcome, SqlTask, SqlValue, run_sql};
+pub use sql::{
+    CONNECT_TIMEOUT, DEFAULT_MAX_ROWS, SqlOutcome, SqlTask, SqlValue, run_sql, run_sql_with,
+};
+pub use sql_reuse::SqlConnections;
 pub use sql_table::MAX_LOGGED_ROWS;

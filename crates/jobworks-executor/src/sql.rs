@@ -27,6 +27,7 @@ use crate::end::EndReason;
 use crate::error::ExecError;
 use crate::log::{LogLine, LogSink, LogStream};
 use crate::sql_driver::Driver;
+use crate::sql_reuse::{Kept, SqlConnections, sqlite_stateless};
 use crate::sql_statements::{self, Planned};
 use crate::sql_table::{MAX_LOGGED_ROWS, render_table};
 
@@ -188,12 +189,27 @@ pub async fn run_sql(
     cancel: CancellationToken,
     logs: mpsc::Sender<LogLine>,
 ) -> Result<SqlOutcome, ExecError> {
+    run_sql_with(task, cancel, logs, None).await
+}
+
+/// [`run_sql`], taking a kept connection from `connections` when it holds one for the task's
+/// datasource and keeping the connection there afterwards when that is safe (see
+/// [`SqlConnections`]: after a clean end, and only in a state the next task cannot tell from
+/// a fresh one). The connect line then says `connected to … (reused)`. `None` opens and
+/// closes a connection for this task alone. Errors: as [`run_sql`].
+pub async fn run_sql_with(
+    task: SqlTask,
+    cancel: CancellationToken,
+    logs: mpsc::Sender<LogLine>,
+    connections: Option<Arc<SqlConnections>>,
+) -> Result<SqlOutcome, ExecError> {
     let datasource = redact_url(&task.url);
     let Some(kind) = DatasourceKind::from_url(&task.url) else {
         return Err(ExecError::UnsupportedDatasource { datasource });
     };
     let planned = sql_statements::plan(&task.query, &task.params, task.multi_statement, kind);
     let run = SqlRun {
+        connections,
         started_at: Utc::now(),
         deadline: task.timeout.map(|timeout| Instant::now() + timeout),
         statements: planned.clone().unwrap_or_default(),
@@ -284,6 +300,8 @@ struct StatementResult {
 }
 
 struct SqlRun {
+    /// Where connections are taken from and kept for the next task, if anywhere.
+    connections: Option<Arc<SqlConnections>>,
     task: SqlTask,
     statements: Vec<Planned>,
     cancel: CancellationToken,
@@ -298,51 +316,96 @@ impl SqlRun {
         let options = SqliteConnectOptions::from_str(&self.task.url)
             .map_err(|source| self.connect_error(source))?
             .disable_statement_logging();
-        let interrupt = Arc::new(AtomicBool::new(false));
-        let connect = async {
-            let mut connection = options.connect().await?;
-            let flag = Arc::clone(&interrupt);
-            connection
-                .lock_handle()
-                .await?
-                .set_progress_handler(1000, move || !flag.load(Ordering::SeqCst));
-            Ok(connection)
-        };
-        match self.connect(connect).await? {
-            Ok(mut connection) => {
-                let outcome = self
-                    .execute::<sqlx::Sqlite>(&mut connection, Aborter::Sqlite(interrupt))
+        let kept = self
+            .connections
+            .as_ref()
+            .and_then(|c| c.take_sqlite(&self.task.url));
+        let (mut connection, interrupt) = match kept {
+            Some((connection, interrupt)) => {
+                self.sink
+                    .system(format!("connected to {} (reused)", self.datasource))
                     .await;
-                Ok(self.finish(outcome, connection).await)
+                (connection, interrupt)
             }
-            Err(stop) => Ok(self.stopped_while_connecting(stop).await),
+            None => {
+                let interrupt = Arc::new(AtomicBool::new(false));
+                let connect = async {
+                    let mut connection = options.connect().await?;
+                    let flag = Arc::clone(&interrupt);
+                    connection
+                        .lock_handle()
+                        .await?
+                        .set_progress_handler(1000, move || !flag.load(Ordering::SeqCst));
+                    Ok(connection)
+                };
+                match self.connect(connect).await? {
+                    Ok(connection) => (connection, interrupt),
+                    Err(stop) => return Ok(self.stopped_while_connecting(stop).await),
+                }
+            }
+        };
+        let outcome = self
+            .execute::<sqlx::Sqlite>(&mut connection, Aborter::Sqlite(interrupt.clone()))
+            .await;
+        let keep = matches!(outcome, Ok(Ok(_)))
+            && self.statements.iter().all(|s| sqlite_stateless(&s.sql));
+        if let (true, Some(connections)) = (keep, &self.connections) {
+            connections.put(&self.task.url, Kept::Sqlite(connection, interrupt));
+            return Ok(self.finish::<sqlx::SqliteConnection>(outcome, None).await);
         }
+        Ok(self.finish(outcome, Some(connection)).await)
     }
 
     async fn postgres(self) -> Result<SqlOutcome, ExecError> {
         let options = PgConnectOptions::from_str(&self.task.url)
             .map_err(|source| self.connect_error(source))?
             .disable_statement_logging();
-        let connect = async {
-            let mut connection = options.connect().await?;
-            let backend_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-                .fetch_one(&mut connection)
-                .await?;
-            Ok((connection, backend_pid))
+        let kept = match &self.connections {
+            Some(connections) => connections.take_postgres(&self.task.url).await,
+            None => None,
         };
-        match self.connect(connect).await? {
-            Ok((mut connection, backend_pid)) => {
-                let aborter = Aborter::Postgres {
-                    options: options.clone(),
-                    backend_pid,
-                };
-                let outcome = self
-                    .execute::<sqlx::Postgres>(&mut connection, aborter)
+        let (mut connection, backend_pid) = match kept {
+            Some(kept) => {
+                self.sink
+                    .system(format!("connected to {} (reused)", self.datasource))
                     .await;
-                Ok(self.finish::<PgConnection>(outcome, connection).await)
+                kept
             }
-            Err(stop) => Ok(self.stopped_while_connecting(stop).await),
+            None => {
+                let connect = async {
+                    let mut connection = options.connect().await?;
+                    let backend_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                        .fetch_one(&mut connection)
+                        .await?;
+                    Ok((connection, backend_pid))
+                };
+                match self.connect(connect).await? {
+                    Ok(connected) => connected,
+                    Err(stop) => return Ok(self.stopped_while_connecting(stop).await),
+                }
+            }
+        };
+        let aborter = Aborter::Postgres {
+            options: options.clone(),
+            backend_pid,
+        };
+        let outcome = self
+            .execute::<sqlx::Postgres>(&mut connection, aborter)
+            .await;
+        if let (Ok(Ok(_)), Some(connections)) = (&outcome, &self.connections) {
+            // settings, temporary tables, prepared statements, locks: all gone, or (inside a
+            // transaction the task left open) an error, and the connection is closed
+            let reset = tokio::time::timeout(
+                ABORT_WAIT,
+                sqlx::raw_sql("DISCARD ALL").execute(&mut connection),
+            )
+            .await;
+            if matches!(reset, Ok(Ok(_))) {
+                connections.put(&self.task.url, Kept::Postgres(connection, backend_pid));
+                return Ok(self.finish::<PgConnection>(outcome, None).await);
+            }
         }
+        Ok(self.finish::<PgConnection>(outcome, Some(connection)).await)
     }
 
     async fn mysql(self) -> Result<SqlOutcome, ExecError> {
@@ -363,7 +426,9 @@ impl SqlRun {
                     connection_id,
                 };
                 let outcome = self.execute::<sqlx::MySql>(&mut connection, aborter).await;
-                Ok(self.finish::<MySqlConnection>(outcome, connection).await)
+                Ok(self
+                    .finish::<MySqlConnection>(outcome, Some(connection))
+                    .await)
             }
             Err(stop) => Ok(self.stopped_while_connecting(stop).await),
         }
@@ -447,15 +512,18 @@ impl SqlRun {
         Err(stop)
     }
 
-    /// Logs the result and builds the outcome; closes the connection when it is reusable.
+    /// Logs the result and builds the outcome; closes `connection` (`None`: it was kept for
+    /// the next task) cleanly when it is usable, drops it otherwise.
     async fn finish<C: Connection>(
         &self,
         outcome: Result<Result<StatementResult, sqlx::Error>, Stop>,
-        connection: C,
+        connection: Option<C>,
     ) -> SqlOutcome {
         match outcome {
             Ok(Ok(result)) => {
-                let _ = tokio::time::timeout(ABORT_WAIT, connection.close()).await;
+                if let Some(connection) = connection {
+                    let _ = tokio::time::timeout(ABORT_WAIT, connection.close()).await;
+                }
                 self.log_result(&result).await;
                 SqlOutcome {
                     started_at: self.started_at,
@@ -469,7 +537,9 @@ impl SqlRun {
                 }
             }
             Ok(Err(error)) => {
-                let _ = tokio::time::timeout(ABORT_WAIT, connection.close()).await;
+                if let Some(connection) = connection {
+                    let _ = tokio::time::timeout(ABORT_WAIT, connection.close()).await;
+                }
                 let message = error.to_string();
                 self.sink
                     .send(LogLine::now(LogStream::Stderr, message.clone()))

@@ -10,11 +10,12 @@ use jobworks_domain::workflow::data::output_reference;
 use jobworks_domain::workflow::input_env_name;
 use jobworks_domain::{AttemptState, JobSpec, ParamValue, ShellKind, TaskSpec};
 use jobworks_executor::{
-    BatchReports, EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile, SqlTask,
-    SqlValue, python_command, run_process, run_sql, shell_command,
+    BatchReports, EndReason, LogLine, LogStream as ExecStream, ProcessTask, ScriptOrFile,
+    SqlConnections, SqlTask, SqlValue, python_command, run_process, run_sql_with, shell_command,
 };
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,10 +30,12 @@ pub fn attempt_tag(installation: &str, attempt: jobworks_domain::AttemptId) -> S
 /// start is a failed attempt with the reason in `error`). Its log lines, progress and
 /// checkpoints go to `control` as they come; the lines may not be stored yet when this
 /// returns (see [`ControlPlane::flush_logs`]). `started` is called with the pid once the
-/// process runs.
+/// process runs. A SQL task takes its connection from `connections` when one is kept for
+/// its datasource, and leaves it there when that is safe.
 pub async fn run_attempt(
     settings: &WorkerSettings,
     control: &dyn ControlPlane,
+    connections: &Arc<SqlConnections>,
     claim: &Assignment,
     cancel: CancellationToken,
     started: impl FnOnce(u32) + Send,
@@ -42,18 +45,26 @@ pub async fn run_attempt(
     let mask = secret_mask(&claim.spec, &params);
     let (tx, rx) = mpsc::channel::<LogLine>(1024);
     let forward = forward_logs(rx, control, claim.attempt_id, claim.run_id, mask.clone());
-    let run = run_task(
-        settings, control, claim, &params, &mask, tx, cancel, started,
-    );
+    let io = Io {
+        settings,
+        control,
+        connections,
+    };
+    let run = run_task(io, claim, &params, &mask, tx, cancel, started);
     let (finish, ()) = tokio::join!(run, forward);
     finish
 }
 
+/// What an attempt reaches outside itself.
+struct Io<'a> {
+    settings: &'a WorkerSettings,
+    control: &'a dyn ControlPlane,
+    connections: &'a Arc<SqlConnections>,
+}
+
 /// The attempt itself, its log lines sent on `tx` (closed when this returns).
-#[allow(clippy::too_many_arguments)]
 async fn run_task(
-    settings: &WorkerSettings,
-    control: &dyn ControlPlane,
+    io: Io<'_>,
     claim: &Assignment,
     params: &[(String, ParamValue)],
     mask: &SecretMask,
@@ -61,6 +72,11 @@ async fn run_task(
     cancel: CancellationToken,
     started: impl FnOnce(u32) + Send,
 ) -> AttemptReport {
+    let Io {
+        settings,
+        control,
+        connections,
+    } = io;
     let mut finish = AttemptReport {
         attempt_id: claim.attempt_id,
         state: AttemptState::Failed,
@@ -111,7 +127,7 @@ async fn run_task(
                     ))
                     .await;
                 finish.started_at = Some(settings.clock.now());
-                match run_sql(task, cancel, tx.clone()).await {
+                match run_sql_with(task, cancel, tx.clone(), Some(connections.clone())).await {
                     Ok(out) => {
                         finish.started_at = Some(out.started_at);
                         finish.ended_at = out.ended_at;

@@ -55,6 +55,8 @@ pub fn take_slots(permits: &Arc<Semaphore>, max: usize) -> Vec<OwnedSemaphorePer
 /// A worker: its settings, its control plane, its slots and what runs in them.
 pub struct Pool {
     settings: Arc<WorkerSettings>,
+    /// SQL connections kept between tasks on the same datasource.
+    connections: Arc<jobworks_executor::SqlConnections>,
     control: Arc<dyn ControlPlane>,
     running: Arc<Running>,
     wake: Arc<Notify>,
@@ -66,6 +68,10 @@ impl Pool {
     pub fn new(settings: WorkerSettings, control: Arc<dyn ControlPlane>) -> Arc<Pool> {
         let slots = settings.slots.max(1);
         Arc::new(Pool {
+            connections: Arc::new(jobworks_executor::SqlConnections::new(
+                slots,
+                Duration::from_secs(30),
+            )),
             settings: Arc::new(settings),
             control,
             running: Arc::new(Running::default()),
@@ -217,8 +223,15 @@ impl Pool {
             if let Some(at) = assignment.not_before {
                 wait_until(at, &me.settings.clock).await;
             }
-            let mut report =
-                run_attempt(&me.settings, &*me.control, &assignment, token, started).await;
+            let mut report = run_attempt(
+                &me.settings,
+                &*me.control,
+                &me.connections,
+                &assignment,
+                token,
+                started,
+            )
+            .await;
             if let Some(at) = start_seen.get()
                 && report.started_at.is_some()
             {
