@@ -62,6 +62,21 @@ impl TestAgent {
         )))
     }
 
+    /// Sends SIGTERM and waits (30 s) for the agent to exit; returns whether it exited 0.
+    fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the agent did not stop within 30 s of SIGTERM");
+    }
+
     fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -310,6 +325,45 @@ async fn an_attempt_of_a_killed_agent_is_lost_and_retried_on_another() {
     assert_eq!(attempts[1]["state"], "succeeded", "{attempts:?}");
     assert_eq!(worker_of(&attempts[1]), second.worker);
     assert!(server.log_text(run).await.contains("second"));
+}
+
+/// SIGTERM stops an agent cleanly: its running attempt is reported interrupted, so the server
+/// requeues it at once (no retry policy needed, no lease to wait for) and another agent runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_agent_hands_its_attempt_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &["--workers", "0", "--lease", "30s"]);
+    let mut first = TestAgent::start(&words(&format!(
+        "--server {} --token {} --name leaving --kill-grace 1s --data-dir {}",
+        server.url,
+        server.token,
+        dir.path().join("leaving").display()
+    )));
+    let mark = dir.path().join("first-attempt-ran");
+    let job = format!(
+        "[[job]]\nname = \"handed-back\"\n[job.task]\ntype = \"shell\"\nscript = 'if [ -e {mark} ]; \
+         then echo again; exit 0; fi; touch {mark}; sleep 30'\n",
+        mark = mark.display()
+    );
+    server.apply("handed-back.toml", &job).await;
+    let run = server.trigger("handed-back", serde_json::json!({})).await;
+    server
+        .wait_for_run(run, "running with a pid", |d| {
+            d["attempts"][0]["state"] == "running" && d["attempts"][0]["pid"].is_i64()
+        })
+        .await;
+    let stopping = Instant::now();
+    assert!(first.stop(), "the agent exits 0 after SIGTERM");
+    // well before the 30 s lease: the end was reported, not found by the lease reaper
+    let requeued = server
+        .wait_for_run(run, "requeued", |d| d["attempts"][0]["state"] == "lost")
+        .await;
+    assert!(stopping.elapsed() < Duration::from_secs(20), "{requeued}");
+    assert_eq!(worker_of(&requeued["attempts"][0]), first.worker);
+    let second = TestAgent::on(&server, "staying", dir.path());
+    let detail = server.wait_run(run, Duration::from_secs(60)).await;
+    assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
+    assert_eq!(worker_of(&detail["attempts"][1]), second.worker);
 }
 
 /// A free TCP port on loopback (a server restarted on it keeps the agent's URL).
