@@ -22,6 +22,10 @@
 //! | `renew` | `{worker, attempts: [attempt id]}` | `[LeaseReply]`; `held: false` for an attempt this worker no longer holds |
 //! | `finish` | `{worker, assignment, report: AttemptReport}` | 202 once queued for the finisher; 409 when the attempt is not running under this worker (fenced: final, the agent drops the report) |
 //!
+//! Log lines and start hints are not fenced (as for the server's own pool: the log writer
+//! takes what it is given); claims, renewals, batch reports and end reports are. A claim the
+//! server commits while its agent goes away is left to its lease.
+//!
 //! Errors are problem+json as everywhere in the API: 503 when the store is busy or the
 //! server is stopping (the agent retries), 400/422 for a malformed body or worker id.
 //!
