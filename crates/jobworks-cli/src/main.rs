@@ -1,6 +1,7 @@
 //! The `jobworks` binary: parses arguments, resolves settings, and calls one function per
 //! command. Commands live in `commands/`; this file holds only the clap types and dispatch.
 
+mod agent;
 mod client;
 mod commands;
 mod database;
@@ -107,6 +108,13 @@ enum Command {
     /// Offline maintenance on the database file: recovery tokens, vacuum
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
+    /// Run a remote agent: take the server's tasks over HTTP and run them on this host
+    ///
+    /// Dials out to the server (a preview: plain http and an API token; enrollment and TLS
+    /// come later), claims work with long polls, streams log lines, and reconnects by itself
+    /// when the server restarts. Ctrl-C or SIGTERM stops it: running tasks are stopped and
+    /// requeued by the server.
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -432,7 +440,7 @@ fn main() -> ExitCode {
     };
     let format = cli.global.output;
     // the server configures its own logging
-    if !matches!(cli.command, Command::Server(_)) {
+    if !matches!(cli.command, Command::Server(_) | Command::Agent(_)) {
         init_client_tracing();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -496,6 +504,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match command {
         Command::Server(args) => serve::serve(*args).await?,
+        Command::Agent(args) => {
+            let settings =
+                settings::resolve_client(args.server.clone().or(global.url), global.token)?;
+            let token = settings.token.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the agent needs an API token: pass --token TOKEN or set $JOBWORKS_TOKEN"
+                )
+            })?;
+            agent::run(args, settings.server_url, token).await?;
+        }
         Command::Admin(command) => commands::admin::run(command, format).await?,
         Command::Token(command) => commands::tokens::run(&connect()?, command, format).await?,
         Command::Validate(args) => return validate::run(&args.files, format),

@@ -40,7 +40,8 @@ pub struct ServeArgs {
     /// Default IANA time zone for cron schedules that name none.
     #[arg(long, env = "JOBWORKS_TIMEZONE")]
     pub timezone: Option<String>,
-    /// Worker pool size: attempts running at once.
+    /// Worker pool size: attempts running at once on this server; 0 runs no task here, only
+    /// on remote agents (`jobworks agent`).
     #[arg(long, env = "JOBWORKS_WORKERS")]
     pub workers: Option<usize>,
     /// Lease length of running attempts (renewed every third of it), e.g. 10s.
@@ -172,9 +173,7 @@ fn build_config(
         config.default_timezone = parse_timezone(&tz).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if let Some(workers) = args.workers.or(file.workers) {
-        if workers == 0 {
-            bail!("workers must be at least 1");
-        }
+        // 0: no local pool, only agents (`jobworks agent`) run tasks
         config.workers = workers;
     }
     config.lease = duration("lease", &args.lease)?;
@@ -342,6 +341,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Jobworks {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  database:  {}", database.display());
     println!("  data dir:  {}", data_dir.display());
+    if running.state.config.workers == 0 {
+        println!("  workers:   none here (--workers 0); tasks run on agents: jobworks agent");
+    }
     match &new_token {
         Some(token) => {
             println!(

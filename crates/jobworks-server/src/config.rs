@@ -28,7 +28,8 @@ pub struct ServerConfig {
     pub datasources: Vec<Datasource>,
     /// Time zone for cron schedules that name none.
     pub default_timezone: Tz,
-    /// Worker pool size: attempts running at once on this server.
+    /// Worker pool size: attempts running at once on this server; 0 = no local pool, only
+    /// remote agents run tasks (`api::agent`).
     pub workers: usize,
     /// This server's worker id, recorded on attempts and leases and holding the leader lease:
     /// `<hostname>-<UUID v7>` by default ([`default_worker_id`]), unique across hosts and

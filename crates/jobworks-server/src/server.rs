@@ -15,7 +15,7 @@ use crate::worker::{Datasources, LocalControl};
 use jobworks_store::{Store, StoreError, TokenRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -147,6 +147,12 @@ impl Server {
         let (advance, advance_rx) = crate::workflow::AdvanceSender::channel();
         let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
         let datasources = Datasources::from_config(&config);
+        // `workers = 0`: no local pool runs tasks, only agents do (the pool object still
+        // holds the local bookkeeping the loops share: its running set stays empty)
+        let local_pool = config.workers > 0;
+        // agents feed the same writers the local pool does
+        let agent_records = finish_tx.clone();
+        let agent_logs = log_tx.clone();
         // the server's own worker pool, fed by the store through the local control plane
         let pool = jobworks_worker::Pool::new(
             jobworks_worker::WorkerSettings {
@@ -172,8 +178,21 @@ impl Server {
             }),
         );
         let running = pool.running();
-        let dispatch_wake = pool.wake();
-        let permits = pool.permits();
+        // every dispatch wake-up reaches the local pool and every held agent claim
+        let dispatch_wake = Arc::new(Notify::new());
+        let (agent_work_tx, agent_work) = watch::channel(0u64);
+        tracker.spawn(crate::api::agent::relay_wakes(
+            dispatch_wake.clone(),
+            local_pool.then(|| pool.wake()),
+            agent_work_tx,
+            shutdown.clone(),
+        ));
+        // without a local pool the finisher claims nothing for this server
+        let permits = if local_pool {
+            pool.permits()
+        } else {
+            Arc::new(Semaphore::new(0))
+        };
 
         // writers stop last: they drain what the attempts send while shutting down; log
         // streams end once both writers are done (every line and outcome is stored), or
@@ -212,7 +231,7 @@ impl Server {
                 lease_ms: config.lease.as_millis() as u64,
                 permits: permits.clone(),
                 handoff: handoff_tx,
-                datasources,
+                datasources: datasources.clone(),
                 stopping: shutdown.clone(),
                 clock: config.clock.clone(),
                 followers: followers.clone(),
@@ -221,14 +240,16 @@ impl Server {
         ));
         writing.close();
         let attempts = TaskTracker::new();
-        tracker.spawn(
-            pool.clone()
-                .run(attempts.clone(), shutdown.clone(), handoff_rx),
-        );
-        tracker.spawn(
-            pool.clone()
-                .keep_leases(renew_leases_now.clone(), shutdown.clone()),
-        );
+        if local_pool {
+            tracker.spawn(
+                pool.clone()
+                    .run(attempts.clone(), shutdown.clone(), handoff_rx),
+            );
+            tracker.spawn(
+                pool.clone()
+                    .keep_leases(renew_leases_now.clone(), shutdown.clone()),
+            );
+        }
         tracker.spawn(
             Scheduler {
                 store: store.clone(),
@@ -331,6 +352,13 @@ impl Server {
             dispatch_wake,
             advance,
             leader,
+            agents: crate::api::agent::AgentPlane {
+                records: agent_records,
+                logs: agent_logs,
+                datasources,
+                work: agent_work,
+                stopping: shutdown.clone(),
+            },
         };
         let app = router(state.clone());
         let http_shutdown = shutdown.clone();

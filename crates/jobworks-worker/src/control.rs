@@ -10,9 +10,11 @@ use crate::assignment::Assignment;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{AttemptId, AttemptState, RunId};
+use serde::{Deserialize, Serialize};
 
-/// Which stream a log line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which stream a log line came from (`stdout`, `stderr`, `system` on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LogLineKind {
     /// The task's standard output.
     Stdout,
@@ -23,7 +25,7 @@ pub enum LogLineKind {
 }
 
 /// One log line of an attempt, already masked (secret parameter values replaced).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     /// The attempt.
     pub attempt_id: AttemptId,
@@ -39,7 +41,7 @@ pub struct LogRecord {
 
 /// How an attempt ended, as the worker saw it. It carries no retry time: when (and whether)
 /// to try again is the control plane's decision, made in one place for ends and lost leases.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptReport {
     /// The attempt.
     pub attempt_id: AttemptId,
@@ -74,7 +76,7 @@ pub struct AttemptReport {
 }
 
 /// A batch task's latest progress and/or checkpoint.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BatchUpdate {
     /// The attempt.
     pub attempt_id: AttemptId,
@@ -87,7 +89,7 @@ pub struct BatchUpdate {
 }
 
 /// The control plane's answer to a [`BatchUpdate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchAck {
     /// The worker still holds the attempt (else it stops reporting).
     pub held: bool,
@@ -96,7 +98,7 @@ pub struct BatchAck {
 }
 
 /// The control plane's answer for one attempt whose lease the worker renewed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseReply {
     /// The attempt.
     pub attempt_id: AttemptId,

@@ -1,5 +1,6 @@
 //! The HTTP API: axum router, bearer-token auth, problem+json errors, OpenAPI document.
 
+pub mod agent;
 mod apply_check;
 mod auth;
 mod batch;

@@ -200,3 +200,20 @@ fn optional_wire_fields_allow_null() {
     });
     assert!(allows_null, "WorkflowView.definition: {definition}");
 }
+
+#[test]
+fn the_agent_protocol_stays_out_of_the_document() {
+    // an internal protocol (`api::agent`): neither documented nor fuzzed by schemathesis
+    let document: Value =
+        serde_json::from_str(&super::openapi_json()).expect("the document is JSON");
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(
+        paths.keys().any(|p| p.starts_with("/api/v1/runs")),
+        "the document lists the public routes"
+    );
+    let agent: Vec<&String> = paths
+        .keys()
+        .filter(|p| p.starts_with("/api/v1/agent"))
+        .collect();
+    assert!(agent.is_empty(), "agent routes documented: {agent:?}");
+}

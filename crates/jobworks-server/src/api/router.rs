@@ -1,6 +1,6 @@
 //! The route table.
 
-use super::{ApiError, AppState, auth, batch, health, jobs, logs, runs, tokens, workflows};
+use super::{ApiError, AppState, agent, auth, batch, health, jobs, logs, runs, tokens, workflows};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
@@ -80,6 +80,8 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(health::metrics))
+        // the agent protocol: internal, not in the OpenAPI document
+        .merge(agent::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

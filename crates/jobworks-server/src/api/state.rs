@@ -32,4 +32,6 @@ pub struct AppState {
     pub(crate) followers: crate::follow::LogHub,
     /// This server's side of the leader lease.
     pub(crate) leader: crate::leader::Leader,
+    /// What the agent protocol's handlers feed (see `api::agent`).
+    pub(crate) agents: super::agent::AgentPlane,
 }

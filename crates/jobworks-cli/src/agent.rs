@@ -1,0 +1,171 @@
+//! `jobworks agent`: a remote worker. It runs the same [`jobworks_worker::Pool`] as the
+//! server's own, with [`HttpControl`] as its control plane: the agent protocol of
+//! `jobworks_server::api::agent` (long-poll claims, batched log lines, lease renewals, end
+//! reports), spoken over HTTP with a bearer token.
+//!
+//! The agent dials out and never listens. Every call is retried with exponential backoff and
+//! full jitter on connection errors and 5xx answers, so the agent survives a server restart
+//! and reconnects by itself; an end report is retried until the server answers (a 409, the
+//! attempt fenced, is final). On SIGINT or SIGTERM it stops claiming, and the pool stops the
+//! running attempts, whose ends are reported `interrupted`: the server requeues them.
+
+mod http;
+
+pub use http::HttpControl;
+
+use anyhow::Context as _;
+use jobworks_server::api::agent::agent_name;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Options of `jobworks agent` (the server URL and token come from `--server`/`--url` and
+/// `--token`, then `$JOBWORKS_URL`/`$JOBWORKS_TOKEN`, then the CLI config file).
+#[derive(clap::Args, Debug)]
+pub struct AgentArgs {
+    /// Server URL, e.g. http://10.0.0.5:8080 (same as --url)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Agent name: the first part of its worker id `<name>-<UUID v7>`, shown on every
+    /// attempt it runs [default: the host name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Attempts running at once on this agent
+    #[arg(long, default_value_t = 4)]
+    pub slots: usize,
+    /// Working directory of tasks without one (task output files go to `outputs/` in it)
+    #[arg(long, default_value = "jobworks-agent")]
+    pub data_dir: PathBuf,
+    /// SIGTERM → SIGKILL grace when an attempt is stopped, e.g. 5s
+    #[arg(long, default_value = "5s")]
+    pub kill_grace: String,
+}
+
+/// The agent's worker id for `name`: `<name>-<UUID v7>`, new at every start. Errors: a name
+/// the server would refuse (see `agent_name`).
+pub fn worker_id(name: &str) -> anyhow::Result<String> {
+    let id = format!("{name}-{}", uuid::Uuid::now_v7());
+    agent_name(&id).map_err(|e| anyhow::anyhow!("--name {name}: {e}"))?;
+    Ok(id)
+}
+
+/// The host name, as the server names its own worker (`host` when the system gives none).
+fn host_name() -> String {
+    let id = jobworks_server::config::default_worker_id();
+    jobworks_server::config::worker_host(&id)
+        .unwrap_or("host")
+        .to_owned()
+}
+
+/// Runs the agent until SIGINT or SIGTERM. Errors: a bad name, slots or data directory; the
+/// server refusing the token or the worker id (any 4xx answer to the first contact).
+pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JOBWORKS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    if args.slots == 0 {
+        anyhow::bail!("--slots must be at least 1");
+    }
+    let kill_grace = jobworks_schedule::parse_duration(&args.kill_grace)
+        .map_err(|e| anyhow::anyhow!("--kill-grace {}: {e}", args.kill_grace))?;
+    let name = args.name.clone().unwrap_or_else(host_name);
+    let worker = worker_id(&name)?;
+    std::fs::create_dir_all(args.data_dir.join("outputs")).with_context(|| {
+        format!(
+            "cannot create the agent's data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let stop = CancellationToken::new();
+    spawn_signal_handler(stop.clone())?;
+    let control = Arc::new(HttpControl::new(&server, &token, &worker, stop.clone())?);
+    let Some(hello) = control.hello().await? else {
+        return Ok(()); // stopped before the server answered
+    };
+    // like the server: a cgroup per attempt where delegated, else the child subreaper
+    let isolation = tokio::task::spawn_blocking(|| jobworks_executor::init_isolation(true))
+        .await
+        .unwrap_or(jobworks_executor::Isolation::ProcessGroupOnly);
+    tracing::info!(?isolation, "attempt isolation");
+    println!(
+        "Jobworks agent {name} ({worker}) connected to {server}: {} slots, lease {} ms, server {}",
+        args.slots, hello.lease_ms, hello.version
+    );
+    let pool = jobworks_worker::Pool::new(
+        jobworks_worker::WorkerSettings {
+            worker_id: worker.clone(),
+            slots: args.slots,
+            lease: Duration::from_millis(hello.lease_ms.max(300)),
+            // the claim itself waits on the server; this is only the pause between two
+            // claims that came back empty
+            poll_interval: Duration::from_millis(100),
+            data_dir,
+            kill_grace,
+            task_env: vec![("JOBWORKS_AGENT".into(), name.clone())],
+            // the process tag: this agent's own, so no server's orphan sweep takes its
+            // processes for its own
+            installation: worker.clone(),
+            clock: jobworks_worker::Clock::system(),
+        },
+        control.clone(),
+    );
+    let attempts = TaskTracker::new();
+    let (_handoff, handoff_rx) = tokio::sync::mpsc::unbounded_channel();
+    let loops = TaskTracker::new();
+    loops.spawn(pool.clone().run(attempts.clone(), stop.clone(), handoff_rx));
+    loops.spawn(
+        pool.clone()
+            .keep_leases(Arc::new(tokio::sync::Notify::new()), stop.clone()),
+    );
+    loops.close();
+    stop.cancelled().await;
+    tracing::info!("stopping: no more claims; running attempts are stopped and reported");
+    loops.wait().await;
+    attempts.close();
+    attempts.wait().await;
+    control.close_logs().await;
+    Ok(())
+}
+
+/// Cancels `stop` at the first SIGINT or SIGTERM.
+fn spawn_signal_handler(stop: CancellationToken) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.cancel();
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_carry_the_name_and_are_new_each_time() {
+        let a = worker_id("edge-1").expect("valid");
+        let b = worker_id("edge-1").expect("valid");
+        assert!(a.starts_with("edge-1-"), "{a}");
+        assert_ne!(a, b);
+        for bad in ["", "edge 1", "edge/1", &"x".repeat(64)] {
+            let e = worker_id(bad).expect_err(bad).to_string();
+            assert!(e.starts_with(&format!("--name {bad}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_default_name_is_a_valid_one() {
+        worker_id(&host_name()).expect("the host name makes a valid agent name");
+    }
+}
