@@ -395,10 +395,12 @@ impl SqlRun {
         if let (Ok(Ok(_)), Some(connections)) = (&outcome, &self.connections) {
             // settings, temporary tables, prepared statements, locks: all gone, or (inside a
             // transaction the task left open) an error, and the connection is closed
-            let reset = tokio::time::timeout(
-                ABORT_WAIT,
-                sqlx::raw_sql("DISCARD ALL").execute(&mut connection),
-            )
+            // sqlx's statement cache is closed first: DISCARD ALL drops the server's
+            // prepared statements, and a cache that still named them would fail the next task
+            let reset = tokio::time::timeout(ABORT_WAIT, async {
+                connection.clear_cached_statements().await?;
+                sqlx::raw_sql("DISCARD ALL").execute(&mut connection).await
+            })
             .await;
             if matches!(reset, Ok(Ok(_))) {
                 connections.put(&self.task.url, Kept::Postgres(connection, backend_pid));

@@ -113,6 +113,18 @@ async fn postgres_connections_are_reset_before_reuse() {
         "DISCARD ALL reset the session before it was handed on"
     );
 
+    // the same statement again, on the same kept connection: its prepared statement was
+    // dropped with the session, and the driver's cache knows it
+    for _ in 0..3 {
+        let (again, reused) = run(
+            &connections,
+            &url,
+            "SELECT current_setting('application_name') AS v",
+        )
+        .await;
+        assert!(again.succeeded() && reused, "{again:?}");
+    }
+
     // a task that leaves a transaction open cannot be reset: its connection is closed
     let (begin, _) = run(&connections, &url, "BEGIN").await;
     assert!(begin.succeeded(), "{begin:?}");
