@@ -62,13 +62,7 @@ fn host_name() -> String {
 /// Runs the agent until SIGINT or SIGTERM. Errors: a bad name, slots or data directory; the
 /// server refusing the token or the worker id (any 4xx answer to the first contact).
 pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("JOBWORKS_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::serve::init_logging("info");
     if args.slots == 0 {
         anyhow::bail!("--slots must be at least 1");
     }

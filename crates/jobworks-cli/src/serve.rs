@@ -298,16 +298,22 @@ async fn load_demo(running: &RunningServer, store: &dyn Store) -> anyhow::Result
     Ok(true)
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs of a long-running command (server, agent) to stderr: the filter from
+/// `JOBWORKS_LOG`, else `default_filter`; colours only on a terminal.
+pub fn init_logging(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("JOBWORKS_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging("info,sqlx=warn");
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
