@@ -149,11 +149,15 @@ const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 /// Size units, which change with the measurement beside them (`1.7 MiB`, `192.0 KiB`).
 const SIZE_UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
 
-/// The shape of a line: words with a digit, weekday names and size units become `#`.
+/// The shape of a line: words with a digit, weekday names and size units become `#`, and a
+/// relative time that came due (`(now)`) reads as `(in #)`.
 fn shape(line: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for word in line.split_whitespace() {
-        if SIZE_UNITS.contains(&word) {
+        if word == "(now)" {
+            // a relative time that came due (`(in 30s)` a moment earlier): the clock's word
+            out.extend(["(in", "#"]);
+        } else if SIZE_UNITS.contains(&word) {
             // `1.4 MiB` is one measurement: the unit joins its number's `#`
             if out.last() != Some(&"#") {
                 out.push("#");
@@ -319,6 +323,11 @@ fn shell_words_and_shapes() {
     assert_eq!(
         shape("1  failed  0ms/0ms  1.4 MiB  -"),
         shape("1  failed  0ms/0ms  -        -")
+    );
+    // a next fire that came due while listing reads as one a moment ahead
+    assert_eq!(
+        shape("heartbeat  * * * * *  -  shell  1  enabled  2026-12-04 23:06:30 (now)"),
+        shape("heartbeat  * * * * *  -  shell  1  enabled  2026-12-04 23:06:40 (in 10s)")
     );
     let text =
         "a\n```toml\nx = 1\n```\n```text\n$ jobworks validate -f x.toml\nok\n\n$ jobworks b\n```\n";
