@@ -1,5 +1,6 @@
 //! End-to-end: values of `secret = true` parameters never reach the stored log or outputs
-//! (issue 7, point 8): shell, Python, SQL, `::set-output`, `$JOBWORKS_OUTPUT`, multi-line.
+//! (issue 7, point 8): shell, Python, SQL, `::set-output`, `$JOBWORKS_OUTPUT`, multi-line,
+//! and a secret cut by the executor's 64 KiB line split.
 
 mod common;
 
@@ -28,6 +29,8 @@ echo "to stderr $JOBWORKS_PARAM_TOKEN" >&2
 printf 'cert:\n%s\nend\n' "$JOBWORKS_PARAM_CERT"
 echo "::set-output leaked=$JOBWORKS_PARAM_TOKEN"
 printf '{"file": "%s", "plain": "visible"}' "$JOBWORKS_PARAM_TOKEN" > "$JOBWORKS_OUTPUT"
+# a line longer than the executor's 64 KiB limit, cut in the middle of the secret
+printf '%s%s long-line-end\n' "$(printf '%65530s' '' | tr ' ' a)" "$JOBWORKS_PARAM_TOKEN"
 '''
 
 [[job]]
@@ -92,6 +95,13 @@ async fn secret_values_are_masked_in_logs_and_outputs() {
     assert!(
         log.contains("cert:\n***\n***\nend"),
         "each line of a multi-line secret: {log}"
+    );
+    // the 64 KiB cut falls inside the secret: neither half is left
+    assert_hidden("a cut long line", &log, &["tok-3f", "9a1c77"]);
+    assert!(
+        log.contains("aaa***\n long-line-end"),
+        "the cut line: {}",
+        &log[log.len().saturating_sub(200)..]
     );
     let outputs = &detail["attempts"][0]["outputs"];
     assert_hidden("shell outputs", &outputs.to_string(), &[SECRET]);

@@ -26,6 +26,10 @@ pub struct LogLine {
     /// The line, decoded as UTF-8 with invalid bytes replaced by U+FFFD, without its trailing
     /// `\n` (or `\r\n`). At most 64 KiB of input bytes; longer lines arrive as several lines.
     pub text: String,
+    /// The task's line was longer than 64 KiB and cut here: the next line of the same stream
+    /// continues it (so a secret spanning the cut can be masked; see the worker's mask).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continues: bool,
 }
 
 impl LogLine {
@@ -35,6 +39,7 @@ impl LogLine {
             at: Utc::now(),
             stream,
             text: text.into(),
+            continues: false,
         }
     }
 }

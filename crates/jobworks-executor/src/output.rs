@@ -15,6 +15,8 @@ pub(crate) struct RawLine {
     /// How many pipe bytes this line consumed, terminator included. Summed over all lines this
     /// is exactly the number of bytes the child wrote.
     pub(crate) raw_len: u64,
+    /// The line was cut at the length limit: the next line of the stream continues it.
+    pub(crate) cut: bool,
 }
 
 /// Splits a byte stream into lines of at most `max_line_bytes`.
@@ -48,7 +50,11 @@ impl LineSplitter {
                     if bytes.last() == Some(&b'\r') {
                         bytes.pop();
                     }
-                    out.push(RawLine { bytes, raw_len });
+                    out.push(RawLine {
+                        bytes,
+                        raw_len,
+                        cut: false,
+                    });
                 }
                 None => {
                     self.pending.extend_from_slice(chunk);
@@ -66,7 +72,11 @@ impl LineSplitter {
         }
         let bytes = std::mem::take(&mut self.pending);
         let raw_len = bytes.len() as u64;
-        Some(RawLine { bytes, raw_len })
+        Some(RawLine {
+            bytes,
+            raw_len,
+            cut: false,
+        })
     }
 
     /// Emits full-size pieces while the pending line is longer than the limit. A line of
@@ -77,7 +87,11 @@ impl LineSplitter {
             let rest = self.pending.split_off(cut);
             let bytes = std::mem::replace(&mut self.pending, rest);
             let raw_len = bytes.len() as u64;
-            out.push(RawLine { bytes, raw_len });
+            out.push(RawLine {
+                bytes,
+                raw_len,
+                cut: true,
+            });
         }
     }
 }
@@ -219,6 +233,25 @@ mod tests {
                 line("efgh", 4),
                 line("ij", 3),
                 line("wxyz", 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_cut_pieces_say_the_next_line_continues_them() {
+        let mut splitter = LineSplitter::new(4);
+        let mut out = Vec::new();
+        splitter.push(b"abcdefghij\nwxyz\nlast", &mut out);
+        out.extend(splitter.finish());
+        let cuts: Vec<(&[u8], bool)> = out.iter().map(|l| (l.bytes.as_slice(), l.cut)).collect();
+        assert_eq!(
+            cuts,
+            vec![
+                (&b"abcd"[..], true),
+                (&b"efgh"[..], true),
+                (&b"ij"[..], false),
+                (&b"wxyz"[..], false),
+                (&b"last"[..], false),
             ]
         );
     }

@@ -624,7 +624,10 @@ async fn read_stream(
 
 fn captured(raw: RawLine, stream: LogStream) -> Captured {
     Captured {
-        line: LogLine::now(stream, String::from_utf8_lossy(&raw.bytes)),
+        line: LogLine {
+            continues: raw.cut,
+            ..LogLine::now(stream, String::from_utf8_lossy(&raw.bytes))
+        },
         raw_len: raw.raw_len,
     }
 }

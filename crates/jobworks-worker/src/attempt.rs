@@ -410,6 +410,10 @@ fn unreachable_sql() -> (String, Vec<String>, Option<Vec<u8>>) {
 }
 
 /// Masks and sends each line to the control plane until the attempt's sender closes.
+///
+/// A line the executor cut at its 64 KiB limit (`continues`) is held until the next line of
+/// its stream arrives, so a secret spanning the cut is masked on both sides
+/// ([`SecretMask::across`]); a held line goes out when that line comes or the task ends.
 async fn forward_logs(
     mut rx: mpsc::Receiver<LogLine>,
     control: &dyn ControlPlane,
@@ -417,27 +421,61 @@ async fn forward_logs(
     run_id: jobworks_domain::RunId,
     mask: SecretMask,
 ) {
-    while let Some(line) = rx.recv().await {
+    // a cut stdout or stderr line waiting for the piece that continues it
+    let mut held: [Option<LogLine>; 2] = [None, None];
+    let send = |line: LogLine| {
         let stream = match line.stream {
             ExecStream::Stdout => LogLineKind::Stdout,
             ExecStream::Stderr => LogLineKind::Stderr,
             _ => LogLineKind::System,
         };
-        let sent = control
-            .log(LogRecord {
-                attempt_id,
-                run_id,
-                at: line.at,
-                stream,
-                text: match mask.text(&line.text) {
-                    Cow::Borrowed(_) => line.text,
-                    Cow::Owned(masked) => masked,
-                },
-            })
-            .await;
-        if !sent {
-            // the control plane takes no more lines; drain so the task never blocks
-            while rx.recv().await.is_some() {}
+        control.log(LogRecord {
+            attempt_id,
+            run_id,
+            at: line.at,
+            stream,
+            text: line.text,
+        })
+    };
+    while let Some(mut line) = rx.recv().await {
+        let slot = match line.stream {
+            ExecStream::Stdout => Some(0),
+            ExecStream::Stderr => Some(1),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(2);
+        match slot.and_then(|slot| held[slot].take()) {
+            Some(mut head) => {
+                let (masked_head, masked_tail) = mask.across(&head.text, &line.text);
+                let (masked_head, masked_tail) =
+                    (masked_head.into_owned(), masked_tail.into_owned());
+                head.text = masked_head;
+                line.text = masked_tail;
+                out.push(head);
+            }
+            None if !line.continues => {
+                if let Cow::Owned(masked) = mask.text(&line.text) {
+                    line.text = masked;
+                }
+            }
+            None => {}
+        }
+        match slot {
+            // held unmasked-at-its-end until the next piece shows what spans the cut
+            Some(slot) if line.continues && !mask.is_empty() => held[slot] = Some(line),
+            _ => out.push(line),
+        }
+        for line in out {
+            if !send(line).await {
+                // the control plane takes no more lines; drain so the task never blocks
+                while rx.recv().await.is_some() {}
+                return;
+            }
+        }
+    }
+    for line in held.into_iter().flatten() {
+        let text = mask.text(&line.text).into_owned();
+        if !send(LogLine { text, ..line }).await {
             return;
         }
     }

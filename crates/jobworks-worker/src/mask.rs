@@ -74,6 +74,29 @@ impl SecretMask {
         }
     }
 
+    /// Masks two pieces of one line that the executor cut at its length limit (`head`, then
+    /// `tail`, which continues it): every secret wholly inside either piece, and every secret
+    /// that spans the cut, whose characters are masked on both sides (`***` ends `head`, the
+    /// rest of the secret is removed from the start of `tail`). Returns the masked pieces.
+    pub fn across<'h, 't>(&self, head: &'h str, tail: &'t str) -> (Cow<'h, str>, Cow<'t, str>) {
+        let Some(matcher) = &self.matcher else {
+            return (Cow::Borrowed(head), Cow::Borrowed(tail));
+        };
+        let joined = format!("{head}{tail}");
+        let cut = head.len();
+        let spanning = matcher
+            .find_iter(&joined)
+            .find(|found| found.start() < cut && found.end() > cut);
+        match spanning {
+            None => (self.text(head), self.text(tail)),
+            Some(found) => {
+                let head = format!("{}{MASK}", self.text(&head[..found.start()]));
+                let tail = self.text(&joined[found.end()..]).into_owned();
+                (Cow::Owned(head), Cow::Owned(tail))
+            }
+        }
+    }
+
     /// Masks every string in a JSON value in place: object keys, strings, nested values; a
     /// number whose text holds a secret (an `int` secret selected back) becomes the string
     /// [`MASK`].
@@ -148,6 +171,38 @@ mod tests {
         check(&[secret], "ab", "ab");
         // nor is the whole value left visible where it stays in one piece
         check(&[secret], &format!("<{secret}>"), "<***>");
+    }
+
+    #[test]
+    fn a_secret_cut_between_two_pieces_is_masked_on_both_sides() {
+        let mask = SecretMask::new(["hunter22", "zz-token"]);
+        for (head, tail, want_head, want_tail) in [
+            // spans the cut
+            ("aaa hunt", "er22 bbb", "aaa ***", " bbb"),
+            ("aaa h", "unter22 bbb", "aaa ***", " bbb"),
+            ("aaa hunter2", "2", "aaa ***", ""),
+            // wholly on one side, or both
+            ("hunter22 x", "y hunter22", "*** x", "y ***"),
+            ("x hunter22", "", "x ***", ""),
+            // secrets on each side and one across
+            ("hunter22 zz-to", "ken hunter22", "*** ***", " ***"),
+            // nothing to mask
+            ("plain", "text", "plain", "text"),
+            // a prefix alone is not a secret
+            ("aaa hunt", "ing", "aaa hunt", "ing"),
+        ] {
+            let (h, t) = mask.across(head, tail);
+            assert_eq!(
+                (h.as_ref(), t.as_ref()),
+                (want_head, want_tail),
+                "{head:?} | {tail:?}"
+            );
+        }
+        let none = SecretMask::new([""]);
+        assert_eq!(
+            none.across("a", "b"),
+            (Cow::Borrowed("a"), Cow::Borrowed("b"))
+        );
     }
 
     #[test]
