@@ -14,7 +14,9 @@
 //! The `cargo run --release -- ...` lines of ```sh blocks show no output: they run as
 //! `jobworks ...` (`ID` standing for the last run's id) and must succeed; `server` lines are
 //! not run (the test's server is the demo). Commands other than `jobworks` (`head`, `curl`)
-//! are not run.
+//! are not run, except `curl` lines of ```sh blocks: each runs against the demo server (the
+//! README's `$TOKEN` line is run too and must read the admin token) and its JSON must have
+//! the shape of the JSON the README shows under it (the same keys, the same scalar types).
 
 mod common;
 
@@ -35,6 +37,121 @@ struct Example {
     /// A `cargo run --release -- ...` line of a ```sh block: no output is shown, so only
     /// its success is checked.
     status_only: bool,
+}
+
+/// A `curl` command of a ```sh block (its `\` continuation lines joined) with the JSON
+/// lines shown under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CurlExample {
+    readme: &'static str,
+    /// 1-based line of the `curl` line.
+    line: usize,
+    command: String,
+    expected: String,
+}
+
+/// The `TOKEN=$(...)` line and the `curl` examples of a README's ```sh blocks, in order.
+fn curl_examples(readme: &'static str, text: &str) -> (Option<String>, Vec<CurlExample>) {
+    let mut token_line = None;
+    let mut found: Vec<CurlExample> = Vec::new();
+    let mut in_sh = false;
+    let mut continued = false;
+    for (index, line) in text.lines().enumerate() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continued = false;
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        if continued && let Some(last) = found.last_mut() {
+            last.command.push(' ');
+            last.command
+                .push_str(line.trim().trim_end_matches('\\').trim_end());
+            continued = line.ends_with('\\');
+        } else if line.starts_with("TOKEN=$(") {
+            token_line = Some(line.to_owned());
+        } else if line.starts_with("curl ") {
+            found.push(CurlExample {
+                readme,
+                line: index + 1,
+                command: line.trim_end_matches('\\').trim_end().to_owned(),
+                expected: String::new(),
+            });
+            continued = line.ends_with('\\');
+        } else if (line.starts_with('{') || line.starts_with('['))
+            && let Some(last) = found.last_mut()
+        {
+            last.expected.push_str(line);
+        }
+    }
+    (token_line, found)
+}
+
+/// The shape of a JSON value: objects by their keys (each value's shape), arrays by their
+/// first item, scalars by their type; `null` stands for any type (a field the README shows
+/// unset may be set on the test's server, and the other way round).
+fn json_shape(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| (key.clone(), json_shape(item)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.first().map(json_shape).into_iter().collect()),
+        Value::Null => Value::Null,
+        Value::Bool(_) => Value::from("bool"),
+        Value::Number(_) => Value::from("number"),
+        Value::String(_) => Value::from("string"),
+    }
+}
+
+/// Whether `actual` has the shape `expected` shows: the same keys everywhere, the same
+/// scalar types, `null` on either side matching anything, an empty array matching any array.
+fn same_shape(expected: &serde_json::Value, actual: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Null, _) | (_, Value::Null) => true,
+        (Value::Object(e), Value::Object(a)) => {
+            e.len() == a.len()
+                && e.iter()
+                    .all(|(key, item)| a.get(key).is_some_and(|other| same_shape(item, other)))
+        }
+        (Value::Array(e), Value::Array(a)) => match (e.first(), a.first()) {
+            (Some(e), Some(a)) => same_shape(e, a),
+            _ => true,
+        },
+        (e, a) => e == a,
+    }
+}
+
+/// Runs one `curl` example against `server` (the README's `http://127.0.0.1:8080` replaced by
+/// its URL, `$TOKEN` its admin token); returns a description of the mismatch, if any.
+fn check_curl(example: &CurlExample, server: &TestServer) -> Option<String> {
+    let command = example
+        .command
+        .replace("http://127.0.0.1:8080", &server.url);
+    let output = std::process::Command::new("bash")
+        .args(["-c", &command])
+        .env("TOKEN", &server.token)
+        .output()
+        .expect("run bash");
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+    let place = format!("{}:{}: `{}`", example.readme, example.line, example.command);
+    let expected: serde_json::Value = match serde_json::from_str(&example.expected) {
+        Ok(value) => value,
+        Err(e) => return Some(format!("{place}: the README's output is not JSON ({e})")),
+    };
+    let actual: serde_json::Value = match serde_json::from_str(&shown) {
+        Ok(value) => value,
+        Err(e) => return Some(format!("{place}: the output is not JSON ({e}): {shown}")),
+    };
+    let (expected, actual) = (json_shape(&expected), json_shape(&actual));
+    (!same_shape(&expected, &actual)).then(|| {
+        format!("{place} does not print what the README shows\n  README shape: {expected}\n  output shape: {actual}\n  output was: {shown}")
+    })
 }
 
 /// The `$ jobworks` examples of a README's ```text blocks, in order.
@@ -337,6 +454,29 @@ fn shell_words_and_shapes() {
     assert_eq!(found[0].expected, ["ok", ""]);
     assert_eq!(found[0].toml_before.as_deref(), Some("x = 1\n"));
     assert_eq!(found[1].line, 9);
+    let api =
+        "```sh\nTOKEN=$(x)\n\ncurl -s -X POST u \\\n  -H 'A: b'\n{\"a\": 1}\ncurl -s v\n[1]\n```\n";
+    let (token, curls) = curl_examples("R", api);
+    assert_eq!(token.as_deref(), Some("TOKEN=$(x)"));
+    assert_eq!(curls.len(), 2);
+    assert_eq!(curls[0].command, "curl -s -X POST u -H 'A: b'");
+    assert_eq!(curls[0].expected, "{\"a\": 1}");
+    assert_eq!((curls[1].line, curls[1].expected.as_str()), (7, "[1]"));
+    let shape_of = |text: &str| json_shape(&serde_json::from_str(text).expect("json"));
+    for (expected, actual, same) in [
+        (r#"{"a":1,"b":"x"}"#, r#"{"b":"y","a":2}"#, true),
+        (r#"{"a":1}"#, r#"{"a":1,"b":2}"#, false),
+        (r#"{"a":null}"#, r#"{"a":"now set"}"#, true),
+        (r#"{"a":1}"#, r#"{"a":"1"}"#, false),
+        (r#"[{"id":1}]"#, r#"[]"#, true),
+        (r#"[{"id":1}]"#, r#"[{"ident":1}]"#, false),
+    ] {
+        assert_eq!(
+            same_shape(&shape_of(expected), &shape_of(actual)),
+            same,
+            "{expected} ~ {actual}"
+        );
+    }
     let sh = "```sh\ncargo run --release -- runs show ID   # a run\ncargo build\n```\n";
     let found = examples("R", sh);
     assert_eq!(found.len(), 1);
@@ -370,6 +510,27 @@ async fn readme_commands_print_what_the_readme_shows() {
         }
     }
     assert!(covered >= 10, "found only {covered} README commands");
+    // the API examples: `TOKEN=$(...)` reads the admin token from the data dir's client.toml
+    let (token_line, curls) = curl_examples("README.md", include_str!("../../../README.md"));
+    let token_line = token_line.expect("README.md shows how to read the token");
+    std::os::unix::fs::symlink(server.dir.join("data"), work.join("jobworks-data"))
+        .expect("link the data dir where the README has it");
+    let read = std::process::Command::new("bash")
+        .args(["-c", &format!("{token_line}\nprintf %s \"$TOKEN\"")])
+        .current_dir(&work)
+        .output()
+        .expect("run bash");
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout),
+        server.token,
+        "README.md's `{token_line}` does not read the admin token"
+    );
+    assert!(curls.len() >= 4, "found only {} curl examples", curls.len());
+    for example in &curls {
+        if let Some(failure) = check_curl(example, &server) {
+            failures.push(failure);
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} README example(s) out of date:\n\n{}",
