@@ -21,6 +21,7 @@ mod enqueue;
 mod finish;
 mod leader;
 mod logs;
+mod lost_pause;
 mod notify;
 mod open;
 mod queue;

@@ -24,6 +24,7 @@ mod enqueue;
 mod finish;
 mod leader;
 mod logs;
+mod lost_pause;
 mod open;
 mod queue;
 mod retention;

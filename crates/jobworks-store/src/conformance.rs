@@ -34,7 +34,7 @@
 //! | `renew_leases` | `renew_leases_held_lost_and_cancelled`, `cancel_queued_and_running`, `expired_leases_are_lost_and_fenced` |
 //! | `finish_attempts` | `claim_finish_and_fencing`, `retries_requeue_with_backoff`, `advance_run_follows_the_engine` |
 //! | `finish_and_advance` | `finish_and_advance_with_and_without_local_claim`, `decide_task_approves_and_marks`, `reset_tasks_reruns_and_refuses_active` |
-//! | `expire_leases` | `expired_leases_are_lost_and_fenced`, `renew_leases_held_lost_and_cancelled` |
+//! | `expire_leases` | `expired_leases_are_lost_and_fenced`, `renew_leases_held_lost_and_cancelled`, `a_lease_lost_while_pausing_keeps_the_pause` |
 //! | `request_cancel` | `cancel_queued_and_running`, `workflow_runs_to_advance_both_modes` |
 //! | `list_runs` | `ticks_fire_at_most_once`, `count_and_list_runs_with_filters` |
 //! | `count_runs` | `count_and_list_runs_with_filters` |
@@ -75,7 +75,10 @@ mod tokens;
 mod workflow_runs;
 mod workflows;
 
-pub use batch::{batch_progress_and_checkpoints, pause_and_resume_runs};
+pub use batch::{
+    a_lease_lost_while_pausing_keeps_the_pause, batch_progress_and_checkpoints,
+    pause_and_resume_runs,
+};
 pub use decisions::{decide_task_approves_and_marks, reset_tasks_reruns_and_refuses_active};
 pub use event_order::*;
 pub use jobs::{
@@ -241,6 +244,7 @@ macro_rules! store_conformance_tests {
             leader_lease_and_fencing,
             batch_progress_and_checkpoints,
             pause_and_resume_runs,
+            a_lease_lost_while_pausing_keeps_the_pause,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
