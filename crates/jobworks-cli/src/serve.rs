@@ -218,7 +218,7 @@ fn build_config(
             config.task_env = vec![("JOBWORKS_DB".into(), db.display().to_string())];
         }
         Database::Postgres(url) => {
-            config.store_url = Some(url.clone());
+            config.store_url = Some(read_only_postgres(url)?);
             config.task_env = Vec::new();
         }
     }
@@ -226,6 +226,20 @@ fn build_config(
         config.retention_runs = retention(&text)?;
     }
     Ok(config)
+}
+
+/// The URL SQL tasks use for the built-in `jobworks` datasource on a PostgreSQL store: the
+/// store's own URL with `options[default_transaction_read_only]=on`, so every transaction of
+/// such a task is read-only, as SQLite's `mode=ro` makes it there (a report query cannot change
+/// the store by mistake). The setting is made at connection start, so `DISCARD ALL` between
+/// reused tasks restores it. Errors: a URL that does not parse.
+pub fn read_only_postgres(url: &str) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("--database: not a valid PostgreSQL URL ({e})"))?;
+    parsed
+        .query_pairs_mut()
+        .append_pair("options[default_transaction_read_only]", "on");
+    Ok(parsed.to_string())
 }
 
 /// First start, atomically: on a listener already bound, creates the admin token if the store
@@ -464,6 +478,23 @@ async fn open_store(database: &Database, durability: &str) -> anyhow::Result<Ope
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_builtin_datasource_url_is_read_only_on_postgres() {
+        for (url, want) in [
+            (
+                "postgres://jobworks@db:5432/jobworks",
+                "postgres://jobworks@db:5432/jobworks?options%5Bdefault_transaction_read_only%5D=on",
+            ),
+            (
+                "postgres://u:p@127.0.0.1/x?sslmode=disable",
+                "postgres://u:p@127.0.0.1/x?sslmode=disable&options%5Bdefault_transaction_read_only%5D=on",
+            ),
+        ] {
+            assert_eq!(read_only_postgres(url).expect("url"), want, "{url}");
+        }
+        assert!(read_only_postgres("not a url").is_err());
+    }
+
     use super::*;
     use clap::Parser;
 
