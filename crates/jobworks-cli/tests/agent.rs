@@ -5,93 +5,11 @@
 
 mod common;
 
+use common::agents::{TestAgent, enrollment_token, words};
 use common::{TestServer, cli};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running `jobworks agent`.
-struct TestAgent {
-    child: Child,
-    /// Its worker id, `<name>-<UUID v7>`, from the line it prints once connected.
-    worker: String,
-}
-
-impl TestAgent {
-    /// Starts `jobworks agent ARGS` and waits (60 s) until it says it is connected.
-    fn start(args: &[String]) -> TestAgent {
-        let mut child = Command::new(common::bin())
-            .arg("agent")
-            .args(args)
-            .env("JOBWORKS_LOG", "warn")
-            .env_remove("JOBWORKS_CONFIG")
-            .env_remove("JOBWORKS_URL")
-            .env_remove("JOBWORKS_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start jobworks agent");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // `Jobworks agent NAME (WORKER) connected to URL: …`
-                if let Some(rest) = line.strip_prefix("Jobworks agent ")
-                    && let Some((_, rest)) = rest.split_once(" (")
-                    && let Some((worker, _)) = rest.split_once(") connected to ")
-                {
-                    let _ = tx.send(worker.to_string());
-                }
-            }
-        });
-        let worker = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the agent connected within 60 s");
-        TestAgent { child, worker }
-    }
-
-    /// `--server URL --token TOKEN --name NAME --slots 4 --data-dir DIR`.
-    fn on(server: &TestServer, name: &str, dir: &Path) -> TestAgent {
-        TestAgent::start(&words(&format!(
-            "--server {} --token {} --name {name} --slots 4 --data-dir {}",
-            server.url,
-            server.token,
-            dir.join(name).display()
-        )))
-    }
-
-    /// Sends SIGTERM and waits (30 s) for the agent to exit; returns whether it exited 0.
-    fn stop(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the agent did not stop within 30 s of SIGTERM");
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
 
 /// Attempts of run `run` as `runs show --output json` prints them.
 fn attempts_shown(server: &TestServer, run: i64) -> Vec<Value> {
@@ -195,7 +113,7 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
     let server = TestServer::start(dir.path(), &server_args);
     let agent_dir = dir.path().join("agent");
     let args = with_value(&agent_cmd[2..], "--server", &server.url);
-    let args = with_value(&args, "--token", &server.token);
+    let args = with_value(&args, "--token", &enrollment_token(&server));
     let args = with_value(&args, "--data-dir", &agent_dir.display().to_string());
     let name = args[args.iter().position(|w| w == "--name").expect("--name") + 1].clone();
     let agent = TestAgent::start(&args);

@@ -29,7 +29,7 @@ pub fn token_view(record: &TokenRecord, now: DateTime<Utc>) -> TokenView {
     }
 }
 
-fn require_admin(caller: &Authenticated) -> Result<(), ApiError> {
+pub(super) fn require_admin(caller: &Authenticated) -> Result<(), ApiError> {
     if caller.0.admin {
         Ok(())
     } else {
