@@ -103,8 +103,8 @@ pub fn effective_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use AdminState::*;
-    use AgentState::*;
+    use AdminState::Active;
+    use AgentState::{Offline, Online, Suspect};
 
     #[test]
     fn silence_makes_an_active_agent_suspect_then_offline() {
@@ -125,10 +125,10 @@ mod tests {
             (Active, 4, 0, Suspect),
             (Active, 6, 0, Offline),
             // an operator's state wins over silence
-            (Draining, 0, 15_000, Draining),
-            (Draining, 3_600 * s, 15_000, Draining),
-            (Revoked, 0, 15_000, Revoked),
-            (Revoked, 3_600 * s, 15_000, Revoked),
+            (AdminState::Draining, 0, 15_000, AgentState::Draining),
+            (AdminState::Draining, 3_600 * s, 15_000, AgentState::Draining),
+            (AdminState::Revoked, 0, 15_000, AgentState::Revoked),
+            (AdminState::Revoked, 3_600 * s, 15_000, AgentState::Revoked),
         ] {
             let now = 1_700_000_000_000_i64;
             assert_eq!(
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn admin_states_round_trip_as_text() {
-        for state in [Active, Draining, Revoked] {
+        for state in [Active, AdminState::Draining, AdminState::Revoked] {
             assert_eq!(state.as_str().parse::<AdminState>(), Ok(state));
         }
         let e = "paused".parse::<AdminState>().expect_err("unknown");
