@@ -185,7 +185,7 @@ pub async fn run(
             // the claim itself waits on the server; this is only the pause between two
             // claims that came back empty
             poll_interval: Duration::from_millis(100),
-            data_dir,
+            data_dir: data_dir.clone(),
             kill_grace,
             task_env: vec![("JOBWORKS_AGENT".into(), name.clone())],
             // the process tag: this agent's own, so no server's orphan sweep takes its
@@ -207,7 +207,7 @@ pub async fn run(
         worker: worker.clone(),
         slots: u32::try_from(args.slots).unwrap_or(u32::MAX),
         running: pool.running(),
-        data_dir: args.data_dir.clone(),
+        data_dir: data_dir.clone(),
         interval: Duration::from_millis(if hello.heartbeat_interval_ms > 0 {
             hello.heartbeat_interval_ms
         } else {
