@@ -1,11 +1,12 @@
 //! Remote agents, end to end with real processes: a `jobworks server` (`--workers 0`, so no
 //! task runs in it) and `jobworks agent` processes talking the agent protocol over HTTP.
 //! Covers the README's commands, jobs and a workflow on an agent, queued → started latency,
-//! an agent killed mid-run, a server restarted under a running agent, and a bad token.
+//! an agent killed mid-run, a server restarted under a running agent, and an API token
+//! where an enrollment token belongs.
 
 mod common;
 
-use common::agents::{TestAgent, enrollment_token, words};
+use common::agents::{TestAgent, enrollment_token, enrollment_token_with, words};
 use common::{TestServer, cli};
 use serde_json::Value;
 use std::process::{Command, Stdio};
@@ -26,19 +27,22 @@ fn worker_of(attempt: &Value) -> &str {
     attempt["worker"].as_str().unwrap_or_default()
 }
 
-/// The commands of a README's "remote agents" section (the first ```sh block after
-/// `heading`), as words.
-fn readme_commands(readme: &str, heading: &str) -> Vec<Vec<String>> {
+/// The commands of a README's "remote agents" section (every ```sh block from `heading` to
+/// the next `### ` heading), block by block, each command as words.
+fn readme_blocks(readme: &str, heading: &str) -> Vec<Vec<Vec<String>>> {
     let section = readme
         .split_once(heading)
         .map(|(_, rest)| rest)
         .unwrap_or_else(|| panic!("the README has `{heading}`"));
-    let block = section
-        .split_once("```sh\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block)
-        .expect("a ```sh block in the section");
-    block.lines().map(words).collect()
+    let section = section.split_once("\n### ").map_or(section, |(s, _)| s);
+    let blocks: Vec<Vec<Vec<String>>> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```"))
+        .map(|(block, _)| block.lines().map(words).collect())
+        .collect();
+    assert!(!blocks.is_empty(), "a ```sh block in the section");
+    blocks
 }
 
 /// `args` with the value after `flag` replaced by `value`.
@@ -84,17 +88,14 @@ script = 'echo three'
 /// workflow of three tasks, all on the agent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
-    let english = readme_commands(
-        include_str!("../../../README.md"),
-        "### Remote agents (preview)",
-    );
-    let chinese = readme_commands(
-        include_str!("../../../README.zh-CN.md"),
-        "### 远程 agent（预览）",
-    );
+    let english = readme_blocks(include_str!("../../../README.md"), "### Remote agents\n");
+    let chinese = readme_blocks(include_str!("../../../README.zh-CN.md"), "### 远程 agent\n");
     assert_eq!(english, chinese, "both READMEs show the same commands");
-    let [server_cmd, agent_cmd] = &english[..] else {
-        panic!("the section shows a server and an agent command: {english:?}");
+    let [start, manage] = &english[..] else {
+        panic!("the section shows how to start, then how to manage agents: {english:?}");
+    };
+    let [server_cmd, agent_cmd] = &start[..] else {
+        panic!("the section shows a server and an agent command: {start:?}");
     };
     assert_eq!(server_cmd[..2], ["jobworks", "server"]);
     assert_eq!(agent_cmd[..2], ["jobworks", "agent"]);
@@ -113,7 +114,8 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
     let server = TestServer::start(dir.path(), &server_args);
     let agent_dir = dir.path().join("agent");
     let args = with_value(&agent_cmd[2..], "--server", &server.url);
-    let args = with_value(&args, "--token", &enrollment_token(&server));
+    let (token, _) = enrollment_token_with(&server, &["--labels", "site=bj,role=db", "--uses", "1"]);
+    let args = with_value(&args, "--token", &token);
     let args = with_value(&args, "--data-dir", &agent_dir.display().to_string());
     let name = args[args.iter().position(|w| w == "--name").expect("--name") + 1].clone();
     let agent = TestAgent::start(&args);
@@ -159,6 +161,34 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
         assert_eq!(worker_of(attempt), agent.worker, "{attempt}");
         assert_eq!(attempt["state"], "succeeded", "{attempt}");
     }
+
+    // the management commands, in the README's order, on this agent
+    let mut agent = agent;
+    for command in manage {
+        assert_eq!(command[..2], ["jobworks", "agents"], "{command:?}");
+        let out = cli(&server).args(&command[1..]).output().expect("jobworks agents");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}: {out:?}");
+        match command[2].as_str() {
+            "list" | "show" => {
+                for want in [name.as_str(), "online", "role=db,site=bj"] {
+                    assert!(text.contains(want), "{command:?} shows {want}: {text}");
+                }
+            }
+            "revoke" => {
+                // cut off at once: the agent's next call is refused and it exits non-zero
+                let status = agent
+                    .exit_within(Duration::from_secs(60))
+                    .expect("the revoked agent exits");
+                assert!(!status.success(), "{status:?}");
+                assert!(agent.text().contains("was revoked"), "{}", agent.text());
+            }
+            _ => {}
+        }
+    }
+    let out = cli(&server).args(["agents", "list", "--output", "json"]).output().expect("list");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(listed, serde_json::json!([]), "deleted");
 }
 
 fn parse_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
@@ -254,7 +284,7 @@ async fn a_stopped_agent_hands_its_attempt_back() {
     let mut first = TestAgent::start(&words(&format!(
         "--server {} --token {} --name leaving --kill-grace 1s --data-dir {}",
         server.url,
-        server.token,
+        enrollment_token(&server),
         dir.path().join("leaving").display()
     )));
     let mark = dir.path().join("first-attempt-ran");
@@ -315,19 +345,14 @@ async fn the_agent_reconnects_after_a_server_restart() {
     assert_eq!(worker_of(&detail["attempts"][0]), agent.worker);
 }
 
-/// An agent with a token the server does not know exits at once with the server's reason.
+/// An agent given an API token instead of an enrollment token exits at once, saying what it
+/// needs.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
+async fn an_agent_with_an_api_token_exits_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &["--workers", "0"]);
     let mut child = Command::new(common::bin())
-        .args([
-            "agent",
-            "--server",
-            &server.url,
-            "--token",
-            "jw_not-a-token",
-        ])
+        .args(["agent", "--server", &server.url, "--token", &server.token])
         .arg("--data-dir")
         .arg(dir.path().join("agent"))
         .env_remove("JOBWORKS_CONFIG")
@@ -343,7 +368,7 @@ async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the agent with a bad token did not exit within 30 s");
+            panic!("the agent with an API token did not exit within 30 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -352,7 +377,8 @@ async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
         .expect("read stderr");
     assert!(!status.success(), "{status:?}");
     assert!(
-        stderr.contains("refused the agent's token") && stderr.contains("unknown API token"),
+        stderr.contains("enrollment token must start with `jwe_`")
+            && stderr.contains("jobworks agents token create"),
         "{stderr}"
     );
 }
