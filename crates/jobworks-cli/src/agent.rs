@@ -133,7 +133,10 @@ pub async fn run(
             let name = args.name.clone().unwrap_or_else(host_name);
             jobworks_server::registry::check_enroll_name(&name)
                 .map_err(|e| anyhow::anyhow!("--name {name}: {e}"))?;
-            let server = server.unwrap_or(default_server).trim_end_matches('/').to_owned();
+            let server = server
+                .unwrap_or(default_server)
+                .trim_end_matches('/')
+                .to_owned();
             // plain http: the CA pin cannot be checked until the server serves TLS itself
             tracing::info!(agent = %name, %server, pin = %token.pin(), "enrolling");
             let Some(reply) = http::enroll(&server, &token.secret().expose(), &name, &stop).await?

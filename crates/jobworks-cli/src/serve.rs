@@ -341,8 +341,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.data_dir = data_dir.clone();
     // the CA agents pin in their enrollment tokens: made at first start, kept in the data dir
     let pki_dir = data_dir.join("pki");
-    let (ca, _) = jobworks_pki::Ca::load_or_create(&pki_dir, chrono::Utc::now())
-        .with_context(|| format!("cannot load or create the agent CA in {}", pki_dir.display()))?;
+    let (ca, _) =
+        jobworks_pki::Ca::load_or_create(&pki_dir, chrono::Utc::now()).with_context(|| {
+            format!(
+                "cannot load or create the agent CA in {}",
+                pki_dir.display()
+            )
+        })?;
     config.agent_ca_pin = Some(ca.fingerprint());
     // bind first: with the port busy nothing is created, not even the database
     let listener = jobworks_server::bind(config.listen).await.context(

@@ -114,7 +114,8 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
     let server = TestServer::start(dir.path(), &server_args);
     let agent_dir = dir.path().join("agent");
     let args = with_value(&agent_cmd[2..], "--server", &server.url);
-    let (token, _) = enrollment_token_with(&server, &["--labels", "site=bj,role=db", "--uses", "1"]);
+    let (token, _) =
+        enrollment_token_with(&server, &["--labels", "site=bj,role=db", "--uses", "1"]);
     let args = with_value(&args, "--token", &token);
     let args = with_value(&args, "--data-dir", &agent_dir.display().to_string());
     let name = args[args.iter().position(|w| w == "--name").expect("--name") + 1].clone();
@@ -166,7 +167,10 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
     let mut agent = agent;
     for command in manage {
         assert_eq!(command[..2], ["jobworks", "agents"], "{command:?}");
-        let out = cli(&server).args(&command[1..]).output().expect("jobworks agents");
+        let out = cli(&server)
+            .args(&command[1..])
+            .output()
+            .expect("jobworks agents");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{command:?}: {out:?}");
         match command[2].as_str() {
@@ -186,7 +190,10 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
             _ => {}
         }
     }
-    let out = cli(&server).args(["agents", "list", "--output", "json"]).output().expect("list");
+    let out = cli(&server)
+        .args(["agents", "list", "--output", "json"])
+        .output()
+        .expect("list");
     let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(listed, serde_json::json!([]), "deleted");
 }

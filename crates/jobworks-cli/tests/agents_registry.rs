@@ -35,7 +35,10 @@ fn wait_agent(
         if done(&agent) {
             return agent;
         }
-        assert!(Instant::now() < deadline, "{what}: not so after 60 s: {agent}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not so after 60 s: {agent}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -71,26 +74,51 @@ fn refused(args: &[String]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn enrollment_gives_the_tokens_labels_and_a_one_use_token_works_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path(), &["--workers", "0", "--agent-heartbeat", "300ms"]);
-    let (token, created) =
-        enrollment_token_with(&server, &["--labels", "site=bj,role=db", "--uses", "1", "--ttl", "1h"]);
-    assert!(token.starts_with("jwe_") && token.contains("@sha256:"), "{token}");
+    let server = TestServer::start(
+        dir.path(),
+        &["--workers", "0", "--agent-heartbeat", "300ms"],
+    );
+    let (token, created) = enrollment_token_with(
+        &server,
+        &["--labels", "site=bj,role=db", "--uses", "1", "--ttl", "1h"],
+    );
+    assert!(
+        token.starts_with("jwe_") && token.contains("@sha256:"),
+        "{token}"
+    );
     assert_eq!(created["info"]["uses_left"], 1);
     let _agent = TestAgent::start(&agent_args(&server, &token, "edge-1", dir.path()));
-    let shown = wait_agent(&server, "edge-1", "heartbeat report", |a| a["report"].is_object());
-    assert_eq!(shown["labels"], serde_json::json!({"role": "db", "site": "bj"}));
+    let shown = wait_agent(&server, "edge-1", "heartbeat report", |a| {
+        a["report"].is_object()
+    });
+    assert_eq!(
+        shown["labels"],
+        serde_json::json!({"role": "db", "site": "bj"})
+    );
     assert_eq!(shown["state"], "online");
     let report = &shown["report"];
     assert_eq!(report["slots_total"], 2);
-    assert!(report["cpu_count"].as_u64().is_some_and(|n| n >= 1), "{report}");
+    assert!(
+        report["cpu_count"].as_u64().is_some_and(|n| n >= 1),
+        "{report}"
+    );
     assert!(report["free_disk_bytes"].as_u64().is_some(), "{report}");
     assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
-    let table = cli(&server).args(["agents", "list"]).output().expect("agents list");
+    let table = cli(&server)
+        .args(["agents", "list"])
+        .output()
+        .expect("agents list");
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("edge-1") && text.contains("role=db,site=bj") && text.contains("0/2"), "{text}");
+    assert!(
+        text.contains("edge-1") && text.contains("role=db,site=bj") && text.contains("0/2"),
+        "{text}"
+    );
 
     let said = refused(&agent_args(&server, &token, "edge-2", dir.path()));
-    assert!(said.contains("used up") && said.contains("jobworks agents token create"), "{said}");
+    assert!(
+        said.contains("used up") && said.contains("jobworks agents token create"),
+        "{said}"
+    );
     let tokens = agents_json(&server, &["token", "list"]);
     assert_eq!(tokens[0]["state"], "used_up", "{tokens}");
     let agents = agents_json(&server, &["list"]);
@@ -104,14 +132,20 @@ async fn bad_and_expired_tokens_exit_with_the_fix() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &["--workers", "0"]);
     let said = refused(&agent_args(&server, "jwe_nope", "edge-1", dir.path()));
-    assert!(said.contains("--token:") && said.contains("jobworks agents token create"), "{said}");
+    assert!(
+        said.contains("--token:") && said.contains("jobworks agents token create"),
+        "{said}"
+    );
 
     // well formed, but the server never made it
     let real = enrollment_token(&server);
     let pin = real.split_once('@').expect("pin").1;
     let unknown = format!("jwe_0123456789abcdef.{}@{pin}", "ab".repeat(32));
     let said = refused(&agent_args(&server, &unknown, "edge-1", dir.path()));
-    assert!(said.contains("unknown enrollment token") && said.contains("jobworks agents token create"), "{said}");
+    assert!(
+        said.contains("unknown enrollment token") && said.contains("jobworks agents token create"),
+        "{said}"
+    );
 
     let (expiring, _) = enrollment_token_with(&server, &["--ttl", "1s"]);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -132,12 +166,17 @@ async fn bad_and_expired_tokens_exit_with_the_fix() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_agent_reuses_its_stored_identity() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path(), &["--workers", "0", "--agent-heartbeat", "300ms"]);
+    let server = TestServer::start(
+        dir.path(),
+        &["--workers", "0", "--agent-heartbeat", "300ms"],
+    );
     let mut first = TestAgent::on(&server, "keeper", dir.path());
     let before = wait_agent(&server, "keeper", "heartbeat", |a| a["report"].is_object());
     let identity = dir.path().join("keeper").join("identity.json");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&identity).expect("identity stored").permissions(),
+        &std::fs::metadata(&identity)
+            .expect("identity stored")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
     assert!(first.stop(), "a clean stop");
@@ -152,8 +191,14 @@ async fn a_restarted_agent_reuses_its_stored_identity() {
     let after = wait_agent(&server, "keeper", "heartbeat of the second start", |a| {
         a["last_heartbeat_at"].as_str() > before["last_heartbeat_at"].as_str()
     });
-    assert_eq!(after["enrolled_at"], before["enrolled_at"], "not enrolled again");
-    assert_eq!(agents_json(&server, &["list"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        after["enrolled_at"], before["enrolled_at"],
+        "not enrolled again"
+    );
+    assert_eq!(
+        agents_json(&server, &["list"]).as_array().map(Vec::len),
+        Some(1)
+    );
     server.apply("hello.toml", HELLO).await;
     let run = server.trigger("hello", serde_json::json!({})).await;
     let detail = server.wait_run(run, Duration::from_secs(60)).await;
@@ -161,7 +206,8 @@ async fn a_restarted_agent_reuses_its_stored_identity() {
     assert_eq!(detail["attempts"][0]["worker"], second.worker.as_str());
 }
 
-const HELLO: &str = "[[job]]\nname = \"hello\"\n[job.task]\ntype = \"shell\"\nscript = 'echo hello'\n";
+const HELLO: &str =
+    "[[job]]\nname = \"hello\"\n[job.task]\ntype = \"shell\"\nscript = 'echo hello'\n";
 
 /// `agents revoke` cuts an agent off at once: it stops with a clear line and exits non-zero,
 /// and its credential is refused (403) on the agent routes from then on.
@@ -171,13 +217,20 @@ async fn a_revoked_agent_is_cut_off_at_once() {
     let server = TestServer::start(dir.path(), &["--workers", "0"]);
     let mut agent = TestAgent::on(&server, "doomed", dir.path());
     let identity: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("doomed").join("identity.json")).expect("identity"),
+        &std::fs::read_to_string(dir.path().join("doomed").join("identity.json"))
+            .expect("identity"),
     )
     .expect("JSON");
-    let credential = identity["credential"].as_str().expect("credential").to_owned();
+    let credential = identity["credential"]
+        .as_str()
+        .expect("credential")
+        .to_owned();
     assert!(credential.starts_with("jwa_"), "{credential}");
     let revoked_at = Instant::now();
-    let out = cli(&server).args(["agents", "revoke", "doomed"]).output().expect("revoke");
+    let out = cli(&server)
+        .args(["agents", "revoke", "doomed"])
+        .output()
+        .expect("revoke");
     assert!(out.status.success(), "{out:?}");
     // its held claim is answered with the refusal: no waiting for a heartbeat
     let status = agent
@@ -186,7 +239,10 @@ async fn a_revoked_agent_is_cut_off_at_once() {
     let took = revoked_at.elapsed();
     assert!(!status.success(), "{status:?}");
     let text = agent.text();
-    assert!(text.contains("cut this agent off") && text.contains("was revoked"), "{text}");
+    assert!(
+        text.contains("cut this agent off") && text.contains("was revoked"),
+        "{text}"
+    );
     println!("revoke → agent exit: {took:?}");
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/agent/hello", server.url))
@@ -197,7 +253,12 @@ async fn a_revoked_agent_is_cut_off_at_once() {
         .expect("hello");
     assert_eq!(response.status().as_u16(), 403);
     let problem: Value = response.json().await.expect("problem");
-    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("was revoked")), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("was revoked")),
+        "{problem}"
+    );
     // an API token is no agent credential
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/agent/hello", server.url))
@@ -208,7 +269,10 @@ async fn a_revoked_agent_is_cut_off_at_once() {
         .expect("hello");
     assert_eq!(response.status().as_u16(), 401);
     // delete frees the name for a new enrollment
-    let out = cli(&server).args(["agents", "delete", "doomed"]).output().expect("delete");
+    let out = cli(&server)
+        .args(["agents", "delete", "doomed"])
+        .output()
+        .expect("delete");
     assert!(out.status.success(), "{out:?}");
     std::fs::remove_file(dir.path().join("doomed").join("identity.json")).expect("rm identity");
     let again = TestAgent::on(&server, "doomed", dir.path());
@@ -224,7 +288,10 @@ fn uuid_v7() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_draining_agent_finishes_its_attempt_and_takes_nothing_new() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path(), &["--workers", "0", "--agent-heartbeat", "200ms"]);
+    let server = TestServer::start(
+        dir.path(),
+        &["--workers", "0", "--agent-heartbeat", "200ms"],
+    );
     let agent = TestAgent::on(&server, "drainer", dir.path());
     let gate = dir.path().join("gate");
     let job = format!(
@@ -234,31 +301,60 @@ async fn a_draining_agent_finishes_its_attempt_and_takes_nothing_new() {
     server.apply("gated.toml", &job).await;
     let first = server.trigger("gated", serde_json::json!({})).await;
     server
-        .wait_for_run(first, "running on the agent", |d| d["attempts"][0]["state"] == "running")
+        .wait_for_run(first, "running on the agent", |d| {
+            d["attempts"][0]["state"] == "running"
+        })
         .await;
-    let out = cli(&server).args(["agents", "drain", "drainer"]).output().expect("drain");
+    let out = cli(&server)
+        .args(["agents", "drain", "drainer"])
+        .output()
+        .expect("drain");
     assert!(out.status.success(), "{out:?}");
     let second = server.trigger("gated", serde_json::json!({})).await;
     std::fs::write(&gate, "open").expect("open the gate");
     let detail = server.wait_run(first, Duration::from_secs(60)).await;
-    assert_eq!(detail["run"]["state"], "succeeded", "the running attempt finished: {detail}");
+    assert_eq!(
+        detail["run"]["state"], "succeeded",
+        "the running attempt finished: {detail}"
+    );
     // nothing new taken while it heartbeats as draining (several heartbeats after the end)
-    let ended = detail["run"]["ended_at"].as_str().expect("ended").to_owned();
+    let ended = detail["run"]["ended_at"]
+        .as_str()
+        .expect("ended")
+        .to_owned();
     let mut beats = 0;
     let mut last = String::new();
-    wait_agent(&server, "drainer", "five heartbeats after the first run ended", |a| {
-        let at = a["last_heartbeat_at"].as_str().unwrap_or_default().to_owned();
-        if at > ended && at != last {
-            beats += 1;
-            last = at;
-        }
-        assert_eq!(a["state"], "draining", "{a}");
-        beats >= 5
-    });
+    wait_agent(
+        &server,
+        "drainer",
+        "five heartbeats after the first run ended",
+        |a| {
+            let at = a["last_heartbeat_at"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if at > ended && at != last {
+                beats += 1;
+                last = at;
+            }
+            assert_eq!(a["state"], "draining", "{a}");
+            beats >= 5
+        },
+    );
     let queued = server.get(&format!("/api/v1/runs/{second}")).await;
-    assert_eq!(queued["run"]["state"], "queued", "a draining agent takes nothing: {queued}");
-    assert!(agent.text().contains("drains this agent"), "{}", agent.text());
-    let out = cli(&server).args(["agents", "undrain", "drainer"]).output().expect("undrain");
+    assert_eq!(
+        queued["run"]["state"], "queued",
+        "a draining agent takes nothing: {queued}"
+    );
+    assert!(
+        agent.text().contains("drains this agent"),
+        "{}",
+        agent.text()
+    );
+    let out = cli(&server)
+        .args(["agents", "undrain", "drainer"])
+        .output()
+        .expect("undrain");
     assert!(out.status.success(), "{out:?}");
     let detail = server.wait_run(second, Duration::from_secs(60)).await;
     assert_eq!(detail["run"]["state"], "succeeded", "{detail}");
@@ -270,7 +366,10 @@ async fn a_draining_agent_finishes_its_attempt_and_takes_nothing_new() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_agent_goes_suspect_then_offline_and_comes_back() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path(), &["--workers", "0", "--agent-heartbeat", "300ms"]);
+    let server = TestServer::start(
+        dir.path(),
+        &["--workers", "0", "--agent-heartbeat", "300ms"],
+    );
     let agent = TestAgent::on(&server, "sleeper", dir.path());
     wait_agent(&server, "sleeper", "online with a report", |a| {
         a["state"] == "online" && a["report"].is_object()
@@ -286,7 +385,10 @@ async fn a_stopped_agent_goes_suspect_then_offline_and_comes_back() {
         state == "offline"
     });
     let to_offline = stopped.elapsed();
-    assert!(seen.contains(&"suspect".to_owned()), "suspect before offline: {seen:?}");
+    assert!(
+        seen.contains(&"suspect".to_owned()),
+        "suspect before offline: {seen:?}"
+    );
     // offline 5 × 300 ms after the last heartbeat, which came at most one jittered interval
     // (360 ms) before the stop
     assert!(
@@ -302,9 +404,17 @@ async fn a_stopped_agent_goes_suspect_then_offline_and_comes_back() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("jobworks_agents{state=\"offline\"} 1"), "{metrics}");
-    assert!(metrics.contains("jobworks_agent_heartbeats_total"), "{metrics}");
+    assert!(
+        metrics.contains("jobworks_agents{state=\"offline\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jobworks_agent_heartbeats_total"),
+        "{metrics}"
+    );
     agent.signal("-CONT");
-    wait_agent(&server, "sleeper", "online again", |a| a["state"] == "online");
+    wait_agent(&server, "sleeper", "online again", |a| {
+        a["state"] == "online"
+    });
     println!("SIGSTOP → offline: {to_offline:?}; states seen: {seen:?}");
 }

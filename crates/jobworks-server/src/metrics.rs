@@ -70,7 +70,10 @@ impl Metrics {
             "Heartbeats received from agents".into(),
         );
         // present from the start, so a scrape shows 0 rather than nothing
-        for name in ["jobworks_leader_changes_total", "jobworks_agent_heartbeats_total"] {
+        for name in [
+            "jobworks_leader_changes_total",
+            "jobworks_agent_heartbeats_total",
+        ] {
             recorder
                 .register_counter(&Key::from_static_name(name), &META)
                 .absolute(0);

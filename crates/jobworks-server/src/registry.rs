@@ -56,7 +56,8 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
 /// it can be a certificate's DNS name) of at most 63 characters (it is the first part of the
 /// agent's worker ids). Errors: what is wrong, with the fix.
 pub fn check_enroll_name(name: &str) -> Result<(), String> {
-    jobworks_pki::check_agent_name(name).map_err(|e| format!("{e}; start the agent with --name"))?;
+    jobworks_pki::check_agent_name(name)
+        .map_err(|e| format!("{e}; start the agent with --name"))?;
     if name.len() > MAX_AGENT_NAME {
         return Err(format!(
             "agent name `{name}` has {} characters; at most {MAX_AGENT_NAME} are allowed",
@@ -80,7 +81,10 @@ pub fn enrollment_token_state(token: &EnrollmentTokenRecord, now: DateTime<Utc>)
 }
 
 /// The wire view of an enrollment token at `now`.
-pub fn enrollment_token_view(token: &EnrollmentTokenRecord, now: DateTime<Utc>) -> EnrollmentTokenView {
+pub fn enrollment_token_view(
+    token: &EnrollmentTokenRecord,
+    now: DateTime<Utc>,
+) -> EnrollmentTokenView {
     EnrollmentTokenView {
         id: token.id.clone(),
         labels: token.labels.clone(),
@@ -140,7 +144,12 @@ pub fn report_from_wire(view: AgentReportView) -> AgentReport {
             .filter(|c| c.is_finite() && (0.0..=100.0).contains(c)),
         free_memory_bytes: view.free_memory_bytes,
         free_disk_bytes: view.free_disk_bytes,
-        running: view.running.into_iter().take(10_000).map(AttemptId).collect(),
+        running: view
+            .running
+            .into_iter()
+            .take(10_000)
+            .map(AttemptId)
+            .collect(),
     }
 }
 
@@ -162,11 +171,26 @@ mod tests {
         for (given, refused) in [
             (labels(&[]), None),
             (labels(&[("site", "bj"), ("role", "db-1.a_b")]), None),
-            (labels(&[("site", "")]), Some("labels.site: the label value must have 1 to 63")),
-            (labels(&[("", "bj")]), Some("labels.: the label name must have 1 to 63")),
-            (labels(&[("site", &long)]), Some("labels.site: the label value must have")),
-            (labels(&[("site", "b j")]), Some("labels.site: the label value may hold only")),
-            (labels(&[("si/te", "bj")]), Some("labels.si/te: the label name may hold only")),
+            (
+                labels(&[("site", "")]),
+                Some("labels.site: the label value must have 1 to 63"),
+            ),
+            (
+                labels(&[("", "bj")]),
+                Some("labels.: the label name must have 1 to 63"),
+            ),
+            (
+                labels(&[("site", &long)]),
+                Some("labels.site: the label value must have"),
+            ),
+            (
+                labels(&[("site", "b j")]),
+                Some("labels.site: the label value may hold only"),
+            ),
+            (
+                labels(&[("si/te", "bj")]),
+                Some("labels.si/te: the label name may hold only"),
+            ),
         ] {
             match (check_labels(&given), refused) {
                 (Ok(()), None) => {}
@@ -176,7 +200,11 @@ mod tests {
         }
         let many: BTreeMap<String, String> =
             (0..33).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-        assert!(check_labels(&many).expect_err("too many").contains("at most 32"));
+        assert!(
+            check_labels(&many)
+                .expect_err("too many")
+                .contains("at most 32")
+        );
     }
 
     #[test]
@@ -201,7 +229,11 @@ mod tests {
 
     #[test]
     fn token_states_in_order_of_precedence() {
-        let at = |s| Utc.timestamp_opt(1_700_000_000 + s, 0).single().expect("valid");
+        let at = |s| {
+            Utc.timestamp_opt(1_700_000_000 + s, 0)
+                .single()
+                .expect("valid")
+        };
         let token = |uses_left, expires: Option<i64>, revoked: bool| EnrollmentTokenRecord {
             id: "0123456789abcdef".into(),
             labels: BTreeMap::new(),
@@ -248,6 +280,9 @@ mod tests {
             cpu_percent: Some(12.5),
             ..AgentReportView::default()
         });
-        assert_eq!((fine.load, fine.cpu_percent), (Some([0.5, 0.25, 0.0]), Some(12.5)));
+        assert_eq!(
+            (fine.load, fine.cpu_percent),
+            (Some([0.5, 0.25, 0.0]), Some(12.5))
+        );
     }
 }

@@ -49,7 +49,8 @@ fn token_record(row: &SqliteRow) -> Result<EnrollmentTokenRecord, StoreError> {
     Ok(EnrollmentTokenRecord {
         id: get(row, "id")?,
         labels: labels(&get::<String>(row, "labels_json")?)?,
-        uses_left: get::<Option<i64>>(row, "uses_left")?.map(|n| n.clamp(0, u32::MAX.into()) as u32),
+        uses_left: get::<Option<i64>>(row, "uses_left")?
+            .map(|n| n.clamp(0, u32::MAX.into()) as u32),
         expires_at: get::<Option<i64>>(row, "expires_at_us")?.map(from_us),
         created_at: from_us(get(row, "created_at_us")?),
         created_by: get(row, "created_by")?,
@@ -362,11 +363,12 @@ pub(crate) async fn set_state(
     now: DateTime<Utc>,
 ) -> Result<AgentRecord, StoreError> {
     let mut tx = store.begin().await?;
-    let current: Option<String> = sqlx::query_scalar("SELECT admin_state FROM agents WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT admin_state FROM agents WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
     let Some(current) = current else {
         return Err(StoreError::AgentNotFound(name.to_owned()));
     };
@@ -401,11 +403,12 @@ pub(crate) fn revoked_is_final(name: &str, state: AdminState) -> StoreError {
 /// `Store::delete_agent`. Errors: `AgentNotFound`, `Conflict` (not revoked).
 pub(crate) async fn delete(store: &SqliteStore, name: &str) -> Result<(), StoreError> {
     let mut tx = store.begin().await?;
-    let current: Option<String> = sqlx::query_scalar("SELECT admin_state FROM agents WHERE name = ?")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT admin_state FROM agents WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
     match current.as_deref() {
         None => return Err(StoreError::AgentNotFound(name.to_owned())),
         Some("revoked") => {}

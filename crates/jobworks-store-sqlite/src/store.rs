@@ -9,7 +9,9 @@ use jobworks_store::*;
 
 use crate::definitions::{self, NewDefinition};
 use crate::open::SqliteStore;
-use crate::{agents, enqueue, finish, leader, logs, queue, retention, run_filter, runs, tokens, workflow};
+use crate::{
+    agents, enqueue, finish, leader, logs, queue, retention, run_filter, runs, tokens, workflow,
+};
 
 #[async_trait]
 impl Store for SqliteStore {

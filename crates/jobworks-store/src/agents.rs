@@ -201,19 +201,52 @@ mod tests {
     #[test]
     fn the_view_carries_state_slots_and_resources() {
         for (admin, last, now, state, slots) in [
-            (AdminState::Active, Some(10_000), 10_500, AgentState::Online, 4),
-            (AdminState::Active, Some(10_000), 13_001, AgentState::Suspect, 4),
-            (AdminState::Active, Some(10_000), 15_001, AgentState::Offline, 4),
+            (
+                AdminState::Active,
+                Some(10_000),
+                10_500,
+                AgentState::Online,
+                4,
+            ),
+            (
+                AdminState::Active,
+                Some(10_000),
+                13_001,
+                AgentState::Suspect,
+                4,
+            ),
+            (
+                AdminState::Active,
+                Some(10_000),
+                15_001,
+                AgentState::Offline,
+                4,
+            ),
             // never heartbeated: judged from enrollment, no slots
             (AdminState::Active, None, 500, AgentState::Online, 0),
             (AdminState::Active, None, 6_000, AgentState::Offline, 0),
-            (AdminState::Draining, Some(10_000), 10_500, AgentState::Draining, 4),
-            (AdminState::Revoked, Some(10_000), 10_500, AgentState::Revoked, 4),
+            (
+                AdminState::Draining,
+                Some(10_000),
+                10_500,
+                AgentState::Draining,
+                4,
+            ),
+            (
+                AdminState::Revoked,
+                Some(10_000),
+                10_500,
+                AgentState::Revoked,
+                4,
+            ),
         ] {
             let view = agent(admin, last).view(at(now));
             assert_eq!(view.state, state, "{admin} {last:?} {now}");
             assert_eq!(view.slots_total, slots);
-            assert_eq!(view.last_heartbeat_ms, at(last.unwrap_or(0)).timestamp_millis());
+            assert_eq!(
+                view.last_heartbeat_ms,
+                at(last.unwrap_or(0)).timestamp_millis()
+            );
             assert_eq!(view.labels["site"], "bj");
             assert_eq!(view.heartbeat_interval_ms, 1_000);
         }

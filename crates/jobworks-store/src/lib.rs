@@ -14,9 +14,7 @@ pub mod records;
 pub mod store;
 pub mod transfer;
 
-pub use agents::{
-    AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken,
-};
+pub use agents::{AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken};
 pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;

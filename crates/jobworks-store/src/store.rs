@@ -4,7 +4,9 @@
 //! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
 //! can group many small writes into one commit (group commit) for throughput.
 
-use crate::agents::{AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken};
+use crate::agents::{
+    AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken,
+};
 use crate::batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState};
 use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;

@@ -97,7 +97,7 @@ pub fn read(dir: &Path, previous: Option<CpuSample>) -> (HostFigures, Option<Cpu
 /// Free space of the file system holding `dir` for unprivileged users, bytes.
 fn free_disk(dir: &Path) -> Option<u64> {
     let stat = nix::sys::statvfs::statvfs(dir).ok()?;
-    u64::from(stat.blocks_available()).checked_mul(u64::from(stat.fragment_size()))
+    stat.blocks_available().checked_mul(stat.fragment_size())
 }
 
 /// The host figures of one heartbeat.
@@ -144,15 +144,51 @@ mod tests {
     fn cpu_use_is_the_busy_share_between_two_samples() {
         let text = "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n";
         let before = parse_cpu_sample(text).expect("sample");
-        assert_eq!(before, CpuSample { busy: 150, total: 1000 });
+        assert_eq!(
+            before,
+            CpuSample {
+                busy: 150,
+                total: 1000
+            }
+        );
         assert_eq!(parse_cpu_sample("cpu0 1 2 3 4\n"), None);
         assert_eq!(parse_cpu_sample("cpu  1 2 3\n"), None);
         for (after, want) in [
-            (CpuSample { busy: 250, total: 1200 }, Some(50.0)),
-            (CpuSample { busy: 150, total: 1100 }, Some(0.0)),
-            (CpuSample { busy: 250, total: 1100 }, Some(100.0)),
-            (CpuSample { busy: 150, total: 1000 }, None),
-            (CpuSample { busy: 100, total: 900 }, None),
+            (
+                CpuSample {
+                    busy: 250,
+                    total: 1200,
+                },
+                Some(50.0),
+            ),
+            (
+                CpuSample {
+                    busy: 150,
+                    total: 1100,
+                },
+                Some(0.0),
+            ),
+            (
+                CpuSample {
+                    busy: 250,
+                    total: 1100,
+                },
+                Some(100.0),
+            ),
+            (
+                CpuSample {
+                    busy: 150,
+                    total: 1000,
+                },
+                None,
+            ),
+            (
+                CpuSample {
+                    busy: 100,
+                    total: 900,
+                },
+                None,
+            ),
         ] {
             assert_eq!(cpu_percent(before, after), want, "{after:?}");
         }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::AttemptId;
+use jobworks_protocol::{EnrollReply, EnrollRequest, HeartbeatReply, HeartbeatRequest};
 use jobworks_server::api::agent::{
     BatchRequest, ClaimRequest, FinishRequest, HelloReply, HelloRequest, LogsRequest, RenewRequest,
     StartedRequest,
@@ -13,7 +14,6 @@ use jobworks_worker::{
     LogRecord,
 };
 use reqwest::{StatusCode, Url};
-use jobworks_protocol::{EnrollReply, EnrollRequest, HeartbeatReply, HeartbeatRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::{Arc, OnceLock};

@@ -35,7 +35,10 @@ pub fn load(dir: &Path) -> anyhow::Result<Option<Identity>> {
         return Ok(None);
     }
     let text = jobworks_pki::read_private(&path).map_err(|e| {
-        anyhow::anyhow!("{e}\n  hint: the identity holds the agent's credential: `chmod 600 {}`", path.display())
+        anyhow::anyhow!(
+            "{e}\n  hint: the identity holds the agent's credential: `chmod 600 {}`",
+            path.display()
+        )
     })?;
     let identity = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
@@ -72,7 +75,11 @@ pub enum Start {
 /// Decides how to start from the stored identity (if any), the enrollment token given (if
 /// any) and `--name`. Errors: nothing stored and no token (how to get one), or `--name`
 /// differing from the stored name (one data directory is one agent).
-pub fn choose(stored: Option<Identity>, token: Option<&str>, name: Option<&str>) -> anyhow::Result<Start> {
+pub fn choose(
+    stored: Option<Identity>,
+    token: Option<&str>,
+    name: Option<&str>,
+) -> anyhow::Result<Start> {
     let token = token.map(str::trim).filter(|t| !t.is_empty());
     match (stored, token) {
         (Some(identity), token) => {
@@ -117,12 +124,51 @@ mod tests {
     fn start_reuses_a_stored_identity_and_enrolls_otherwise() {
         let stored = Some(identity());
         for (stored, token, name, want) in [
-            (stored.clone(), None, None, Ok(Start::Reuse { identity: identity(), ignored_token: false })),
-            (stored.clone(), Some("jwe_x"), Some("edge-1"), Ok(Start::Reuse { identity: identity(), ignored_token: true })),
-            (stored.clone(), Some("  "), None, Ok(Start::Reuse { identity: identity(), ignored_token: false })),
-            (None, Some(" jwe_x "), Some("edge-2"), Ok(Start::Enroll("jwe_x".into()))),
-            (stored, None, Some("edge-2"), Err("holds agent `edge-1`'s identity, not `edge-2`'s")),
-            (None, None, None, Err("pass --token with an enrollment token")),
+            (
+                stored.clone(),
+                None,
+                None,
+                Ok(Start::Reuse {
+                    identity: identity(),
+                    ignored_token: false,
+                }),
+            ),
+            (
+                stored.clone(),
+                Some("jwe_x"),
+                Some("edge-1"),
+                Ok(Start::Reuse {
+                    identity: identity(),
+                    ignored_token: true,
+                }),
+            ),
+            (
+                stored.clone(),
+                Some("  "),
+                None,
+                Ok(Start::Reuse {
+                    identity: identity(),
+                    ignored_token: false,
+                }),
+            ),
+            (
+                None,
+                Some(" jwe_x "),
+                Some("edge-2"),
+                Ok(Start::Enroll("jwe_x".into())),
+            ),
+            (
+                stored,
+                None,
+                Some("edge-2"),
+                Err("holds agent `edge-1`'s identity, not `edge-2`'s"),
+            ),
+            (
+                None,
+                None,
+                None,
+                Err("pass --token with an enrollment token"),
+            ),
             (None, Some(""), None, Err("jobworks agents token create")),
         ] {
             match (choose(stored, token, name), want) {
@@ -143,7 +189,9 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert_eq!(load(dir.path()).expect("load"), Some(identity()));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let e = load(dir.path()).expect_err("readable by others").to_string();
+        let e = load(dir.path())
+            .expect_err("readable by others")
+            .to_string();
         assert!(e.contains("chmod 600"), "{e}");
         std::fs::write(&path, "{}").expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");

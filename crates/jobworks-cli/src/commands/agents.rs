@@ -289,7 +289,10 @@ fn memory(agent: &AgentView) -> String {
         .report
         .as_ref()
         .and_then(|r| r.free_memory_bytes)
-        .map_or_else(|| "-".to_owned(), |b| human::bytes(i64::try_from(b).unwrap_or(i64::MAX)))
+        .map_or_else(
+            || "-".to_owned(),
+            |b| human::bytes(i64::try_from(b).unwrap_or(i64::MAX)),
+        )
 }
 
 fn load(agent: &AgentView) -> String {
@@ -428,7 +431,12 @@ mod tests {
         assert_eq!(ttl_s(None).expect("none"), None);
         assert_eq!(ttl_s(Some("1h")).expect("1h"), Some(3600));
         assert!(ttl_s(Some("0s")).is_err());
-        assert!(ttl_s(Some("soon")).expect_err("bad").to_string().starts_with("--ttl soon: "));
+        assert!(
+            ttl_s(Some("soon"))
+                .expect_err("bad")
+                .to_string()
+                .starts_with("--ttl soon: ")
+        );
     }
 
     #[test]
@@ -462,7 +470,9 @@ mod tests {
         let text = output::render(&agents_table(&[agent.clone(), fresh], &clock));
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("NAME"), "{text}");
-        for want in ["edge-1", "online", "site=bj", "1/4", "0.50", "3.0 GiB", "3s ago", "0.1.0"] {
+        for want in [
+            "edge-1", "online", "site=bj", "1/4", "0.50", "3.0 GiB", "3s ago", "0.1.0",
+        ] {
             assert!(lines[1].contains(want), "{want}: {text}");
         }
         assert!(lines[2].contains("never"), "{text}");

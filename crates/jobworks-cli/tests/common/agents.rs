@@ -76,7 +76,11 @@ impl TestAgent {
             .expect("start jobworks agent");
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        collect(child.stdout.take().expect("stdout"), output.clone(), tx.clone());
+        collect(
+            child.stdout.take().expect("stdout"),
+            output.clone(),
+            tx.clone(),
+        );
         collect(child.stderr.take().expect("stderr"), output.clone(), tx);
         (
             TestAgent {
@@ -94,9 +98,9 @@ impl TestAgent {
         let deadline = Instant::now() + Duration::from_secs(60);
         while agent.worker.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("the agent connected within 60 s: {}", agent.text())
-            });
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the agent connected within 60 s: {}", agent.text()));
             // `Jobworks agent NAME (WORKER) connected to URL: …`
             if let Some(rest) = line.strip_prefix("Jobworks agent ")
                 && let Some((_, rest)) = rest.split_once(" (")

@@ -126,7 +126,12 @@ mod tests {
             (Active, 6, 0, Offline),
             // an operator's state wins over silence
             (AdminState::Draining, 0, 15_000, AgentState::Draining),
-            (AdminState::Draining, 3_600 * s, 15_000, AgentState::Draining),
+            (
+                AdminState::Draining,
+                3_600 * s,
+                15_000,
+                AgentState::Draining,
+            ),
             (AdminState::Revoked, 0, 15_000, AgentState::Revoked),
             (AdminState::Revoked, 3_600 * s, 15_000, AgentState::Revoked),
         ] {

@@ -42,10 +42,10 @@ use super::{ApiError, AppState};
 use crate::finisher::Record;
 use crate::logs::LogSender;
 use crate::worker::{Datasources, LocalControl, flush_logs};
-use axum::{Extension, Router};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use jobworks_domain::routing::AdminState;
 use jobworks_domain::{AttemptId, AttemptState};
@@ -207,7 +207,10 @@ pub(crate) async fn relay_wakes(
 /// [`require_agent`] (the agent's own credential).
 pub(super) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/agent/heartbeat", post(super::agent_auth::heartbeat))
+        .route(
+            "/api/v1/agent/heartbeat",
+            post(super::agent_auth::heartbeat),
+        )
         .route("/api/v1/agent/hello", post(hello))
         .route("/api/v1/agent/claim", post(claim))
         .route("/api/v1/agent/started", post(started))
@@ -365,7 +368,10 @@ async fn claim(
 
 /// The calling agent's administrative state as stored now. Errors: 403 when it was revoked
 /// (or deleted) meanwhile.
-async fn current_admin_state(state: &AppState, agent: &AgentIdentity) -> Result<AdminState, ApiError> {
+async fn current_admin_state(
+    state: &AppState,
+    agent: &AgentIdentity,
+) -> Result<AdminState, ApiError> {
     match state.store.get_agent(&agent.0.name).await {
         Ok(record) if record.admin_state == AdminState::Revoked => Err(revoked(&record)),
         Ok(record) => Ok(record.admin_state),

@@ -21,11 +21,11 @@
 use super::extract::Json;
 use super::{ApiError, AppState};
 use crate::registry::{check_enroll_name, report_from_wire};
+use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::Extension;
 use jobworks_domain::routing::AdminState;
 use jobworks_pki::{Secret, SecretKind, hash_secret};
 use jobworks_protocol::{EnrollReply, EnrollRequest, HeartbeatReply, HeartbeatRequest};

@@ -1,11 +1,11 @@
 //! `/healthz` (process alive), `/readyz` (store answers, scheduler ticking) and `/metrics`.
 
-use jobworks_domain::routing::AgentState;
 use super::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use jobworks_domain::routing::AgentState;
 use jobworks_protocol::{LeaderStatus, Readiness};
 
 /// Liveness: answers 200 while the process serves HTTP.
@@ -109,7 +109,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         AgentState::Draining,
         AgentState::Revoked,
     ] {
-        let n = agents.iter().filter(|a| a.state(now) == agent_state).count();
+        let n = agents
+            .iter()
+            .filter(|a| a.state(now) == agent_state)
+            .count();
         text.push_str(&format!("jobworks_agents{{state=\"{agent_state}\"}} {n}\n"));
     }
     for seconds in state.store.drain_event_lags() {

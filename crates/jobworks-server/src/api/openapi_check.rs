@@ -217,5 +217,8 @@ fn the_agent_protocol_stays_out_of_the_document() {
         .collect();
     assert!(agent.is_empty(), "agent routes documented: {agent:?}");
     // the registry's management routes are public (admin tokens)
-    assert!(paths.contains_key("/api/v1/agents"), "the registry is documented");
+    assert!(
+        paths.contains_key("/api/v1/agents"),
+        "the registry is documented"
+    );
 }

@@ -1,6 +1,8 @@
 //! The route table.
 
-use super::{ApiError, AppState, agent, agents, auth, batch, health, jobs, logs, runs, tokens, workflows};
+use super::{
+    ApiError, AppState, agent, agents, auth, batch, health, jobs, logs, runs, tokens, workflows,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
@@ -104,7 +106,8 @@ pub fn router(state: AppState) -> Router {
         ));
     // the agent protocol: its own authentication (enrollment tokens, agent credentials);
     // internal, not in the OpenAPI document
-    let agent_protocol = agent::routes(state.clone()).method_not_allowed_fallback(method_not_allowed);
+    let agent_protocol =
+        agent::routes(state.clone()).method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -36,7 +36,13 @@ pub(crate) fn new_agent(name: &str) -> NewAgent {
 /// Enrollment tokens are created, listed newest first and revoked (a second revoke keeps the
 /// first time); ids are unique.
 pub async fn enrollment_tokens_create_list_revoke<S: Store>(store: &S) {
-    assert!(store.list_enrollment_tokens().await.expect("list").is_empty());
+    assert!(
+        store
+            .list_enrollment_tokens()
+            .await
+            .expect("list")
+            .is_empty()
+    );
     let mut one = new_token("00000000000000a1", Some(1));
     one.expires_at = Some(at(3600));
     let created = store
@@ -75,7 +81,9 @@ pub async fn enrollment_tokens_create_list_revoke<S: Store>(store: &S) {
         .expect("revoke again");
     assert_eq!(again.revoked_at, Some(at(5)));
     assert!(matches!(
-        store.revoke_enrollment_token("ffffffffffffffff", at(9)).await,
+        store
+            .revoke_enrollment_token("ffffffffffffffff", at(9))
+            .await,
         Err(StoreError::EnrollmentTokenNotFound(_))
     ));
 }
@@ -120,7 +128,11 @@ pub async fn agents_enroll_with_tokens<S: Store>(store: &S) {
     assert_eq!(agent.admin_state, AdminState::Active);
     assert_eq!(agent.enrolled_with, "00000000000000a1");
     assert_eq!(
-        (agent.enrolled_at, agent.state_changed_at, agent.last_heartbeat_at),
+        (
+            agent.enrolled_at,
+            agent.state_changed_at,
+            agent.last_heartbeat_at
+        ),
         (at(1), at(1), None)
     );
     assert_eq!(agent.heartbeat_interval_ms, 1_000);
@@ -230,7 +242,10 @@ pub async fn agents_enroll_with_tokens<S: Store>(store: &S) {
         .expect("enroll again");
     assert_eq!(back.enrolled_at, at(10));
     let unlimited = &store.list_enrollment_tokens().await.expect("list")[0];
-    assert_eq!((unlimited.id.as_str(), unlimited.uses_left), ("00000000000000c3", None));
+    assert_eq!(
+        (unlimited.id.as_str(), unlimited.uses_left),
+        ("00000000000000c3", None)
+    );
 }
 
 /// Agents are found by credential hash, record heartbeats (the report read back as sent),
@@ -307,7 +322,10 @@ pub async fn agents_heartbeat_and_states<S: Store>(store: &S) {
     let got = store.get_agent("edge-a").await.expect("get");
     assert_eq!(got, listed[0]);
     assert_eq!(got.state(at(6)), AgentState::Online);
-    assert_eq!(got.state(at(5) + chrono::Duration::milliseconds(6_001)), AgentState::Suspect);
+    assert_eq!(
+        got.state(at(5) + chrono::Duration::milliseconds(6_001)),
+        AgentState::Suspect
+    );
     assert!(matches!(
         store.get_agent("nobody").await,
         Err(StoreError::AgentNotFound(_))

@@ -39,11 +39,16 @@ pub async fn racing_enrollments_take_each_use_once<S: Store + Clone>(stores: Vec
         for outcome in outcomes {
             match outcome {
                 Ok(_) => won += 1,
-                Err(StoreError::EnrollmentRefused(why)) => assert!(why.contains("used up"), "{why}"),
+                Err(StoreError::EnrollmentRefused(why)) => {
+                    assert!(why.contains("used up"), "{why}")
+                }
                 Err(e) => panic!("round {round}: unexpected {e}"),
             }
         }
-        assert_eq!(won, uses, "round {round}: agents enrolled with a {uses}-use token");
+        assert_eq!(
+            won, uses,
+            "round {round}: agents enrolled with a {uses}-use token"
+        );
         let token = stores[1]
             .list_enrollment_tokens()
             .await
