@@ -255,3 +255,33 @@ pub async fn revoke_enrollment_token(
     let record = state.store.revoke_enrollment_token(&id, now).await?;
     Ok(Json(enrollment_token_view(&record, now)))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_registry_routes_are_documented_admin_only() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::super::openapi_json()).expect("json");
+        let routes = [
+            ("/api/v1/agents", "get"),
+            ("/api/v1/agents/{name}", "get"),
+            ("/api/v1/agents/{name}", "delete"),
+            ("/api/v1/agents/{name}/drain", "post"),
+            ("/api/v1/agents/{name}/undrain", "post"),
+            ("/api/v1/agents/{name}/revoke", "post"),
+            ("/api/v1/agents/tokens", "get"),
+            ("/api/v1/agents/tokens", "post"),
+            ("/api/v1/agents/tokens/{id}", "delete"),
+        ];
+        for (path, method) in routes {
+            let operation = &doc["paths"][path][method];
+            let responses = operation["responses"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path} is not in the OpenAPI document"));
+            assert!(responses.contains_key("403"), "{method} {path}");
+            assert_eq!(operation["tags"][0], "agents", "{method} {path}");
+        }
+        let load = &doc["components"]["schemas"]["AgentReportView"]["properties"]["load"];
+        assert!(load.to_string().contains("array"), "{load}");
+    }
+}
