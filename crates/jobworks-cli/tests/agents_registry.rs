@@ -43,6 +43,11 @@ fn wait_agent(
     }
 }
 
+/// A time field of a JSON document (`None` when null or absent).
+fn time(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    value.as_str().and_then(|t| t.parse().ok())
+}
+
 /// `--server URL --token TOKEN --name NAME --data-dir DIR/NAME`.
 fn agent_args(server: &TestServer, token: &str, name: &str, dir: &std::path::Path) -> Vec<String> {
     words(&format!(
@@ -189,7 +194,7 @@ async fn a_restarted_agent_reuses_its_stored_identity() {
     assert!(second.worker.starts_with("keeper-"), "{}", second.worker);
     assert_ne!(second.worker, first.worker, "a new worker id per start");
     let after = wait_agent(&server, "keeper", "heartbeat of the second start", |a| {
-        a["last_heartbeat_at"].as_str() > before["last_heartbeat_at"].as_str()
+        time(&a["last_heartbeat_at"]) > time(&before["last_heartbeat_at"])
     });
     assert_eq!(
         after["enrolled_at"], before["enrolled_at"],
@@ -318,22 +323,16 @@ async fn a_draining_agent_finishes_its_attempt_and_takes_nothing_new() {
         "the running attempt finished: {detail}"
     );
     // nothing new taken while it heartbeats as draining (several heartbeats after the end)
-    let ended = detail["run"]["ended_at"]
-        .as_str()
-        .expect("ended")
-        .to_owned();
+    let ended = time(&detail["run"]["ended_at"]).expect("ended");
     let mut beats = 0;
-    let mut last = String::new();
+    let mut last = None;
     wait_agent(
         &server,
         "drainer",
         "five heartbeats after the first run ended",
         |a| {
-            let at = a["last_heartbeat_at"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if at > ended && at != last {
+            let at = time(&a["last_heartbeat_at"]);
+            if at.is_some_and(|at| at > ended) && at != last {
                 beats += 1;
                 last = at;
             }

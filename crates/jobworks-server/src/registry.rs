@@ -14,6 +14,53 @@ use std::time::Duration;
 /// REFERENCE §1.8 "Heartbeat"), with ±20 % jitter applied by the agent.
 pub const DEFAULT_AGENT_HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// Most heartbeats per second the server asks of its whole fleet: 50, Nomad's
+/// `max_heartbeats_per_second` (REFERENCE §1.4).
+pub const MAX_HEARTBEATS_PER_SECOND: u64 = 50;
+
+/// How long the fleet size used by [`scaled_interval`] is reused before it is counted again.
+pub const FLEET_COUNT_TTL: Duration = Duration::from_secs(10);
+
+/// The heartbeat interval asked of each of `agents` agents: `base`, or longer when the fleet
+/// would otherwise send more than 50 heartbeats a second — `max(base, agents / 50 s)`, Nomad's
+/// `RateScaledInterval` (1,000 agents heartbeat every 20 s; 100 keep a 15 s base).
+pub fn scaled_interval(base: Duration, agents: usize) -> Duration {
+    let agents = u64::try_from(agents).unwrap_or(u64::MAX);
+    base.max(Duration::from_millis(
+        agents.saturating_mul(1_000) / MAX_HEARTBEATS_PER_SECOND,
+    ))
+}
+
+/// The number of enrolled agents, counted at most once per [`FLEET_COUNT_TTL`] (heartbeats
+/// ask for it; counting on each would cost a listing per heartbeat).
+#[derive(Debug, Default)]
+pub struct FleetSize {
+    counted: std::sync::Mutex<Option<(std::time::Instant, usize)>>,
+}
+
+impl FleetSize {
+    /// The count, from `count` when the cached one is older than the TTL (or absent). A
+    /// failing count keeps the cached value (0 if none): the interval is advice.
+    pub async fn get<F, Fut>(&self, count: F) -> usize
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<usize>>,
+    {
+        let cached = self.counted.lock().ok().and_then(|c| *c);
+        match cached {
+            Some((at, n)) if at.elapsed() < FLEET_COUNT_TTL => n,
+            _ => {
+                let fresh = count().await;
+                let n = fresh.or(cached.map(|(_, n)| n)).unwrap_or(0);
+                if let (Some(n), Ok(mut slot)) = (fresh, self.counted.lock()) {
+                    *slot = Some((std::time::Instant::now(), n));
+                }
+                n
+            }
+        }
+    }
+}
+
 /// Longest label name or value, characters.
 pub const MAX_LABEL: usize = 63;
 
@@ -163,6 +210,31 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_interval_grows_with_the_fleet_at_50_heartbeats_a_second() {
+        let s = Duration::from_secs;
+        for (base, agents, want) in [
+            (s(15), 0, s(15)),
+            (s(15), 100, s(15)),
+            (s(15), 750, s(15)),
+            (s(15), 1_000, s(20)),
+            (s(15), 10_000, s(200)),
+            (Duration::from_millis(300), 20, Duration::from_millis(400)),
+            (Duration::from_millis(300), 1, Duration::from_millis(300)),
+        ] {
+            assert_eq!(scaled_interval(base, agents), want, "{base:?} {agents}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_fleet_is_counted_once_per_ttl() {
+        let fleet = FleetSize::default();
+        assert_eq!(fleet.get(|| async { None }).await, 0, "nothing counted yet");
+        assert_eq!(fleet.get(|| async { Some(7) }).await, 7);
+        // cached: the counter is not asked again within the TTL
+        assert_eq!(fleet.get(|| async { Some(9) }).await, 7);
     }
 
     #[test]

@@ -178,6 +178,8 @@ pub(crate) struct AgentPlane {
     pub work: watch::Receiver<u64>,
     /// The server is stopping: held claims return at once and nothing more is claimed.
     pub stopping: CancellationToken,
+    /// The fleet's size, for the heartbeat interval (`registry::scaled_interval`).
+    pub fleet: Arc<crate::registry::FleetSize>,
 }
 
 /// Passes every dispatch wake-up on to the server's own pool (when it has one) and to every
@@ -280,6 +282,18 @@ impl AppState {
         })
     }
 
+    /// The heartbeat interval to ask of agents now, ms: `--agent-heartbeat`, longer in a
+    /// large fleet (`registry::scaled_interval`).
+    pub(crate) async fn agent_heartbeat_ms(&self) -> u64 {
+        let store = self.store.clone();
+        let agents = self
+            .agents
+            .fleet
+            .get(|| async move { store.list_agents().await.ok().map(|a| a.len()) })
+            .await;
+        crate::registry::scaled_interval(self.config.agent_heartbeat, agents).as_millis() as u64
+    }
+
     /// 503 while the server is stopping: the agent retries against the next start.
     fn refuse_if_stopping(&self) -> Result<(), ApiError> {
         if self.agents.stopping.is_cancelled() {
@@ -313,7 +327,7 @@ async fn hello(
         poll_ms: state.config.poll_interval.as_millis() as u64,
         max_wait_ms: MAX_WAIT.as_millis() as u64,
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        heartbeat_interval_ms: state.config.agent_heartbeat.as_millis() as u64,
+        heartbeat_interval_ms: state.agent_heartbeat_ms().await,
     }))
 }
 

@@ -146,7 +146,7 @@ pub(super) async fn enroll(
         errors: Vec::new(),
     })?;
     let credential = Secret::generate(SecretKind::Agent);
-    let interval_ms = state.config.agent_heartbeat.as_millis() as u64;
+    let interval_ms = state.agent_heartbeat_ms().await;
     let now = state.config.clock.now();
     let agent = state
         .store
@@ -177,7 +177,7 @@ pub(super) async fn heartbeat(
     Json(request): Json<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatReply>, ApiError> {
     check_worker(&agent, &request.worker)?;
-    let interval_ms = state.config.agent_heartbeat.as_millis() as u64;
+    let interval_ms = state.agent_heartbeat_ms().await;
     let now = state.config.clock.now();
     let record = state
         .store
