@@ -231,6 +231,22 @@ async fn a_revoked_agent_is_cut_off_at_once() {
         .expect("credential")
         .to_owned();
     assert!(credential.starts_with("jwa_"), "{credential}");
+    // a credential acts only as its own agent
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/agent/hello", server.url))
+        .bearer_auth(&credential)
+        .json(&serde_json::json!({"worker": format!("someone-else-{}", uuid_v7())}))
+        .send()
+        .await
+        .expect("hello");
+    assert_eq!(response.status().as_u16(), 403);
+    let problem: Value = response.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("may act only as itself")),
+        "{problem}"
+    );
     let revoked_at = Instant::now();
     let out = cli(&server)
         .args(["agents", "revoke", "doomed"])

@@ -4,7 +4,6 @@
 
 use super::auth::Authenticated;
 use super::extract::{Json, Path};
-use super::tokens::require_admin;
 use super::{ApiError, AppState};
 use crate::registry::{agent_view, check_labels, enrollment_token_view};
 use axum::Extension;
@@ -20,6 +19,18 @@ use jobworks_store::NewEnrollmentToken;
 
 /// Longest lifetime `expires_in_s` takes: 100 years, in seconds.
 const MAX_LIFETIME_S: u64 = 3_155_760_000;
+
+/// 403 unless the caller's token is an admin token.
+fn require_admin(caller: &Authenticated) -> Result<(), ApiError> {
+    if caller.0.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "token `{}` may not manage agents: only admin tokens can",
+            caller.0.name
+        )))
+    }
+}
 
 /// Every enrolled agent, by name, with its effective state now and its last report.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents",

@@ -29,7 +29,7 @@ pub fn token_view(record: &TokenRecord, now: DateTime<Utc>) -> TokenView {
     }
 }
 
-pub(super) fn require_admin(caller: &Authenticated) -> Result<(), ApiError> {
+fn require_admin(caller: &Authenticated) -> Result<(), ApiError> {
     if caller.0.admin {
         Ok(())
     } else {
