@@ -128,6 +128,26 @@ async fn enrollment_gives_the_tokens_labels_and_a_one_use_token_works_once() {
     assert_eq!(tokens[0]["state"], "used_up", "{tokens}");
     let agents = agents_json(&server, &["list"]);
     assert_eq!(agents.as_array().map(Vec::len), Some(1), "{agents}");
+
+    // the registry is for admin tokens only
+    let out = cli(&server)
+        .args(["token", "create", "viewer", "--output", "json"])
+        .output()
+        .expect("token create");
+    assert!(out.status.success(), "{out:?}");
+    let viewer: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let out = cli(&server)
+        .args([
+            "agents",
+            "list",
+            "--token",
+            viewer["token"].as_str().expect("secret"),
+        ])
+        .output()
+        .expect("agents list");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(said.contains("only admin tokens"), "{said}");
 }
 
 /// Malformed, unknown and expired tokens: the agent exits non-zero at once with the reason
