@@ -126,6 +126,17 @@ async fn enrollment_gives_the_tokens_labels_and_a_one_use_token_works_once() {
     );
     let tokens = agents_json(&server, &["token", "list"]);
     assert_eq!(tokens[0]["state"], "used_up", "{tokens}");
+    // a name that is enrolled already is refused, whatever the token
+    let said = refused(&agent_args(
+        &server,
+        &enrollment_token(&server),
+        "edge-1",
+        &dir.path().join("impostor"),
+    ));
+    assert!(
+        said.contains("enrolled already") && said.contains("another --name"),
+        "{said}"
+    );
     let agents = agents_json(&server, &["list"]);
     assert_eq!(agents.as_array().map(Vec::len), Some(1), "{agents}");
 

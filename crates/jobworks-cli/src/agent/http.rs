@@ -244,10 +244,13 @@ pub async fn enroll(
     match caller.retrying("enroll", &body, Duration::ZERO, None).await {
         Ok(reply) => Ok(reply),
         Err(CallError::Refused { status, detail }) if status == StatusCode::UNAUTHORIZED => {
-            anyhow::bail!(
-                "the server at {server} refused the enrollment token: {detail}\n  hint: an \
-                 admin makes a new one with `jobworks agents token create`"
-            )
+            // the server's words say what to do; a hint only where they do not
+            let hint = if detail.contains("jobworks agents token create") {
+                ""
+            } else {
+                "\n  hint: an admin makes a new one with `jobworks agents token create`"
+            };
+            anyhow::bail!("the server at {server} refused the enrollment token: {detail}{hint}")
         }
         Err(CallError::Refused { status, detail }) => {
             anyhow::bail!("the server at {server} refused to enroll `{name}` ({status}): {detail}")
