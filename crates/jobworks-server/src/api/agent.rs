@@ -36,7 +36,7 @@
 //! on: renewals, logs and ends are taken), so it finishes what it has and takes nothing new.
 //! `enroll` and `heartbeat` are documented in `api::agent_auth`.
 
-use super::agent_auth::{AgentIdentity, check_worker, require_agent, revoked};
+use super::agent_auth::{AgentIdentity, check_worker, current_admin_state, require_agent};
 use super::extract::Json;
 use super::{ApiError, AppState};
 use crate::finisher::Record;
@@ -377,22 +377,6 @@ async fn claim(
             _ = tokio::time::sleep_until(until) => {}
             _ = state.agents.stopping.cancelled() => return Ok(Json(Vec::new())),
         }
-    }
-}
-
-/// The calling agent's administrative state as stored now. Errors: 403 when it was revoked
-/// (or deleted) meanwhile.
-async fn current_admin_state(
-    state: &AppState,
-    agent: &AgentIdentity,
-) -> Result<AdminState, ApiError> {
-    match state.store.get_agent(&agent.0.name).await {
-        Ok(record) if record.admin_state == AdminState::Revoked => Err(revoked(&record)),
-        Ok(record) => Ok(record.admin_state),
-        Err(jobworks_store::StoreError::AgentNotFound(name)) => Err(ApiError::Forbidden(format!(
-            "agent `{name}` was deleted; enroll it again with a new enrollment token"
-        ))),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -103,6 +103,22 @@ pub async fn require_agent(
     Ok(next.run(request).await)
 }
 
+/// The calling agent's administrative state as stored now. Errors: 403 when it was revoked
+/// (or deleted) meanwhile.
+pub(crate) async fn current_admin_state(
+    state: &AppState,
+    agent: &AgentIdentity,
+) -> Result<AdminState, ApiError> {
+    match state.store.get_agent(&agent.0.name).await {
+        Ok(record) if record.admin_state == AdminState::Revoked => Err(revoked(&record)),
+        Ok(record) => Ok(record.admin_state),
+        Err(jobworks_store::StoreError::AgentNotFound(name)) => Err(ApiError::Forbidden(format!(
+            "agent `{name}` was deleted; enroll it again with a new enrollment token"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Checks that `worker` (`<name>-<UUID v7>`) names the calling agent. Errors: 400 for a
 /// malformed worker id, 403 for another agent's name.
 pub(crate) fn check_worker(agent: &AgentIdentity, worker: &str) -> Result<(), ApiError> {
