@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// e.g. 30d; `off` keeps them forever [default: config file `[retention] runs`, else 30d]
     #[arg(long, env = "JOBWORKS_RETENTION_RUNS", value_name = "DURATION|off")]
     pub retention_runs: Option<String>,
+    /// How often agents heartbeat, e.g. 15s (they add ±20 % jitter); an agent silent for 3
+    /// intervals is `suspect` (no new work), for 5 `offline`.
+    #[arg(long, env = "JOBWORKS_AGENT_HEARTBEAT", default_value = "15s")]
+    pub agent_heartbeat: String,
     /// Load the example jobs (disk usage, heartbeat, backup, dpkg summary, SQL report, flaky)
     /// into a database that has no jobs or workflows yet; never touches existing definitions.
     #[arg(long)]
@@ -197,6 +201,13 @@ fn build_config(
         );
     }
     config.misfire_threshold = duration("misfire-threshold", &args.misfire_threshold)?;
+    config.agent_heartbeat = duration("agent-heartbeat", &args.agent_heartbeat)?;
+    if config.agent_heartbeat < std::time::Duration::from_millis(100) {
+        bail!(
+            "--agent-heartbeat {} is too short: use at least 100ms",
+            args.agent_heartbeat
+        );
+    }
     config.max_body_bytes = jobworks_domain::file::size::parse_size(&args.max_body)
         .ok()
         .and_then(|bytes| usize::try_from(bytes).ok())
@@ -342,6 +353,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = load_server_file(args.config.as_deref())?;
     let mut config = build_config(&args, file, &database)?;
     config.data_dir = data_dir.clone();
+    // the CA agents pin in their enrollment tokens: made at first start, kept in the data dir
+    let pki_dir = data_dir.join("pki");
+    let (ca, _) =
+        jobworks_pki::Ca::load_or_create(&pki_dir, chrono::Utc::now()).with_context(|| {
+            format!(
+                "cannot load or create the agent CA in {}",
+                pki_dir.display()
+            )
+        })?;
+    config.agent_ca_pin = Some(ca.fingerprint());
     // bind first: with the port busy nothing is created, not even the database
     let listener = jobworks_server::bind(config.listen).await.context(
         "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",

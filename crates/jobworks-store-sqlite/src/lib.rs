@@ -17,6 +17,7 @@
 //! loss can drop the last commits, and `Durability::Full` closes that too at the cost of an
 //! fsync per commit.
 
+mod agents;
 mod batch;
 mod codec;
 mod definitions;

@@ -59,7 +59,11 @@
 //! | `subscribe` | not checked: a backend-specific wake-up channel (`None` for SQLite) |
 //! | `record_batch_report`, `batch_states` | `batch_progress_and_checkpoints`, `pause_and_resume_runs` |
 //! | `pause_run`, `resume_run` | `pause_and_resume_runs` |
+//! | `create_enrollment_token`, `list_enrollment_tokens`, `revoke_enrollment_token` | `enrollment_tokens_create_list_revoke`, `agents_enroll_with_tokens` |
+//! | `enroll_agent`, `delete_agent` | `agents_enroll_with_tokens` (and the race `racing_enrollments_take_each_use_once`) |
+//! | `find_agent_by_credential`, `record_heartbeat`, `list_agents`, `get_agent`, `set_agent_state` | `agents_heartbeat_and_states` |
 
+pub(crate) mod agents;
 mod batch;
 pub mod concurrency;
 mod decisions;
@@ -75,6 +79,9 @@ mod tokens;
 mod workflow_runs;
 mod workflows;
 
+pub use agents::{
+    agents_enroll_with_tokens, agents_heartbeat_and_states, enrollment_tokens_create_list_revoke,
+};
 pub use batch::{
     a_lease_lost_while_pausing_keeps_the_pause, batch_progress_and_checkpoints,
     pause_and_resume_runs,
@@ -245,6 +252,9 @@ macro_rules! store_conformance_tests {
             batch_progress_and_checkpoints,
             pause_and_resume_runs,
             a_lease_lost_while_pausing_keeps_the_pause,
+            enrollment_tokens_create_list_revoke,
+            agents_enroll_with_tokens,
+            agents_heartbeat_and_states,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
