@@ -15,6 +15,7 @@ pub use http::HttpControl;
 
 use anyhow::Context as _;
 use jobworks_server::api::agent::agent_name;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,36 @@ pub struct AgentArgs {
     /// SIGTERM → SIGKILL grace when an attempt is stopped, e.g. 5s
     #[arg(long, default_value = "5s")]
     pub kill_grace: String,
+    /// Labels this agent declares, matched by `run_on.labels`: `k=v,k=v`, e.g.
+    /// site=bj,role=db. Interim: the agent's own say-so, until labels come from its
+    /// enrollment token
+    #[arg(long, value_name = "K=V,…")]
+    pub labels: Option<String>,
+}
+
+/// `site=bj,role=db` as a label map. Errors: an item without `=`, an empty name or value, a
+/// name given twice, or a name or value `run_on` could never match (see
+/// `jobworks_domain::routing::RunOn::validate`), naming the item.
+pub fn parse_labels(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let Some((key, value)) = item.split_once('=') else {
+            anyhow::bail!("--labels: `{item}` is not `name=value` (e.g. --labels site=bj,role=db)");
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if labels.insert(key.to_owned(), value.to_owned()).is_some() {
+            anyhow::bail!("--labels: `{key}` is given twice");
+        }
+    }
+    let checked = jobworks_domain::routing::RunOn {
+        labels: labels.clone(),
+        ..Default::default()
+    };
+    if let Err(problems) = checked.validate_at("--labels") {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::bail!("{}", listed.join("\n"));
+    }
+    Ok(labels)
 }
 
 /// The agent's worker id for `name`: `<name>-<UUID v7>`, new at every start. Errors: a name
@@ -77,9 +108,15 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
         )
     })?;
     let data_dir = args.data_dir.canonicalize()?;
+    let labels = match &args.labels {
+        Some(text) => parse_labels(text)?,
+        None => BTreeMap::new(),
+    };
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone())?;
-    let control = Arc::new(HttpControl::new(&server, &token, &worker, stop.clone())?);
+    let control = Arc::new(
+        HttpControl::new(&server, &token, &worker, stop.clone())?.with_labels(labels.clone()),
+    );
     let Some(hello) = control.hello().await? else {
         return Ok(()); // stopped before the server answered
     };
@@ -155,6 +192,31 @@ mod tests {
         for bad in ["", "edge 1", "edge/1", &"x".repeat(64)] {
             let e = worker_id(bad).expect_err(bad).to_string();
             assert!(e.starts_with(&format!("--name {bad}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn labels_are_name_value_pairs() {
+        let ok = |text: &str, want: &[(&str, &str)]| {
+            let got = parse_labels(text).expect(text);
+            let want: BTreeMap<String, String> = want
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        };
+        ok("site=bj", &[("site", "bj")]);
+        ok(" site=bj , role=db,", &[("role", "db"), ("site", "bj")]);
+        ok("", &[]);
+        for (bad, says) in [
+            ("site", "is not `name=value`"),
+            ("site=bj,site=sh", "given twice"),
+            ("site=", "label value is empty"),
+            ("=bj", "label name is empty"),
+            ("site=b j", "has ' '"),
+        ] {
+            let e = parse_labels(bad).expect_err(bad).to_string();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 

@@ -169,6 +169,7 @@ impl Server {
             Arc::new(LocalControl {
                 store: store.clone(),
                 worker: config.worker_id.clone(),
+                scope: jobworks_store::ClaimScope::Pool,
                 lease_ms: config.lease.as_millis() as u64,
                 clock: config.clock.clone(),
                 records: finish_tx,
@@ -181,12 +182,18 @@ impl Server {
         // every dispatch wake-up reaches the local pool and every held agent claim
         let dispatch_wake = Arc::new(Notify::new());
         let (agent_work_tx, agent_work) = watch::channel(0u64);
+        let agent_work_tx = Arc::new(agent_work_tx);
+        let placer_wake = Arc::new(Notify::new());
         tracker.spawn(crate::api::agent::relay_wakes(
             dispatch_wake.clone(),
             local_pool.then(|| pool.wake()),
-            agent_work_tx,
+            placer_wake.clone(),
+            agent_work_tx.clone(),
             shutdown.clone(),
         ));
+        // routing: agents as this server sees them (interim, until the agent registry),
+        // online for three poll intervals after their last contact
+        let seen_agents = crate::seen_agents::SeenAgents::new(config.poll_interval * 3);
         // without a local pool the finisher claims nothing for this server
         let permits = if local_pool {
             pool.permits()
@@ -300,6 +307,21 @@ impl Server {
                 .run(stop)
             })
         });
+        tracker.spawn({
+            // routing is a leader duty: one placer decides for every server's agents
+            let placer = crate::placer::Placer {
+                store: store.clone(),
+                agents: Arc::new(seen_agents.clone()),
+                clock: config.clock.clone(),
+                wake: placer_wake.clone(),
+                agent_work: agent_work_tx.clone(),
+                advance: advance.clone(),
+                followers: followers.clone(),
+            };
+            crate::leader::while_leading(leader.watch(), shutdown.clone(), move |_, stop| {
+                placer.clone().run(stop)
+            })
+        });
         tracker.spawn(elector.run(shutdown.clone()));
         if let Some(events) = store.subscribe() {
             tracker.spawn(crate::wakeups::run_wakeups(
@@ -358,6 +380,9 @@ impl Server {
                 datasources,
                 work: agent_work,
                 stopping: shutdown.clone(),
+                seen: seen_agents,
+                untargeted: !local_pool,
+                placer_wake,
             },
         };
         let app = router(state.clone());

@@ -23,6 +23,7 @@ mod leader;
 mod logs;
 mod notify;
 mod open;
+mod placement;
 mod queue;
 mod retention;
 mod rows;

@@ -25,6 +25,7 @@ mod finish;
 mod leader;
 mod logs;
 mod open;
+mod placement;
 mod queue;
 mod retention;
 mod rows;

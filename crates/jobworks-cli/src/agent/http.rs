@@ -95,6 +95,8 @@ pub struct HttpControl {
     stop: CancellationToken,
     logs: mpsc::Sender<LogCmd>,
     log_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Labels declared in `hello` (interim: see [`HttpControl::with_labels`]).
+    labels: std::collections::BTreeMap<String, String>,
 }
 
 impl HttpControl {
@@ -130,6 +132,7 @@ impl HttpControl {
             stop,
             logs,
             log_task: Mutex::new(None),
+            labels: Default::default(),
         };
         let sender = LogSender {
             calls: control.caller(),
@@ -148,11 +151,20 @@ impl HttpControl {
         }
     }
 
+    /// Declares `labels` in `hello` (`jobworks agent --labels site=bj`), which `run_on`
+    /// matches. Interim: the agent's own say-so, until the agent registry takes labels from
+    /// the enrollment token.
+    pub fn with_labels(mut self, labels: std::collections::BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
     /// First contact: retried while the server cannot be reached; `None` when the agent was
     /// stopped first. Errors: any final refusal (a bad token: 401), with the server's words.
     pub async fn hello(&self) -> anyhow::Result<Option<HelloReply>> {
         let body = HelloRequest {
             worker: self.worker.clone(),
+            labels: (!self.labels.is_empty()).then(|| self.labels.clone()),
         };
         match self
             .caller()

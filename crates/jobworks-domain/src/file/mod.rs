@@ -15,6 +15,7 @@
 
 pub(crate) mod diagnostic;
 mod param_decl;
+mod run_on;
 pub(crate) mod raw;
 mod set;
 pub mod size;
@@ -117,5 +118,7 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_run_on;
 #[cfg(test)]
 mod tests_sql;

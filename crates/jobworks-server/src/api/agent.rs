@@ -14,8 +14,8 @@
 //!
 //! | route | body | answer |
 //! |---|---|---|
-//! | `hello` | `{worker}` | `{lease_ms, poll_ms, max_wait_ms, version}`: what the agent's pool needs (renewal every third of `lease_ms`) |
-//! | `claim` | `{worker, max, wait_ms}` | `[Assignment]`, at most `max` (≤ 256). **Long poll**: at once when work is ready, else the request is held until the dispatch wake-up fires (work was queued) and a claim finds work, or `wait_ms` (clamped to ≤ 25 000) passes: then `[]`. Ready work that no wake-up announces (a retry coming due) is found by a claim every `poll_ms` while held |
+//! | `hello` | `{worker, labels?}` (labels: interim, see [`HelloRequest::labels`]) | `{lease_ms, poll_ms, max_wait_ms, version}`: what the agent's pool needs (renewal every third of `lease_ms`) |
+//! | `claim` | `{worker, max, wait_ms}` | `[Assignment]`, at most `max` (≤ 256): task instances the placer put on this agent, plus untargeted ones when the server runs no pool (`workers = 0`). **Long poll**: at once when work is ready, else the request is held until the dispatch wake-up fires (work was queued) and a claim finds work, or `wait_ms` (clamped to ≤ 25 000) passes: then `[]`. Ready work that no wake-up announces (a retry coming due) is found by a claim every `poll_ms` while held |
 //! | `started` | `{worker, attempt_id, pid, at}` | 204; a hint (the finish carries it too) |
 //! | `logs` | `{worker, lines: [LogRecord], flush}` | 204 once the lines are queued for the log writer; with `flush: true` only once they (and every line sent before) are stored, the barrier an agent passes before it reports an end |
 //! | `batch` | `{worker, update: BatchUpdate}` | `BatchAck` |
@@ -48,7 +48,10 @@ use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, LeaseReply,
     LogRecord,
 };
+use crate::seen_agents::SeenAgents;
+use jobworks_store::ClaimScope;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
@@ -69,6 +72,11 @@ const MAX_NAME: usize = 63;
 pub struct HelloRequest {
     /// The agent's worker id.
     pub worker: String,
+    /// Labels the agent declares (`jobworks agent --labels site=bj`), matched by
+    /// `run_on.labels`. **Interim**: the agent's own say-so, until the agent registry takes
+    /// labels from the enrollment token and the server instead. Absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /api/v1/agent/hello` answer: the settings an agent's pool takes from its server.
@@ -169,9 +177,17 @@ pub(crate) struct AgentPlane {
     pub work: watch::Receiver<u64>,
     /// The server is stopping: held claims return at once and nothing more is claimed.
     pub stopping: CancellationToken,
+    /// Agents as this server sees them (hello labels, held claims): the placer's interim
+    /// agent source.
+    pub seen: SeenAgents,
+    /// Agents also claim untargeted task instances: this server runs no pool of its own.
+    pub untargeted: bool,
+    /// Wakes the placer (an agent said hello).
+    pub placer_wake: Arc<Notify>,
 }
 
-/// Passes every dispatch wake-up on to the server's own pool (when it has one) and to every
+/// Passes every dispatch wake-up on to the server's own pool (when it has one), the placer
+/// (which places targeted task instances and then wakes agent claims itself) and every
 /// held agent claim, until `shutdown`. `Notify::notify_one` wakes one waiter only, so held
 /// claims watch a counter instead, which wakes them all and cannot be missed between a
 /// claim that found nothing and the wait that follows (a receiver sees every bump made after
@@ -179,7 +195,8 @@ pub(crate) struct AgentPlane {
 pub(crate) async fn relay_wakes(
     dispatch: Arc<Notify>,
     pool: Option<Arc<Notify>>,
-    agents: watch::Sender<u64>,
+    placer: Arc<Notify>,
+    agents: Arc<watch::Sender<u64>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -190,6 +207,7 @@ pub(crate) async fn relay_wakes(
         if let Some(pool) = &pool {
             pool.notify_one();
         }
+        placer.notify_one();
         agents.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
@@ -246,7 +264,7 @@ impl AppState {
     /// The control plane of agent `worker`, after checking its id (and that it is not this
     /// server's own).
     fn agent_control(&self, worker: &str) -> Result<LocalControl, ApiError> {
-        agent_name(worker).map_err(ApiError::BadRequest)?;
+        let name = agent_name(worker).map_err(ApiError::BadRequest)?;
         if worker == self.config.worker_id {
             return Err(ApiError::BadRequest(format!(
                 "worker id `{worker}` is the server's own; an agent makes its own at start"
@@ -255,6 +273,12 @@ impl AppState {
         Ok(LocalControl {
             store: self.store.clone(),
             worker: worker.to_owned(),
+            // routing: what is placed on this agent, and everything untargeted when the
+            // server has no pool of its own
+            scope: ClaimScope::Agent {
+                name: name.to_owned(),
+                untargeted: self.agents.untargeted,
+            },
             lease_ms: self.config.lease.as_millis() as u64,
             clock: self.config.clock.clone(),
             records: self.agents.records.clone(),
@@ -290,7 +314,26 @@ async fn hello(
     Json(request): Json<HelloRequest>,
 ) -> Result<Json<HelloReply>, ApiError> {
     state.agent_control(&request.worker)?;
-    tracing::info!(worker = %request.worker, "agent connected");
+    let labels = request.labels.unwrap_or_default();
+    let checked = jobworks_domain::routing::RunOn {
+        labels: labels.clone(),
+        ..Default::default()
+    };
+    if let Err(problems) = checked.validate_at("hello") {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(ApiError::BadRequest(listed.join("; ")));
+    }
+    let name = agent_name(&request.worker).map_err(ApiError::BadRequest)?;
+    state
+        .agents
+        .seen
+        .hello(name, labels.clone(), state.config.clock.now());
+    state.agents.placer_wake.notify_one();
+    tracing::info!(
+        worker = %request.worker,
+        labels = %jobworks_domain::routing::describe_labels(&labels),
+        "agent connected"
+    );
     Ok(Json(HelloReply {
         lease_ms: state.config.lease.as_millis() as u64,
         poll_ms: state.config.poll_interval.as_millis() as u64,
@@ -308,6 +351,13 @@ async fn claim(
     if max == 0 {
         return Ok(Json(Vec::new()));
     }
+    // the agent is online with `max` free slots while this claim is held (dropped with the
+    // request when it is answered or its connection goes)
+    let _held = state.agents.seen.claim(
+        agent_name(&request.worker).map_err(ApiError::BadRequest)?,
+        max,
+        &state.config.clock,
+    );
     let deadline = tokio::time::Instant::now() + held_for(request.wait_ms);
     let poll = state.config.poll_interval.max(Duration::from_millis(10));
     let mut work = state.agents.work.clone();

@@ -27,7 +27,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness, LeaderStatus,
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
         WorkflowVersionView, TokenView, CreateTokenRequest, CreatedTokenView,
-        ProgressView, CheckpointView,
+        ProgressView, CheckpointView, RunOnView,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &ResponseDescriptions),
 )]

@@ -39,11 +39,13 @@
 //! | `expire_leases` against late `finish_attempts` | `racing_lease_expiry_and_late_finish` |
 //! | `acquire_leadership` | `racing_leader_lease_one_holder` |
 //! | `fire_ticks` fenced by the leader epoch, with `acquire_leadership` | `racing_fenced_fire_ticks_only_the_leader_fires` |
+//! | `write_placements` of the same tasks by several placers | `racing_placements_one_winner_per_task` |
 
 mod admission;
 mod claims;
 mod fencing;
 mod leases;
+mod placement;
 mod workflow;
 
 pub use admission::{
@@ -52,6 +54,7 @@ pub use admission::{
 pub use claims::{racing_claims_hand_out_each_run_once, racing_fire_ticks_fire_each_tick_once};
 pub use fencing::racing_fenced_fire_ticks_only_the_leader_fires;
 pub use leases::{racing_leader_lease_one_holder, racing_lease_expiry_and_late_finish};
+pub use placement::racing_placements_one_winner_per_task;
 pub use workflow::racing_advances_run_each_task_once;
 
 use crate::*;
@@ -229,6 +232,7 @@ macro_rules! store_concurrency_tests {
             racing_lease_expiry_and_late_finish,
             racing_leader_lease_one_holder,
             racing_fenced_fire_ticks_only_the_leader_fires,
+            racing_placements_one_winner_per_task,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
