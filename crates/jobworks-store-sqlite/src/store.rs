@@ -106,7 +106,7 @@ impl Store for SqliteStore {
         ready_by: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<TaskToPlace>, StoreError> {
-        placement::tasks_to_place(self, live_agents, ready_by, limit).await
+        crate::placement::tasks_to_place(self, live_agents, ready_by, limit).await
     }
 
     async fn write_placements(
@@ -114,7 +114,7 @@ impl Store for SqliteStore {
         placements: Vec<NewPlacement>,
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        placement::write_placements(self, placements, now).await
+        crate::placement::write_placements(self, placements, now).await
     }
 
     async fn record_waits(
@@ -122,7 +122,7 @@ impl Store for SqliteStore {
         waits: Vec<PlacementWait>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        placement::record_waits(self, waits, now).await
+        crate::placement::record_waits(self, waits, now).await
     }
 
     async fn fail_unplaced(
@@ -132,7 +132,7 @@ impl Store for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<UnplacedFailure>, StoreError> {
-        placement::fail_unplaced(self, task, expected, reason, now).await
+        crate::placement::fail_unplaced(self, task, expected, reason, now).await
     }
 
     async fn mark_started(
