@@ -26,7 +26,7 @@ fn agent(name: &str, site: &str, state: AgentState, free: u32) -> AgentView {
 fn spec(run_on: &str) -> JobSpec {
     let file = format!(
         "[[job]]\nname = \"job\"\nrun_on = {run_on}\n[job.params.customer]\ntype = \"string\"\n\
-         required = false\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n"
+         default = \"none\"\n[job.task]\ntype = \"shell\"\nscript = \"true\"\n"
     );
     jobworks_domain::file::parse_job_file("j.toml", &file, &Default::default())
         .unwrap_or_else(|e| panic!("{run_on}: {e:?}"))
