@@ -54,7 +54,11 @@ pub struct AgentArgs {
 /// `jobworks_domain::routing::RunOn::validate`), naming the item.
 pub fn parse_labels(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
-    for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
         let Some((key, value)) = item.split_once('=') else {
             anyhow::bail!("--labels: `{item}` is not `name=value` (e.g. --labels site=bj,role=db)");
         };

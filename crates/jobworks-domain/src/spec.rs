@@ -63,9 +63,10 @@ pub struct JobSpec {
     pub enabled: bool,
     /// Where the job runs on the fleet (`run_on = { labels = { … }, strategy = "…" }`, issue
     /// 9 "Routing"); `None` = the server's own worker pool. Absent from stored specs when
-    /// `None`, so specs stored before the field existed compare equal.
+    /// `None`, so specs stored before the field existed compare equal. Boxed: most jobs have
+    /// none, and a spec is moved around a lot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_on: Option<RunOnPolicy>,
+    pub run_on: Option<Box<RunOnPolicy>>,
 }
 
 /// What the scheduler reads of a definition, job or workflow: its name, schedule, time zone,

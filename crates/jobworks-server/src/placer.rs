@@ -16,8 +16,9 @@ use crate::workflow::AdvanceSender;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::lifecycle::placement_timeout_reason;
-use jobworks_domain::routing::{AgentState, AgentView, Placement, RoutingMemory, place};
-use jobworks_domain::routing::placement_timed_out;
+use jobworks_domain::routing::{
+    AgentState, AgentView, Placement, RoutingMemory, place, placement_timed_out,
+};
 use jobworks_domain::{JobId, ParamValue, TaskInstanceId};
 use jobworks_store::{NewPlacement, PlacementWait, Store, StoreError, TaskToPlace};
 use std::collections::{BTreeMap, HashMap};
@@ -190,13 +191,15 @@ impl Placer {
     /// logged and the pass tried again at the next wake-up or scan.
     pub(crate) async fn run(self, stop: CancellationToken) {
         loop {
-            loop {
-                match self.pass().await {
-                    Ok(full) if full => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "placing tasks on agents failed"),
+            let more = match self.pass().await {
+                Ok(more) => more,
+                Err(e) => {
+                    tracing::warn!(error = %e, "placing tasks on agents failed");
+                    false
                 }
-                break;
+            };
+            if more {
+                continue;
             }
             tokio::select! {
                 _ = self.wake.notified() => {}

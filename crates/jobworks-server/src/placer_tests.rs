@@ -61,7 +61,9 @@ fn outcome(plan: &Plan) -> Vec<String> {
         out.push((f.task_instance_id.0, format!("fail: {}", f.reason)));
     }
     out.sort();
-    out.into_iter().map(|(id, what)| format!("{id} {what}")).collect()
+    out.into_iter()
+        .map(|(id, what)| format!("{id} {what}"))
+        .collect()
 }
 
 #[test]
@@ -74,7 +76,14 @@ fn plans_place_wait_or_fail_each_task() {
         agent("gz-1", "gz", Offline, 4),
     ];
     let now = 10_000;
-    let cases: Vec<(&str, &str, Vec<(i64, i64, Option<&str>)>, Vec<&str>)> = vec![
+    // (what, run_on, tasks as (id, ready at ms, placed on), outcome per task)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(i64, i64, Option<&'a str>)>,
+        Vec<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "labels pick the group; first in name order",
             r#"{ labels = { site = "bj" }, strategy = "first" }"#,
@@ -203,7 +212,10 @@ fn untargeted_tasks_are_left_alone() {
     let mut spec = spec(r#"{ strategy = "first" }"#);
     spec.run_on = None;
     let fleet = vec![agent("a", "bj", AgentState::Online, 4)];
-    assert_eq!(plan(&[task(1, &spec, 0, None)], &fleet, at(0), 0), Plan::default());
+    assert_eq!(
+        plan(&[task(1, &spec, 0, None)], &fleet, at(0), 0),
+        Plan::default()
+    );
     // `RunOn` is the file's shape: the default policy is least_loaded over any agent
     assert_eq!(
         RunOn::default().validate().expect("empty run_on").strategy,

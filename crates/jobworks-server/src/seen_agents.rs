@@ -113,7 +113,9 @@ impl SeenAgents {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Agent `name` said hello at `now` with these labels (they replace the old ones).
@@ -183,7 +185,8 @@ mod tests {
             slots_total: total,
         };
         // (seen, now) → (state, total, used, last heartbeat) or forgotten
-        let cases: Vec<(Seen, i64, Option<(AgentState, u32, u32, i64)>)> = vec![
+        type Shown = Option<(AgentState, u32, u32, i64)>;
+        let cases: Vec<(Seen, i64, Shown)> = vec![
             (seen(0, vec![4], 4), 0, Some((AgentState::Online, 4, 0, 0))),
             // a held claim keeps it online and fresh however long it is held
             (

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{AttemptId, TaskSpec};
 use jobworks_store::{
-    AttemptFinish, BatchReport, Claim, ClaimKind, ClaimScope, LogStream, NewLogLine, Store, StoreError,
-    TaskProgress,
+    AttemptFinish, BatchReport, Claim, ClaimKind, ClaimScope, LogStream, NewLogLine, Store,
+    StoreError, TaskProgress,
 };
 use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, DatasourceAccess,

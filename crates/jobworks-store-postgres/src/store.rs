@@ -10,7 +10,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{TaskId, WorkflowSpec};
-use jobworks_domain::{AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId, RunState, TaskInstanceId};
+use jobworks_domain::{
+    AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId, RunState, TaskInstanceId,
+};
 use jobworks_store::*;
 use sqlx::{Postgres, QueryBuilder, Row};
 

@@ -40,11 +40,7 @@ pub(crate) async fn tasks_to_place(
     // `x NOT IN ()` is true in SQLite: with no live agent every placement is stale
     q.push(")) ORDER BY t.priority DESC, t.id LIMIT ");
     q.push_bind(i64::from(limit));
-    let rows = q
-        .build()
-        .fetch_all(&store.reader)
-        .await
-        .map_err(db_err)?;
+    let rows = q.build().fetch_all(&store.reader).await.map_err(db_err)?;
     rows.iter()
         .map(|row| {
             Ok(TaskToPlace {

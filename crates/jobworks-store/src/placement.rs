@@ -118,3 +118,27 @@ pub fn job_spec_json_is_targeted(kind: crate::DefinitionKind, spec_json: &str) -
             .and_then(|spec| spec.get("run_on").map(|run_on| !run_on.is_null()))
             .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DefinitionKind::{Job, Workflow};
+
+    #[test]
+    fn job_runs_are_targeted_when_their_spec_has_run_on() {
+        for (kind, json, targeted) in [
+            (Job, r#"{"name":"a","run_on":{"labels":{}}}"#, true),
+            (Job, r#"{"name":"a"}"#, false),
+            (Job, r#"{"name":"a","run_on":null}"#, false),
+            (Job, "not json", false),
+            // a workflow's own spec never routes: its tasks do, when queued
+            (Workflow, r#"{"name":"w","run_on":{"labels":{}}}"#, false),
+        ] {
+            assert_eq!(
+                job_spec_json_is_targeted(kind, json),
+                targeted,
+                "{kind:?} {json}"
+            );
+        }
+    }
+}

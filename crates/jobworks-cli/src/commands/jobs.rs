@@ -1,10 +1,10 @@
 //! `jobworks jobs list|show|pause|resume|delete`.
 
-use jobworks_domain::routing::RunOnPolicy;
 use crate::client::ApiClient;
 use crate::human::{self, Clock};
 use crate::output::{self, OutputFormat, outln, print_json};
 use comfy_table::Table;
+use jobworks_domain::routing::RunOnPolicy;
 use jobworks_protocol::{JobVersionView, JobView};
 use serde_json::Value;
 use std::io::IsTerminal as _;

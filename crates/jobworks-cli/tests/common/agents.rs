@@ -87,9 +87,16 @@ impl TestAgent {
     }
 }
 
-impl Drop for TestAgent {
-    fn drop(&mut self) {
+impl TestAgent {
+    /// Sends SIGKILL and reaps it: the agent vanishes without a word.
+    pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }

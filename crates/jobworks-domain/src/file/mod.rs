@@ -15,8 +15,8 @@
 
 pub(crate) mod diagnostic;
 mod param_decl;
-mod run_on;
 pub(crate) mod raw;
+mod run_on;
 mod set;
 pub mod size;
 mod string_pos;

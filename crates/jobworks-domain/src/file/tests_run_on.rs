@@ -50,8 +50,8 @@ fn run_on_is_parsed_into_the_spec_with_defaults() {
     assert_eq!(plain[0].run_on, None);
     assert!(!plain[0].canonical_json().contains("run_on"));
     assert!(jobs[0].canonical_json().contains("\"run_on\""));
-    let empty = parse_job_file("j.toml", &job("run_on = {}"), &FileContext::default())
-        .expect("valid");
+    let empty =
+        parse_job_file("j.toml", &job("run_on = {}"), &FileContext::default()).expect("valid");
     assert_eq!(
         empty[0].run_on.as_ref().map(|r| r.describe()),
         Some("any agent, least_loaded".to_owned())
@@ -156,7 +156,10 @@ script = "true"
         "jobs/test.toml:11:1: workflow[1].task[1].run_on: `run_on` does not apply to job tasks\n  \
          hint: a called job or workflow runs where its own `run_on` says"
     );
-    let bad = file.replace(r#"hash_key = "params.customer""#, r#"hash_key = "params.nobody""#);
+    let bad = file.replace(
+        r#"hash_key = "params.customer""#,
+        r#"hash_key = "params.nobody""#,
+    );
     assert_eq!(
         diagnostics(&bad),
         "jobs/test.toml:10:79: workflow[1].task[1].run_on.hash_key: `params.nobody` is not a \

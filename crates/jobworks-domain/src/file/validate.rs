@@ -261,7 +261,8 @@ impl<'a> Validator<'a> {
             .unwrap_or_default();
         let run_on = fields
             .get("run_on")
-            .and_then(|entry| self.run_on(entry, path, &params));
+            .and_then(|entry| self.run_on(entry, path, &params))
+            .map(Box::new);
         let task = match fields.get("task") {
             Some(entry) => self.task(entry, path, &params),
             None => {

@@ -37,6 +37,7 @@ use super::extract::Json;
 use super::{ApiError, AppState};
 use crate::finisher::Record;
 use crate::logs::LogSender;
+use crate::seen_agents::SeenAgents;
 use crate::worker::{Datasources, LocalControl, flush_logs};
 use axum::Router;
 use axum::extract::State;
@@ -44,12 +45,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{AttemptId, AttemptState};
+use jobworks_store::ClaimScope;
 use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, LeaseReply,
     LogRecord,
 };
-use crate::seen_agents::SeenAgents;
-use jobworks_store::ClaimScope;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;

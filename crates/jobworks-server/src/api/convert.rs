@@ -1,7 +1,7 @@
 //! Store records → wire types. Secret parameter values are masked here.
 
-use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
 use jobworks_domain::routing::{HashKey, RunOnPolicy};
+use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, TriggerSpec};
 use jobworks_protocol::*;
 pub use jobworks_store::Definition;
@@ -40,7 +40,7 @@ pub fn job_view(job: &JobRecord) -> JobView {
         paused: job.paused,
         next_fire_at: job.next_fire_at,
         spec: serde_json::to_value(&job.spec).unwrap_or_default(),
-        run_on: job.spec.run_on.as_ref().map(run_on_view),
+        run_on: job.spec.run_on.as_deref().map(run_on_view),
         created_at: job.created_at,
         updated_at: job.updated_at,
     }

@@ -33,7 +33,8 @@ pub async fn early_ticks_keep_event_order<S: Store>(store: &S) {
     let claimed_at = tick - Duration::milliseconds(10);
     let claims = store
         .claim(
-            "w1", &crate::ClaimScope::Pool,
+            "w1",
+            &crate::ClaimScope::Pool,
             1,
             10_000,
             claimed_at,

@@ -11,7 +11,7 @@ use jobworks_domain::{JobSpec, RunId, RunState, TaskInstanceId};
 pub(crate) fn routed_spec(name: &str, site: &str) -> JobSpec {
     let mut spec = sample_spec(name);
     spec.trigger = None;
-    spec.run_on = Some(
+    spec.run_on = Some(Box::new(
         RunOn {
             labels: [("site".to_owned(), site.to_owned())].into(),
             strategy: Some("round_robin".into()),
@@ -19,7 +19,7 @@ pub(crate) fn routed_spec(name: &str, site: &str) -> JobSpec {
         }
         .validate()
         .expect("valid run_on"),
-    );
+    ));
     spec
 }
 
@@ -60,10 +60,7 @@ pub async fn claims_follow_their_scope<S: Store>(store: &S) {
         .await
         .expect("apply");
     let runs = store
-        .enqueue_runs(
-            vec![manual(&routed), manual(&plain), manual(&plain)],
-            at(1),
-        )
+        .enqueue_runs(vec![manual(&routed), manual(&plain), manual(&plain)], at(1))
         .await
         .expect("enqueue");
     let routed_run = queued_id(&runs[0]);
@@ -81,7 +78,11 @@ pub async fn claims_follow_their_scope<S: Store>(store: &S) {
         "nothing is placed on a yet, and a takes no untargeted work"
     );
     let untargeted = claim(agent("a", true), 10).await;
-    assert_eq!(untargeted.len(), 1, "only the untargeted run: {untargeted:?}");
+    assert_eq!(
+        untargeted.len(),
+        1,
+        "only the untargeted run: {untargeted:?}"
+    );
     assert_eq!(untargeted[0].spec.name, "plain");
     assert!(claim(ClaimScope::Pool, 10).await.is_empty());
 
@@ -91,7 +92,10 @@ pub async fn claims_follow_their_scope<S: Store>(store: &S) {
         .await
         .expect("place");
     assert_eq!(written, [true]);
-    assert!(claim(ClaimScope::Pool, 10).await.is_empty(), "placed: still not the pool's");
+    assert!(
+        claim(ClaimScope::Pool, 10).await.is_empty(),
+        "placed: still not the pool's"
+    );
     assert!(
         claim(agent("b", true), 10).await.is_empty(),
         "placed on a: not b's, even when b takes untargeted work"
@@ -101,7 +105,11 @@ pub async fn claims_follow_their_scope<S: Store>(store: &S) {
     assert_eq!(mine[0].run_id, routed_run);
     let after = main_task(store, routed_run).await;
     assert_eq!(after.state, TaskState::Running);
-    assert_eq!(after.placed_agent.as_deref(), Some("a"), "kept after the claim");
+    assert_eq!(
+        after.placed_agent.as_deref(),
+        Some("a"),
+        "kept after the claim"
+    );
 }
 
 /// `tasks_to_place` lists queued, ready, targeted tasks that are unplaced or placed on an
@@ -139,7 +147,11 @@ pub async fn placements_are_guarded_and_remembered<S: Store>(store: &S) {
     assert!(one.spec.run_on.is_some());
     assert_eq!(listed[1].params, serde_json::json!({"customer": "acme"}));
     assert_eq!(
-        store.tasks_to_place(&[], at(2), 1).await.expect("page").len(),
+        store
+            .tasks_to_place(&[], at(2), 1)
+            .await
+            .expect("page")
+            .len(),
         1,
         "at most `limit`"
     );
@@ -155,7 +167,11 @@ pub async fn placements_are_guarded_and_remembered<S: Store>(store: &S) {
         )
         .await
         .expect("place");
-    assert_eq!(written, [true, false], "the second write lost the compare-and-set");
+    assert_eq!(
+        written,
+        [true, false],
+        "the second write lost the compare-and-set"
+    );
     let task = main_task(store, first).await;
     assert_eq!(task.placed_agent.as_deref(), Some("a"));
     assert_eq!(task.placed_at, Some(at(3)));
@@ -207,7 +223,10 @@ pub async fn placements_are_guarded_and_remembered<S: Store>(store: &S) {
         .expect("claim");
     assert_eq!(claimed.len(), 1);
     let written = store
-        .write_placements(vec![placement(claimed[0].task_instance_id, Some("b"), "c")], at(7))
+        .write_placements(
+            vec![placement(claimed[0].task_instance_id, Some("b"), "c")],
+            at(7),
+        )
         .await
         .expect("place");
     assert_eq!(written, [false], "no longer queued");
@@ -232,14 +251,32 @@ pub async fn waits_are_recorded_once_per_change<S: Store>(store: &S) {
         reason: reason.into(),
     };
     let reason = "no online agent matches site=bj";
-    assert_eq!(store.record_waits(vec![wait(None, reason)], at(2)).await.expect("wait"), 1);
-    assert_eq!(store.record_waits(vec![wait(None, reason)], at(3)).await.expect("wait"), 0);
+    assert_eq!(
+        store
+            .record_waits(vec![wait(None, reason)], at(2))
+            .await
+            .expect("wait"),
+        1
+    );
+    assert_eq!(
+        store
+            .record_waits(vec![wait(None, reason)], at(3))
+            .await
+            .expect("wait"),
+        0
+    );
     let stored = main_task(store, run).await;
     assert_eq!(stored.wait_reason.as_deref(), Some(reason));
     let listed = store.tasks_to_place(&[], at(3), 10).await.expect("list");
     assert_eq!(listed[0].wait_reason.as_deref(), Some(reason));
     let busy = "all 2 matching agents are busy";
-    assert_eq!(store.record_waits(vec![wait(None, busy)], at(4)).await.expect("wait"), 1);
+    assert_eq!(
+        store
+            .record_waits(vec![wait(None, busy)], at(4))
+            .await
+            .expect("wait"),
+        1
+    );
     let events: Vec<String> = store
         .get_run(run)
         .await
@@ -262,14 +299,24 @@ pub async fn waits_are_recorded_once_per_change<S: Store>(store: &S) {
         .await
         .expect("place");
     assert_eq!(placed, [true]);
-    assert_eq!(main_task(store, run).await.wait_reason, None, "placed: no wait");
     assert_eq!(
-        store.record_waits(vec![wait(None, reason)], at(6)).await.expect("wait"),
+        main_task(store, run).await.wait_reason,
+        None,
+        "placed: no wait"
+    );
+    assert_eq!(
+        store
+            .record_waits(vec![wait(None, reason)], at(6))
+            .await
+            .expect("wait"),
         0,
         "a stale read: the task was placed meanwhile"
     );
     assert_eq!(
-        store.record_waits(vec![wait(Some("a"), reason)], at(6)).await.expect("wait"),
+        store
+            .record_waits(vec![wait(Some("a"), reason)], at(6))
+            .await
+            .expect("wait"),
         1
     );
     let stored = main_task(store, run).await;
@@ -313,7 +360,10 @@ pub async fn unplaced_tasks_fail_after_their_timeout<S: Store>(store: &S) {
         detail.events
     );
     assert_eq!(
-        store.fail_unplaced(task, None, reason, at(5)).await.expect("again"),
+        store
+            .fail_unplaced(task, None, reason, at(5))
+            .await
+            .expect("again"),
         None,
         "already failed"
     );
@@ -324,7 +374,10 @@ pub async fn unplaced_tasks_fail_after_their_timeout<S: Store>(store: &S) {
         .await
         .expect("place");
     assert_eq!(
-        store.fail_unplaced(other, None, reason, at(5)).await.expect("guard"),
+        store
+            .fail_unplaced(other, None, reason, at(5))
+            .await
+            .expect("guard"),
         None,
         "placed meanwhile"
     );

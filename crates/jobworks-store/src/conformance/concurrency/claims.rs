@@ -32,7 +32,9 @@ pub async fn racing_claims_hand_out_each_run_once<S: Store + Clone>(stores: Vec<
             for _ in 0..=RUNS {
                 let now = shared.now();
                 let batch = shared
-                    .retrying("claim", || store.claim(&worker, &crate::ClaimScope::Pool, 7, 600_000, now, now))
+                    .retrying("claim", || {
+                        store.claim(&worker, &crate::ClaimScope::Pool, 7, 600_000, now, now)
+                    })
                     .await;
                 if batch.is_empty() {
                     break;
