@@ -77,8 +77,9 @@ pub struct Plan {
 /// of the pass, then the one the previous placement returned. A task placed takes a slot of
 /// its agent for the rest of the pass (so `busyover` and `least_loaded` see it). A task that
 /// must wait fails instead once `placement_timeout` has passed since it became ready
-/// ([`placement_timed_out`]); sharded placements (refused when files are checked) fail at
-/// once. A task without `run_on` is skipped.
+/// ([`placement_timed_out`]); a wait whose reason is the one recorded (and no stale
+/// placement to drop) is left out; sharded placements (refused when files are checked) fail
+/// at once. A task without `run_on` is skipped.
 pub fn plan(tasks: &[TaskToPlace], agents: &[AgentView], now: DateTime<Utc>, seed: u64) -> Plan {
     let mut agents = agents.to_vec();
     let mut memories: HashMap<(JobId, String), RoutingMemory> = HashMap::new();
@@ -122,7 +123,10 @@ pub fn plan(tasks: &[TaskToPlace], agents: &[AgentView], now: DateTime<Utc>, see
                             Some(&reason),
                         ),
                     });
-                } else {
+                } else if task.placed_agent.is_some()
+                    || task.wait_reason.as_deref() != Some(reason.as_str())
+                {
+                    // an unchanged wait writes nothing (no write transaction per scan)
                     out.waits.push(PlacementWait {
                         task_instance_id: task.task_instance_id,
                         expected: task.placed_agent.clone(),

@@ -156,6 +156,26 @@ fn plans_place_wait_or_fail_each_task() {
 }
 
 #[test]
+fn an_unchanged_wait_writes_nothing() {
+    let fleet = vec![agent("bj-1", "bj", AgentState::Online, 4)];
+    let spec = spec(r#"{ labels = { site = "xx" } }"#);
+    let reason = "no online agent matches site=xx";
+    let mut known = task(1, &spec, 0, None);
+    known.wait_reason = Some(reason.to_owned());
+    let mut stale = task(2, &spec, 0, Some("gone"));
+    stale.wait_reason = Some(reason.to_owned());
+    let mut changed = task(3, &spec, 0, None);
+    changed.wait_reason = Some("all 2 matching agents are busy".to_owned());
+    let plan = plan(&[known, stale, changed], &fleet, at(0), 0);
+    let ids: Vec<i64> = plan.waits.iter().map(|w| w.task_instance_id.0).collect();
+    assert_eq!(
+        ids,
+        [2, 3],
+        "the stale placement is dropped, the new reason written"
+    );
+}
+
+#[test]
 fn consistent_hash_sends_one_customer_to_one_agent() {
     use AgentState::*;
     let fleet = vec![
