@@ -34,6 +34,8 @@ pub fn task(id: &str, state: &str, started: Option<&str>, ended: Option<&str>) -
         approval: None,
         progress: None,
         checkpoint: None,
+        placed_agent: None,
+        wait_reason: None,
     }
 }
 

@@ -184,6 +184,17 @@ pub fn lost_error(expired_at: &str) -> String {
     format!("lease expired at {expired_at}: the worker stopped renewing it (crash or lost store)")
 }
 
+/// The reason recorded when a task routed to agents fails because no agent took it within
+/// its `placement_timeout` (`timeout`, as written, e.g. `2s`): the wait's own reason last
+/// shown (`wait`, e.g. `no online agent matches site=bj`), or a plain one when none was
+/// recorded. The task and (for a job) its run go `queued → failed`.
+pub fn placement_timeout_reason(timeout: &str, wait: Option<&str>) -> String {
+    match wait {
+        Some(wait) => format!("not placed within placement_timeout {timeout}: {wait}"),
+        None => format!("not placed within placement_timeout {timeout}: no agent took it"),
+    }
+}
+
 /// Whether `from → to` is a transition of the run state machine; the error a store
 /// returns for one it refuses otherwise.
 ///

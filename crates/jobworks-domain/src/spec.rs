@@ -6,6 +6,7 @@
 
 use crate::concurrency::ConcurrencyPolicy;
 use crate::params::ParamSpec;
+use crate::routing::RunOnPolicy;
 use jobworks_schedule::{MisfirePolicy, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +61,12 @@ pub struct JobSpec {
     pub output_cap_bytes: u64,
     /// Disabled jobs keep their definition but never fire by schedule.
     pub enabled: bool,
+    /// Where the job runs on the fleet (`run_on = { labels = { … }, strategy = "…" }`, issue
+    /// 9 "Routing"); `None` = the server's own worker pool. Absent from stored specs when
+    /// `None`, so specs stored before the field existed compare equal. Boxed: most jobs have
+    /// none, and a spec is moved around a lot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_on: Option<Box<RunOnPolicy>>,
 }
 
 /// What the scheduler reads of a definition, job or workflow: its name, schedule, time zone,

@@ -70,11 +70,13 @@ impl RunState {
 
     /// Whether the state machine allows `self → to`. Terminal states allow nothing;
     /// `running → queued` is a retry; `paused` is left by a resume (to `queued` or, while an
-    /// attempt is still stopping, `running`), a cancel, or an attempt that ended by itself.
+    /// attempt is still stopping, `running`), a cancel, or an attempt that ended by itself;
+    /// `queued → failed` is a task routed to agents that found none within its
+    /// `placement_timeout` ([`crate::lifecycle::placement_timeout_reason`]).
     pub fn can_transition(self, to: RunState) -> bool {
         use RunState::*;
         match self {
-            Queued => matches!(to, Running | Cancelled | Skipped | Paused),
+            Queued => matches!(to, Running | Cancelled | Skipped | Paused | Failed),
             Running => matches!(
                 to,
                 Queued | Succeeded | Failed | TimedOut | Cancelled | Paused
@@ -251,6 +253,7 @@ mod tests {
             (Queued, Running),
             (Queued, Cancelled),
             (Queued, Skipped),
+            (Queued, Failed),
             (Running, Queued),
             (Running, Succeeded),
             (Running, Failed),

@@ -88,10 +88,34 @@ pub struct JobView {
     /// The full definition (the validated job spec as JSON).
     #[schema(value_type = Object)]
     pub spec: serde_json::Value,
+    /// Where its runs run on the fleet (`run_on`, defaults filled in); `None` = the
+    /// server's own worker pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_on: Option<RunOnView>,
     /// First applied.
     pub created_at: DateTime<Utc>,
     /// Current version applied.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A job's or workflow task's `run_on` as checked: which agents may run it and how one is
+/// chosen (issue 9, "Routing").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunOnView {
+    /// Labels an agent must all carry (exact values); empty = every agent.
+    pub labels: BTreeMap<String, String>,
+    /// `first`, `last`, `round_robin`, `random`, `consistent_hash`,
+    /// `least_frequently_used`, `least_recently_used`, `failover`, `busyover` or
+    /// `least_loaded`.
+    pub strategy: String,
+    /// `consistent_hash`: `job` or `params.NAME`.
+    pub hash_key: String,
+    /// `least_loaded`: skip agents above this CPU percent.
+    pub max_cpu_percent: Option<f64>,
+    /// `least_loaded`: skip agents with less free memory, bytes.
+    pub min_free_memory_bytes: Option<u64>,
+    /// Fail a task waiting this long for an agent, ms; `None` = wait forever.
+    pub placement_timeout_ms: Option<u64>,
 }
 
 /// One version of a job.
@@ -391,6 +415,13 @@ pub struct TaskInstanceView {
     /// `$JOBWORKS_CHECKPOINT_OUT` file), if any.
     #[serde(default)]
     pub checkpoint: Option<CheckpointView>,
+    /// Routing: the agent it was placed on (`run_on`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_agent: Option<String>,
+    /// Routing: why it waits `queued` for an agent, while it does
+    /// (`no online agent matches site=bj`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
 }
 
 /// A task's latest progress report (`::progress 4500/10000 rows` or `::progress 45%`).

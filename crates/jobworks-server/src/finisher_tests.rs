@@ -84,7 +84,10 @@ async fn an_outcome_refused_for_good_does_not_hold_back_the_others() {
         })
         .collect();
     store.enqueue_runs(runs, now).await.expect("enqueue");
-    let claims = store.claim("w", 4, 600_000, now, now).await.expect("claim");
+    let claims = store
+        .claim("w", &jobworks_store::ClaimScope::Pool, 4, 600_000, now, now)
+        .await
+        .expect("claim");
     assert_eq!(claims.len(), 4);
     // a real refusal: the database aborts any update of the first attempt
     let lowest = claims.iter().map(|c| c.attempt_id).min();

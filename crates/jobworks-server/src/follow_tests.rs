@@ -28,7 +28,7 @@ async fn one_run(dir: &std::path::Path) -> (Arc<SqliteStore>, Claim) {
     );
     store.enqueue_runs(vec![run], now).await.expect("enqueue");
     let claim = store
-        .claim("w", 1, 600_000, now, now)
+        .claim("w", &jobworks_store::ClaimScope::Pool, 1, 600_000, now, now)
         .await
         .expect("claim")
         .remove(0);

@@ -138,7 +138,17 @@ mod tests {
             })
             .collect();
         store.enqueue_runs(runs, at(0)).await.unwrap();
-        let claims = store.claim("w", 251, 60_000, at(1), at(1)).await.unwrap();
+        let claims = store
+            .claim(
+                "w",
+                &jobworks_store::ClaimScope::Pool,
+                251,
+                60_000,
+                at(1),
+                at(1),
+            )
+            .await
+            .unwrap();
         assert_eq!(claims.len(), 251);
         let finishes = claims
             .iter()

@@ -18,6 +18,8 @@ mod logs;
 mod metrics;
 mod orphans;
 pub mod registry;
+pub mod registry_agents;
+pub mod placer;
 mod retry;
 mod scheduler;
 mod server;

@@ -244,7 +244,14 @@ mod tests {
         );
         store.enqueue_runs(vec![run], now).await.expect("enqueue");
         let claims = store
-            .claim("sibling", 1, 600_000, now, now)
+            .claim(
+                "sibling",
+                &jobworks_store::ClaimScope::Pool,
+                1,
+                600_000,
+                now,
+                now,
+            )
             .await
             .expect("claim");
         let installation = store.installation_id().await.expect("installation");

@@ -169,6 +169,7 @@ impl Server {
             Arc::new(LocalControl {
                 store: store.clone(),
                 worker: config.worker_id.clone(),
+                scope: jobworks_store::ClaimScope::Pool,
                 lease_ms: config.lease.as_millis() as u64,
                 clock: config.clock.clone(),
                 records: finish_tx,
@@ -181,10 +182,13 @@ impl Server {
         // every dispatch wake-up reaches the local pool and every held agent claim
         let dispatch_wake = Arc::new(Notify::new());
         let (agent_work_tx, agent_work) = watch::channel(0u64);
+        let agent_work_tx = Arc::new(agent_work_tx);
+        let placer_wake = Arc::new(Notify::new());
         tracker.spawn(crate::api::agent::relay_wakes(
             dispatch_wake.clone(),
             local_pool.then(|| pool.wake()),
-            agent_work_tx,
+            placer_wake.clone(),
+            agent_work_tx.clone(),
             shutdown.clone(),
         ));
         // without a local pool the finisher claims nothing for this server
@@ -300,6 +304,24 @@ impl Server {
                 .run(stop)
             })
         });
+        tracker.spawn({
+            // routing is a leader duty: one placer decides for every server's agents
+            let placer = crate::placer::Placer {
+                store: store.clone(),
+                // every enrolled agent, whatever server it talks to
+                agents: Arc::new(crate::registry_agents::RegistryAgents {
+                    store: store.clone(),
+                }),
+                clock: config.clock.clone(),
+                wake: placer_wake.clone(),
+                agent_work: agent_work_tx.clone(),
+                advance: advance.clone(),
+                followers: followers.clone(),
+            };
+            crate::leader::while_leading(leader.watch(), shutdown.clone(), move |_, stop| {
+                placer.clone().run(stop)
+            })
+        });
         tracker.spawn(elector.run(shutdown.clone()));
         if let Some(events) = store.subscribe() {
             tracker.spawn(crate::wakeups::run_wakeups(
@@ -359,6 +381,8 @@ impl Server {
                 work: agent_work,
                 stopping: shutdown.clone(),
                 fleet: Default::default(),
+                untargeted: !local_pool,
+                placer_wake,
             },
         };
         let app = router(state.clone());

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::{AttemptId, TaskSpec};
 use jobworks_store::{
-    AttemptFinish, BatchReport, Claim, ClaimKind, LogStream, NewLogLine, Store, StoreError,
-    TaskProgress,
+    AttemptFinish, BatchReport, Claim, ClaimKind, ClaimScope, LogStream, NewLogLine, Store,
+    StoreError, TaskProgress,
 };
 use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, DatasourceAccess,
@@ -96,8 +96,11 @@ pub async fn flush_logs(logs: &LogSender) {
 pub struct LocalControl {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// This server's worker id.
+    /// The worker id: this server's, or an agent's.
     pub worker: String,
+    /// What its claims may take: the server's pool takes untargeted task instances only, an
+    /// agent those placed on it (routing, `Store::claim`).
+    pub scope: ClaimScope,
     /// Lease length, ms.
     pub lease_ms: u64,
     /// The server's wall clock.
@@ -125,7 +128,14 @@ impl ControlPlane for LocalControl {
         let now = self.clock.now();
         let claims = self
             .store
-            .claim(&self.worker, max, self.lease_ms, now, now + LOOKAHEAD)
+            .claim(
+                &self.worker,
+                &self.scope,
+                max,
+                self.lease_ms,
+                now,
+                now + LOOKAHEAD,
+            )
             .await
             .map_err(control_error)?;
         Ok(claims

@@ -349,6 +349,7 @@ pub fn task_job_spec(spec: &WorkflowSpec, node: &TaskNode, task: &TaskSpec) -> J
         max_catchup: 0,
         output_cap_bytes: jobworks_domain::spec::DEFAULT_OUTPUT_CAP_BYTES,
         enabled: true,
+        run_on: node.run_on.clone().map(Box::new),
     }
 }
 

@@ -81,7 +81,14 @@ async fn through_store(runs: usize, batch: u32, handles: usize) -> f64 {
                 let mut done = 0usize;
                 loop {
                     let claims = store
-                        .claim(&worker, batch, 60_000, now, now)
+                        .claim(
+                            &worker,
+                            &jobworks_store::ClaimScope::Pool,
+                            batch,
+                            60_000,
+                            now,
+                            now,
+                        )
                         .await
                         .expect("claim");
                     if claims.is_empty() {

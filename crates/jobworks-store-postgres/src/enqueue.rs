@@ -116,8 +116,8 @@ pub(crate) async fn enqueue_in_tx(
         None => {
             sqlx::query(
                 "INSERT INTO task_instances (run_id, task_key, state, priority, serial, \
-                 not_before_us, queued_at_us, ended_at_us, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 not_before_us, queued_at_us, ended_at_us, reason, targeted) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(run_id)
             .bind(MAIN_TASK)
@@ -128,6 +128,7 @@ pub(crate) async fn enqueue_in_tx(
             .bind(to_us(now))
             .bind(state.is_terminal().then(|| to_us(now)))
             .bind(&reason)
+            .bind(i64::from(definition.targeted))
             .execute(&mut **conn)
             .await
             .map_err(db_err)?;
@@ -192,6 +193,8 @@ pub(crate) struct Policy {
     pub policy: ConcurrencyPolicy,
     pub priority: i64,
     pub spec_json: String,
+    /// Its job runs are routed to agents (the spec has `run_on`).
+    pub targeted: bool,
 }
 
 /// The kind, concurrency policy, priority and spec of a definition version. Errors:
@@ -215,11 +218,14 @@ pub(crate) async fn job_policy(
         "job_versions.concurrency",
         &format!("\"{}\"", row.get::<&str, _>("concurrency")),
     )?;
+    let kind = DefinitionKind::parse(row.get("kind"));
+    let spec_json: String = row.get("spec_json");
     Ok(Policy {
-        kind: DefinitionKind::parse(row.get("kind")),
+        kind,
         policy,
         priority: row.get("priority"),
-        spec_json: row.get("spec_json"),
+        targeted: jobworks_store::placement::job_spec_json_is_targeted(kind, &spec_json),
+        spec_json,
     })
 }
 
@@ -263,19 +269,21 @@ pub(crate) async fn insert_queued_batch(
     // rowids of one INSERT grow in VALUES order; RETURNING order itself is unspecified
     ids.sort_unstable();
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO task_instances (run_id, task_key, state, priority, serial, queued_at_us) ",
+        "INSERT INTO task_instances (run_id, task_key, state, priority, serial, queued_at_us, \
+         targeted) ",
     );
     q.push_values(ids.iter().zip(runs), |mut b, (id, run)| {
-        let (policy, priority) = policies
+        let (policy, priority, targeted) = policies
             .get(&(run.job_id.0, run.job_version))
-            .map(|p| (p.policy, p.priority))
-            .unwrap_or((ConcurrencyPolicy::Allow, 0));
+            .map(|p| (p.policy, p.priority, p.targeted))
+            .unwrap_or((ConcurrencyPolicy::Allow, 0, false));
         b.push_bind(*id)
             .push_bind(MAIN_TASK)
             .push_bind("queued")
             .push_bind(priority)
             .push_bind(i64::from(runs_serially(policy)))
-            .push_bind(now_us);
+            .push_bind(now_us)
+            .push_bind(i64::from(targeted));
     });
     q.build().execute(&mut **conn).await.map_err(db_err)?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(

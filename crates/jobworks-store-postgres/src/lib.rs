@@ -25,6 +25,7 @@ mod logs;
 mod lost_pause;
 mod notify;
 mod open;
+mod placement;
 mod queue;
 mod retention;
 mod rows;

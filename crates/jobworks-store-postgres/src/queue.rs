@@ -28,6 +28,8 @@ pub(crate) fn lease_until(now: DateTime<Utc>, lease_ms: u64) -> DateTime<Utc> {
 /// `ready_by`) for `worker`, under a lease of `lease_ms`.
 pub(crate) struct ClaimRequest<'a> {
     pub worker: &'a str,
+    /// Who claims: the server's pool or an agent (routing).
+    pub scope: &'a ClaimScope,
     pub limit: u32,
     pub lease_ms: u64,
     pub ready_by: DateTime<Utc>,
@@ -51,10 +53,19 @@ pub(crate) async fn claim_in_tx(
              WHERE t.state = 'queued' AND (t.not_before_us IS NULL OR t.not_before_us <= $1) \
              AND (t.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
                   AND o.state = 'running')) \
+             AND ((t.targeted = 0 AND $3) OR t.placed_agent = $4) \
              ORDER BY t.priority DESC, t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
     )
     .bind(to_us(request.ready_by))
     .bind(i64::from(request.limit))
+    .bind(match request.scope {
+        ClaimScope::Pool => true,
+        ClaimScope::Agent { untargeted, .. } => *untargeted,
+    })
+    .bind(match request.scope {
+        ClaimScope::Pool => None,
+        ClaimScope::Agent { name, .. } => Some(name.as_str()),
+    })
     .fetch_all(&mut **tx)
     .await
     .map_err(db_err)?;

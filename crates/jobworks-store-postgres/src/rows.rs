@@ -70,6 +70,9 @@ pub(crate) fn task_from_row(row: &PgRow) -> Result<TaskInstanceRecord, StoreErro
         child_run_id: col::<Option<i64>>(row, "child_run_id")?.map(RunId),
         deadline: opt_from_us(col(row, "deadline_us")?),
         decided_by: col(row, "decided_by")?,
+        placed_agent: col(row, "placed_agent")?,
+        placed_at: opt_from_us(col(row, "placed_at_us")?),
+        wait_reason: col(row, "wait_reason")?,
     })
 }
 

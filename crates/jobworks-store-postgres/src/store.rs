@@ -10,7 +10,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{TaskId, WorkflowSpec};
-use jobworks_domain::{AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId, RunState};
+use jobworks_domain::{
+    AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId, RunState, TaskInstanceId,
+};
 use jobworks_store::*;
 use sqlx::{Postgres, QueryBuilder, Row};
 
@@ -312,6 +314,7 @@ impl Store for PostgresStore {
     async fn claim(
         &self,
         worker: &str,
+        scope: &ClaimScope,
         limit: u32,
         lease_ms: u64,
         now: DateTime<Utc>,
@@ -325,6 +328,7 @@ impl Store for PostgresStore {
                 let mut tx = self.begin().await?;
                 let request = ClaimRequest {
                     worker,
+                    scope,
                     limit,
                     lease_ms,
                     ready_by,
@@ -335,6 +339,41 @@ impl Store for PostgresStore {
             }
             .await
         )
+    }
+
+    async fn tasks_to_place(
+        &self,
+        live_agents: &[String],
+        ready_by: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TaskToPlace>, StoreError> {
+        crate::placement::tasks_to_place(self, live_agents, ready_by, limit).await
+    }
+
+    async fn write_placements(
+        &self,
+        placements: Vec<NewPlacement>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        crate::placement::write_placements(self, placements, now).await
+    }
+
+    async fn record_waits(
+        &self,
+        waits: Vec<PlacementWait>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        crate::placement::record_waits(self, waits, now).await
+    }
+
+    async fn fail_unplaced(
+        &self,
+        task: TaskInstanceId,
+        expected: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UnplacedFailure>, StoreError> {
+        crate::placement::fail_unplaced(self, task, expected, reason, now).await
     }
 
     /// One transaction; attempts no longer running are left alone (the state is in the `WHERE`).
@@ -422,6 +461,7 @@ impl Store for PostgresStore {
                 {
                     let request = ClaimRequest {
                         worker: &local.worker,
+                        scope: &ClaimScope::Pool,
                         limit: local.limit,
                         lease_ms: local.lease_ms,
                         ready_by: now,

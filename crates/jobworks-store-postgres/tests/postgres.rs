@@ -183,7 +183,14 @@ async fn notify_reaches_another_handle_after_commit() {
     assert!(!lags.is_empty(), "delivered events have their lag recorded");
     assert!(lags.iter().all(|s| (0.0..10.0).contains(s)), "{lags:?}");
     let claims = writer
-        .claim("w1", 1, 60_000, at(2), at(2))
+        .claim(
+            "w1",
+            &jobworks_store::ClaimScope::Pool,
+            1,
+            60_000,
+            at(2),
+            at(2),
+        )
         .await
         .expect("claim");
     expect_event(&mut rx, "RunChanged", |e| {
@@ -238,7 +245,14 @@ async fn three_handles_claim_each_of_300_runs_exactly_once() {
                 barrier.wait().await;
                 loop {
                     let claims = store
-                        .claim(&worker, 7, 60_000, at(2), at(2))
+                        .claim(
+                            &worker,
+                            &jobworks_store::ClaimScope::Pool,
+                            7,
+                            60_000,
+                            at(2),
+                            at(2),
+                        )
                         .await
                         .expect("claim");
                     if claims.is_empty() {
@@ -283,7 +297,14 @@ async fn a_serial_job_never_runs_twice_at_once_across_handles() {
                     barrier.wait().await;
                     let worker = format!("w{i}");
                     let claims = store
-                        .claim(&worker, 5, 60_000, at(2), at(2))
+                        .claim(
+                            &worker,
+                            &jobworks_store::ClaimScope::Pool,
+                            5,
+                            60_000,
+                            at(2),
+                            at(2),
+                        )
                         .await
                         .expect("claim");
                     (worker, claims)

@@ -378,6 +378,8 @@ pub(crate) struct Policy {
     pub priority: i64,
     /// The version's canonical JSON.
     pub spec_json: String,
+    /// Its job runs are routed to agents (the spec has `run_on`).
+    pub targeted: bool,
 }
 
 /// The kind, concurrency policy, priority and spec of a definition version. Errors:
@@ -401,10 +403,13 @@ pub(crate) async fn policy(
         "job_versions.concurrency",
         &format!("\"{}\"", row.get::<&str, _>("concurrency")),
     )?;
+    let kind = DefinitionKind::parse(row.get("kind"));
+    let spec_json: String = row.get("spec_json");
     Ok(Policy {
-        kind: DefinitionKind::parse(row.get("kind")),
+        kind,
         policy,
         priority: row.get("priority"),
-        spec_json: row.get("spec_json"),
+        targeted: jobworks_store::placement::job_spec_json_is_targeted(kind, &spec_json),
+        spec_json,
     })
 }

@@ -196,8 +196,8 @@ pub(crate) async fn enqueue_in_tx(
         None => {
             sqlx::query(
                 "INSERT INTO task_instances (run_id, task_key, state, priority, serial, \
-                 not_before_us, queued_at_us, ended_at_us, reason) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 not_before_us, queued_at_us, ended_at_us, reason, targeted) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(run_id)
             .bind(MAIN_TASK)
@@ -208,6 +208,7 @@ pub(crate) async fn enqueue_in_tx(
             .bind(to_us(now))
             .bind(state.is_terminal().then(|| to_us(now)))
             .bind(&reason)
+            .bind(i64::from(definition.targeted))
             .execute(&mut *conn)
             .await
             .map_err(db_err)?;
@@ -306,19 +307,21 @@ async fn insert_queued_batch(
     // rowids of one INSERT grow in VALUES order; RETURNING order itself is unspecified
     ids.sort_unstable();
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO task_instances (run_id, task_key, state, priority, serial, queued_at_us) ",
+        "INSERT INTO task_instances (run_id, task_key, state, priority, serial, queued_at_us, \
+         targeted) ",
     );
     q.push_values(ids.iter().zip(runs), |mut b, (id, run)| {
-        let (policy, priority) = policies
+        let (policy, priority, targeted) = policies
             .get(&(run.job_id.0, run.job_version))
-            .map(|p| (p.policy, p.priority))
-            .unwrap_or((ConcurrencyPolicy::Allow, 0));
+            .map(|p| (p.policy, p.priority, p.targeted))
+            .unwrap_or((ConcurrencyPolicy::Allow, 0, false));
         b.push_bind(*id)
             .push_bind(MAIN_TASK)
             .push_bind("queued")
             .push_bind(priority)
             .push_bind(i64::from(runs_serially(policy)))
-            .push_bind(now_us);
+            .push_bind(now_us)
+            .push_bind(i64::from(targeted));
     });
     q.build().execute(&mut *conn).await.map_err(db_err)?;
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(

@@ -62,6 +62,7 @@ pub(crate) async fn finish_and_advance(
     {
         let request = ClaimRequest {
             worker: &local.worker,
+            scope: &ClaimScope::Pool,
             limit: local.limit,
             lease_ms: local.lease_ms,
             ready_by: now,

@@ -27,6 +27,7 @@ mod leader;
 mod logs;
 mod lost_pause;
 mod open;
+mod placement;
 mod queue;
 mod retention;
 mod rows;

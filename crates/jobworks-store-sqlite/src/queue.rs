@@ -19,6 +19,7 @@ use crate::runs::{insert_task_event, set_run_state};
 pub(crate) async fn claim(
     store: &SqliteStore,
     worker: &str,
+    scope: &ClaimScope,
     limit: u32,
     lease_ms: u64,
     now: DateTime<Utc>,
@@ -30,6 +31,7 @@ pub(crate) async fn claim(
     let mut tx = store.begin().await?;
     let request = ClaimRequest {
         worker,
+        scope,
         limit,
         lease_ms,
         ready_by,
@@ -259,6 +261,8 @@ pub(crate) async fn expire_leases(
 /// `ready_by`) for `worker`, under a lease of `lease_ms`.
 pub(crate) struct ClaimRequest<'a> {
     pub worker: &'a str,
+    /// Who claims: the server's pool or an agent (routing).
+    pub scope: &'a ClaimScope,
     pub limit: u32,
     pub lease_ms: u64,
     pub ready_by: DateTime<Utc>,
@@ -283,9 +287,12 @@ pub(crate) async fn claim_in_tx(
              WHERE t.state = 'queued' AND (t.not_before_us IS NULL OR t.not_before_us <= ?) \
              AND (t.serial = 0 OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.job_id = r.job_id \
                   AND o.state = 'running')) \
+             AND (t.targeted = 0 AND ? OR t.placed_agent = ?) \
              ORDER BY t.priority DESC, t.id LIMIT ?",
     )
     .bind(to_us(request.ready_by))
+    .bind(scope_takes_untargeted(request.scope))
+    .bind(scope_agent(request.scope))
     .bind(i64::from(request.limit))
     .fetch_all(&mut **tx)
     .await
@@ -404,4 +411,22 @@ pub(crate) async fn claim_in_tx(
         });
     }
     Ok(claims)
+}
+
+/// Whether `scope` takes task instances without `run_on`: the server's pool, and agents of a
+/// server without a pool of its own.
+pub(crate) fn scope_takes_untargeted(scope: &ClaimScope) -> bool {
+    match scope {
+        ClaimScope::Pool => true,
+        ClaimScope::Agent { untargeted, .. } => *untargeted,
+    }
+}
+
+/// The agent name whose placed task instances `scope` takes; `None` for the server's pool
+/// (`placed_agent = NULL` matches nothing).
+pub(crate) fn scope_agent(scope: &ClaimScope) -> Option<&str> {
+    match scope {
+        ClaimScope::Pool => None,
+        ClaimScope::Agent { name, .. } => Some(name),
+    }
 }

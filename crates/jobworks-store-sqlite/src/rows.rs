@@ -94,6 +94,9 @@ pub(crate) fn task_from_row(row: &SqliteRow) -> Result<TaskInstanceRecord, Store
         child_run_id: row.get::<Option<i64>, _>("child_run_id").map(RunId),
         deadline: opt_from_us(row.get("deadline_us")),
         decided_by: row.get("decided_by"),
+        placed_agent: row.get("placed_agent"),
+        placed_at: opt_from_us(row.get("placed_at_us")),
+        wait_reason: row.get("wait_reason"),
     })
 }
 

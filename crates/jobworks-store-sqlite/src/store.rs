@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{TaskId, WorkflowSpec};
-use jobworks_domain::{AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId};
+use jobworks_domain::{AttemptId, ConcurrencyPolicy, JobId, JobSpec, RunId, TaskInstanceId};
 use jobworks_store::*;
 
 use crate::definitions::{self, NewDefinition};
@@ -93,12 +93,48 @@ impl Store for SqliteStore {
     async fn claim(
         &self,
         worker: &str,
+        scope: &ClaimScope,
         limit: u32,
         lease_ms: u64,
         now: DateTime<Utc>,
         ready_by: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError> {
-        queue::claim(self, worker, limit, lease_ms, now, ready_by).await
+        queue::claim(self, worker, scope, limit, lease_ms, now, ready_by).await
+    }
+
+    async fn tasks_to_place(
+        &self,
+        live_agents: &[String],
+        ready_by: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TaskToPlace>, StoreError> {
+        crate::placement::tasks_to_place(self, live_agents, ready_by, limit).await
+    }
+
+    async fn write_placements(
+        &self,
+        placements: Vec<NewPlacement>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        crate::placement::write_placements(self, placements, now).await
+    }
+
+    async fn record_waits(
+        &self,
+        waits: Vec<PlacementWait>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        crate::placement::record_waits(self, waits, now).await
+    }
+
+    async fn fail_unplaced(
+        &self,
+        task: TaskInstanceId,
+        expected: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UnplacedFailure>, StoreError> {
+        crate::placement::fail_unplaced(self, task, expected, reason, now).await
     }
 
     async fn mark_started(

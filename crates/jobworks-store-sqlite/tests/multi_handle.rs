@@ -112,7 +112,14 @@ async fn claims_across_handles_take_each_run_once() {
             let mut claimed: Vec<RunId> = Vec::new();
             loop {
                 let batch = store
-                    .claim(&worker, 7, 60_000, at(2), at(2))
+                    .claim(
+                        &worker,
+                        &jobworks_store::ClaimScope::Pool,
+                        7,
+                        60_000,
+                        at(2),
+                        at(2),
+                    )
                     .await
                     .expect("claim under contention");
                 if batch.is_empty() {

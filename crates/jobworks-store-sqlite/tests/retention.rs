@@ -29,7 +29,14 @@ async fn vacuum_reclaims_the_space_of_purged_runs() {
         .collect();
     store.enqueue_runs(new, at(0)).await.expect("enqueue");
     let claims = store
-        .claim("w", runs, 60_000, at(1), at(1))
+        .claim(
+            "w",
+            &jobworks_store::ClaimScope::Pool,
+            runs,
+            60_000,
+            at(1),
+            at(1),
+        )
         .await
         .expect("claim");
     let lines: Vec<NewLogLine> = claims

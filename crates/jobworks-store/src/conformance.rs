@@ -29,7 +29,11 @@
 //! | `next_due_at` | `ticks_fire_at_most_once`, `schedules_pause_and_next_due`, `workflow_pause_and_delete` |
 //! | `fire_ticks` | `ticks_fire_at_most_once`, `early_ticks_keep_event_order`, `leader_lease_and_fencing` |
 //! | `enqueue_runs` | `concurrency_policies` and most others |
-//! | `claim` | `claim_finish_and_fencing`, `retries_requeue_with_backoff`, `concurrency_policies` |
+//! | `claim` | `claim_finish_and_fencing`, `retries_requeue_with_backoff`, `concurrency_policies`, `claims_follow_their_scope` (every `ClaimScope`) |
+//! | `tasks_to_place` | `placements_are_guarded_and_remembered`, `waits_are_recorded_once_per_change`, `unplaced_tasks_fail_after_their_timeout` |
+//! | `write_placements` | `placements_are_guarded_and_remembered`, `claims_follow_their_scope` |
+//! | `record_waits` | `waits_are_recorded_once_per_change` |
+//! | `fail_unplaced` | `unplaced_tasks_fail_after_their_timeout` |
 //! | `mark_started` | `mark_started_records_pids`, `early_ticks_keep_event_order` |
 //! | `renew_leases` | `renew_leases_held_lost_and_cancelled`, `cancel_queued_and_running`, `expired_leases_are_lost_and_fenced` |
 //! | `finish_attempts` | `claim_finish_and_fencing`, `retries_requeue_with_backoff`, `advance_run_follows_the_engine` |
@@ -71,6 +75,7 @@ mod event_order;
 mod jobs;
 mod leader;
 mod logs;
+pub(crate) mod placement;
 mod planner;
 mod reads;
 mod retention;
@@ -93,6 +98,10 @@ pub use jobs::{
 };
 pub use leader::leader_lease_and_fencing;
 pub use logs::logs_round_trip;
+pub use placement::{
+    claims_follow_their_scope, placements_are_guarded_and_remembered,
+    unplaced_tasks_fail_after_their_timeout, waits_are_recorded_once_per_change,
+};
 pub use planner::engine_plan;
 pub use reads::{
     count_and_list_runs_with_filters, get_run_details, mark_started_records_pids,
@@ -148,6 +157,7 @@ pub fn sample_spec(name: &str) -> JobSpec {
         max_catchup: 10,
         output_cap_bytes: 1024,
         enabled: true,
+        run_on: None,
     }
 }
 
@@ -255,6 +265,10 @@ macro_rules! store_conformance_tests {
             enrollment_tokens_create_list_revoke,
             agents_enroll_with_tokens,
             agents_heartbeat_and_states,
+            claims_follow_their_scope,
+            placements_are_guarded_and_remembered,
+            waits_are_recorded_once_per_change,
+            unplaced_tasks_fail_after_their_timeout,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod cluster;
 pub mod conformance;
 pub mod error;
+pub mod placement;
 pub mod records;
 pub mod store;
 pub mod transfer;
@@ -18,6 +19,7 @@ pub use agents::{AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewE
 pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;
+pub use placement::{ClaimScope, NewPlacement, PlacementWait, TaskToPlace, UnplacedFailure};
 pub use records::*;
 pub use store::{Planner, RetryDecider, Store};
 pub use transfer::{TableChecksum, TableInfo, TableTransfer, Value};

@@ -323,6 +323,17 @@ pub struct TaskInstanceRecord {
     pub deadline: Option<DateTime<Utc>>,
     /// Approval tasks: who decided (`token:alice`, `timeout`); marks: who marked.
     pub decided_by: Option<String>,
+    /// Routing: the agent it was placed on (kept after its attempt is claimed); `None` for
+    /// a task without `run_on` or one not placed yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_agent: Option<String>,
+    /// Routing: when it was placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<DateTime<Utc>>,
+    /// Routing: why it waits `queued` for an agent (`no online agent matches site=bj`);
+    /// cleared when it is placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_reason: Option<String>,
 }
 
 /// One attempt.
@@ -487,7 +498,7 @@ pub enum TaskWrite {
 
 /// Work a worker asks for in the transaction that records finishes (see
 /// `Store::finish_and_advance`): the engine's newly queued tasks start without a claim round
-/// trip.
+/// trip. Always the server's own pool: the claim is in [`crate::ClaimScope::Pool`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalClaim {
     /// The worker.

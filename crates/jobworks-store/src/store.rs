@@ -10,11 +10,12 @@ use crate::agents::{
 use crate::batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState};
 use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;
+use crate::placement::{ClaimScope, NewPlacement, PlacementWait, TaskToPlace, UnplacedFailure};
 use crate::records::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::workflow::{TaskId, WorkflowSpec};
-use jobworks_domain::{AttemptId, JobId, JobSpec, RunId};
+use jobworks_domain::{AttemptId, JobId, JobSpec, RunId, TaskInstanceId};
 
 /// Decides, for an attempt that ended as retryable (failed, timed out, lost), when the next
 /// attempt may start: `(spec, attempt_no that ended)` → `Some(not_before)` or `None` (the run
@@ -104,14 +105,71 @@ pub trait Store: Send + Sync + 'static {
     /// creates a running attempt for each under a lease of `lease_ms` held by `worker`.
     /// `ready_by` may be a little after `now`, so a worker can claim a scheduled run just
     /// before its tick and start it exactly on time (see `Claim::not_before`).
+    ///
+    /// `scope` says who claims (issue 9, "Routing"): [`ClaimScope::Pool`] (the server's own
+    /// pool) takes only untargeted task instances (no `run_on`); [`ClaimScope::Agent`] takes
+    /// those placed on its name, plus untargeted ones when its `untargeted` is set. A
+    /// targeted task instance not yet placed is claimed by no one.
     async fn claim(
         &self,
         worker: &str,
+        scope: &ClaimScope,
         limit: u32,
         lease_ms: u64,
         now: DateTime<Utc>,
         ready_by: DateTime<Utc>,
     ) -> Result<Vec<Claim>, StoreError>;
+
+    /// Targeted task instances that need an agent: queued, ready by `ready_by` (not-before
+    /// unset or at or before it), with `run_on`, and either not placed or placed on an agent
+    /// whose name is not in `live_agents`; highest priority first, then oldest; at most
+    /// `limit`. Each comes with its spec, its run's params, its definition's routing memory
+    /// and the wait reason recorded last. A read: no isolation beyond one consistent
+    /// snapshot; the writes that follow are guarded ([`Store::write_placements`]).
+    async fn tasks_to_place(
+        &self,
+        live_agents: &[String],
+        ready_by: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<TaskToPlace>, StoreError>;
+
+    /// Writes placements in one transaction, each guarded: a task instance is placed only if
+    /// it is still `queued` and its placement is still `expected` (compare-and-set, so of two
+    /// placers racing on one task exactly one wins). A placement written also clears the
+    /// wait reason, records a run event (`queued → queued`, with `reason`) and stores
+    /// `memory` as the routing memory of the task's definition and task key, in the same
+    /// transaction; a refused one writes nothing. Returns, per placement in input order,
+    /// whether it was written.
+    async fn write_placements(
+        &self,
+        placements: Vec<NewPlacement>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// Records why task instances wait for an agent, in one transaction, each guarded as
+    /// placements are (still `queued`, placement still `expected`): the reason is stored, a
+    /// stale placement cleared, and a run event recorded only when the reason differs from
+    /// the one stored. Returns how many reasons changed.
+    async fn record_waits(
+        &self,
+        waits: Vec<PlacementWait>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Fails a targeted task instance that found no agent within its `placement_timeout`,
+    /// in one transaction: only if it is still `queued` and unplaced (or its placement is
+    /// still `expected`), it goes `queued → failed` with `reason` (see
+    /// `jobworks_domain::lifecycle::placement_timeout_reason`), recorded as a run event; a
+    /// job run fails with it, a workflow run is left to its engine. Returns `None` when
+    /// the guard refused (claimed, placed or cancelled meanwhile). Errors: `Conflict` when
+    /// the run state machine refuses the transition.
+    async fn fail_unplaced(
+        &self,
+        task: TaskInstanceId,
+        expected: Option<&str>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UnplacedFailure>, StoreError>;
 
     /// Records process ids and start times of claimed attempts `(attempt, pid, started_at)`
     /// in one transaction; attempts no longer running are left alone.
@@ -166,7 +224,14 @@ pub trait Store: Send + Sync + 'static {
             && done.values().any(|outcome| outcome.queued)
         {
             claims = self
-                .claim(&local.worker, local.limit, local.lease_ms, now, now)
+                .claim(
+                    &local.worker,
+                    &ClaimScope::Pool,
+                    local.limit,
+                    local.lease_ms,
+                    now,
+                    now,
+                )
                 .await?;
         }
         Ok(FinishAndAdvance {

@@ -4,6 +4,7 @@ use crate::client::ApiClient;
 use crate::human::{self, Clock};
 use crate::output::{self, OutputFormat, outln, print_json};
 use comfy_table::Table;
+use jobworks_domain::routing::RunOnPolicy;
 use jobworks_protocol::{JobVersionView, JobView};
 use serde_json::Value;
 use std::io::IsTerminal as _;
@@ -238,6 +239,12 @@ pub fn job_details(job: &JobView, clock: &Clock) -> Table {
         ("task", job.task_type.clone()),
     ];
     rows.extend(task_rows(&job.spec));
+    // routing: only jobs with `run_on` (the others run on the server's own pool)
+    if let Some(run_on) = job.spec.get("run_on").filter(|run_on| !run_on.is_null()) {
+        let text = serde_json::from_value::<RunOnPolicy>(run_on.clone())
+            .map_or_else(|_| run_on.to_string(), |run_on| run_on.describe());
+        rows.push(("run on", text));
+    }
     output::details(rows)
 }
 
@@ -396,6 +403,7 @@ mod tests {
                 "output_cap_bytes": 10485760,
                 "enabled": true
             }),
+            run_on: None,
             created_at: at("2026-03-01T08:00:00Z"),
             updated_at: at("2026-03-07T08:00:00Z"),
         }

@@ -285,14 +285,19 @@ const TASK_REASON_WIDTH: usize = 50;
 /// Longest output value shown, in characters.
 const OUTPUT_VALUE_WIDTH: usize = 40;
 
-/// TASK, KIND, STATE, ATTEMPTS, STARTED, DURATION, EXIT, CHILD RUN (when a task started
-/// one), REASON; in the order given (the definition's).
+/// TASK, KIND, STATE, ATTEMPTS, STARTED, DURATION, EXIT, AGENT (when a task was placed on
+/// one), CHILD RUN (when a task started one), REASON (`waiting: …` while a task waits for
+/// an agent); in the order given (the definition's).
 pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
     let children = tasks.iter().any(|task| task.child_run_id.is_some());
     let reports = tasks.iter().any(|task| task.progress.is_some());
+    let placed = tasks.iter().any(|task| task.placed_agent.is_some());
     let mut headers = vec![
         "TASK", "KIND", "STATE", "ATTEMPTS", "STARTED", "DURATION", "EXIT",
     ];
+    if placed {
+        headers.push("AGENT");
+    }
     if children {
         headers.push("CHILD RUN");
     }
@@ -312,6 +317,9 @@ pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
             task_duration(task, clock),
             task.exit_code.map_or_else(dash, |code| code.to_string()),
         ];
+        if placed {
+            row.push(task.placed_agent.clone().unwrap_or_else(dash));
+        }
         if children {
             row.push(task.child_run_id.map_or_else(dash, |id| id.to_string()));
         }
@@ -322,8 +330,13 @@ pub fn tasks_table(tasks: &[TaskInstanceView], clock: &Clock) -> Table {
                     .map_or_else(dash, progress::progress_text),
             );
         }
+        // a task waiting for an agent says why (routing); else its last reason
+        let reason = match &task.wait_reason {
+            Some(wait) => Some(format!("waiting: {wait}")),
+            None => task.reason.clone(),
+        };
         row.push(
-            task.reason
+            reason
                 .as_deref()
                 .map_or_else(dash, |reason| human::truncate(reason, TASK_REASON_WIDTH)),
         );
@@ -462,6 +475,13 @@ fn run_details(detail: &RunDetailView, clock: &Clock) -> Table {
             }
             if let Some(c) = &main.checkpoint {
                 rows.push(("checkpoint", progress::checkpoint_line(c, clock)));
+            }
+            // routing: where it was placed, or why it waits for an agent
+            if let Some(agent) = &main.placed_agent {
+                rows.push(("agent", agent.clone()));
+            }
+            if let Some(wait) = &main.wait_reason {
+                rows.push(("waiting", wait.clone()));
             }
         }
     }

@@ -351,6 +351,7 @@ mod tests {
             paused: false,
             next_fire_at: Some(at("2026-03-08T12:00:10Z")),
             spec: serde_json::json!({}),
+            run_on: None,
             created_at: at("2026-03-08T00:00:00Z"),
             updated_at: at("2026-03-08T00:00:00Z"),
         };

@@ -212,6 +212,12 @@ pub fn workflow_details(
                 .collect();
             rows.push(("params", names.join(", ")));
         }
+        // routing: one row per task with `run_on`
+        for task in &spec.tasks {
+            if let Some(run_on) = &task.run_on {
+                rows.push(("run on", format!("{}: {}", task.id, run_on.describe())));
+            }
+        }
     }
     output::details(rows)
 }

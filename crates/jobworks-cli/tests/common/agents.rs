@@ -58,7 +58,31 @@ fn collect(
     });
 }
 
+/// Starts agent `name` on `server` with 2 slots, its data under `dir/name`, enrolled with a
+/// one-use token carrying `labels` (`site=bj,role=db`; empty for none: labels come from the
+/// token, never from the agent), and waits (60 s) until it says it is connected. The routing
+/// tests start every agent through this one function.
+pub fn start_agent(server: &TestServer, name: &str, labels: &str, dir: &Path) -> TestAgent {
+    let mut args = vec!["--uses", "1"];
+    if !labels.is_empty() {
+        args.extend(["--labels", labels]);
+    }
+    let (token, _) = enrollment_token_with(server, &args);
+    TestAgent::start(&words(&format!(
+        "--server {} --token {token} --name {name} --slots 2 --data-dir {}",
+        server.url,
+        dir.join(name).display()
+    )))
+}
+
 impl TestAgent {
+    /// The agent's name: its worker id without the `-<UUID v7>` (empty before it connects).
+    pub fn name(&self) -> &str {
+        self.worker
+            .get(..self.worker.len().saturating_sub(37))
+            .unwrap_or_default()
+    }
+
     /// Starts `jobworks agent ARGS` (no API token or config in its environment) and returns
     /// at once, before it connects.
     pub fn spawn(args: &[String]) -> (TestAgent, std::sync::mpsc::Receiver<String>) {

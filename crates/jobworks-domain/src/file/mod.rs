@@ -16,6 +16,7 @@
 pub(crate) mod diagnostic;
 mod param_decl;
 pub(crate) mod raw;
+mod run_on;
 mod set;
 pub mod size;
 mod string_pos;
@@ -117,5 +118,7 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_run_on;
 #[cfg(test)]
 mod tests_sql;

@@ -1271,6 +1271,7 @@ fn full_file_round_trips() {
         max_catchup: 50,
         output_cap_bytes: 512 * 1024,
         enabled: false,
+        run_on: None,
     };
     assert_eq!(disk, &expected_disk);
 
@@ -1299,6 +1300,7 @@ fn full_file_round_trips() {
         max_catchup: 10,
         output_cap_bytes: 10 * 1024 * 1024,
         enabled: true,
+        run_on: None,
     };
     assert_eq!(
         report,

@@ -38,6 +38,7 @@ pub(crate) const JOB_FIELDS: &[&str] = &[
     "task",
     "retries",
     "params",
+    "run_on",
 ];
 
 const RETRY_FIELDS: &[&str] = &[
@@ -187,7 +188,11 @@ impl<'a> Validator<'a> {
 
     fn job(&mut self, node: &Node, path: &str, seen: &mut SeenNames) -> Option<JobSpec> {
         let entries = self.table(node, path)?;
-        let fields = self.known_fields(entries, path, JOB_FIELDS, |_| None);
+        let fields = self.known_fields(entries, path, JOB_FIELDS, |unknown| {
+            (unknown == "rolling").then(|| {
+                "rolling batches are not supported yet (issue 9); leave `rolling` out".to_owned()
+            })
+        });
         let errors_before = self.diagnostics.len();
 
         let name = match fields.get("name") {
@@ -254,6 +259,10 @@ impl<'a> Validator<'a> {
             .get("params")
             .map(|entry| self.params(entry, path))
             .unwrap_or_default();
+        let run_on = fields
+            .get("run_on")
+            .and_then(|entry| self.run_on(entry, path, &params))
+            .map(Box::new);
         let task = match fields.get("task") {
             Some(entry) => self.task(entry, path, &params),
             None => {
@@ -291,6 +300,7 @@ impl<'a> Validator<'a> {
             max_catchup,
             output_cap_bytes,
             enabled,
+            run_on,
         })
     }
 

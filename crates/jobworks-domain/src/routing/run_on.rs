@@ -166,6 +166,39 @@ impl RunOnPolicy {
     }
 }
 
+impl RunOnPolicy {
+    /// One line for people, as `jobs show` and `workflow show` print it:
+    /// `site=bj, round_robin`, then what differs from the defaults (`hash on
+    /// params.customer`, `max CPU 80%`, `min free memory 1GiB`, `placement timeout 2s`);
+    /// `any agent, least_loaded` for `run_on = {}`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![
+            if self.labels.is_empty() {
+                "any agent".to_owned()
+            } else {
+                super::describe_labels(&self.labels)
+            },
+            self.strategy.as_str().to_owned(),
+        ];
+        if let HashKey::Param(name) = &self.hash_key {
+            parts.push(format!("hash on params.{name}"));
+        }
+        if let Some(cpu) = self.max_cpu_percent {
+            parts.push(format!("max CPU {cpu}%"));
+        }
+        if let Some(bytes) = self.min_free_memory_bytes {
+            parts.push(format!("min free memory {}", super::human_bytes(bytes)));
+        }
+        if let Some(ms) = self.placement_timeout_ms {
+            parts.push(format!(
+                "placement timeout {}",
+                jobworks_schedule::format_duration(std::time::Duration::from_millis(ms))
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
 impl Default for RunOnPolicy {
     /// `run_on = {}`: any online agent, `least_loaded`, lost after 45 s, then retried.
     fn default() -> Self {

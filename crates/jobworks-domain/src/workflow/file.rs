@@ -43,6 +43,7 @@ const TASK_COMMON: &[&str] = &[
     "retries",
     "timeout",
     "env",
+    "run_on",
 ];
 /// The keys that say what a task does; exactly one per task.
 const KIND_KEYS: &[&str] = &["type", "job", "workflow", "approval", "branch", "group"];
@@ -192,7 +193,7 @@ impl Validator<'_> {
             }
         }
         let tasks = match fields.get("task") {
-            Some(entry) => self.workflow_tasks(entry, path, &mut spans),
+            Some(entry) => self.workflow_tasks(entry, path, &mut spans, &checked_params),
             None => {
                 spans.tasks_reported = true;
                 self.error(
@@ -288,13 +289,16 @@ impl Validator<'_> {
         entry: &Entry,
         workflow_path: &str,
         spans: &mut Spans,
+        params: &[ParamSpec],
     ) -> Vec<TaskNode> {
         let path = key_path(workflow_path, "task");
         match &entry.value.kind {
             NodeKind::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(at, item)| self.workflow_task(item, &item_path(&path, at), at, spans))
+                .map(|(at, item)| {
+                    self.workflow_task(item, &item_path(&path, at), at, spans, params)
+                })
                 .collect(),
             NodeKind::Invalid => {
                 spans.tasks_reported = true;
@@ -356,7 +360,14 @@ impl Validator<'_> {
 
     /// One task; always returns a node (with stand-ins for what did not parse) so that the
     /// graph checks still see every task.
-    fn workflow_task(&mut self, node: &Node, path: &str, at: usize, spans: &mut Spans) -> TaskNode {
+    fn workflow_task(
+        &mut self,
+        node: &Node,
+        path: &str,
+        at: usize,
+        spans: &mut Spans,
+        params: &[ParamSpec],
+    ) -> TaskNode {
         spans.record(Site::Task(at), &node.span);
         let stand_in_id = || TaskId::new(format!("\u{0}task{}", at + 1));
         let Some(entries) = self.table(node, path) else {
@@ -472,6 +483,16 @@ impl Validator<'_> {
             }
             None => BTreeMap::new(),
         };
+        // where the task runs: only inline tasks run on a worker of their own; a called job
+        // or workflow routes by its own `run_on`
+        let run_on = match fields.get("run_on") {
+            Some(entry) if kind_key == Some("type") => self.run_on(entry, path, params),
+            Some(entry) => {
+                self.not_for_kind(entry, path, kind_key);
+                None
+            }
+            None => None,
+        };
 
         let kind = match kind_key {
             Some("type") => self.inline_task(&fields, node, path, at, spans),
@@ -495,6 +516,7 @@ impl Validator<'_> {
             timeout_ms,
             env,
             kind: kind.unwrap_or_else(stand_in_kind),
+            run_on,
         }
     }
 
@@ -509,6 +531,10 @@ impl Validator<'_> {
             }
             ("env", "job" | "workflow") => "a called job or workflow uses its own env",
             ("env", _) => "`env` applies to tasks with `type` (shell, python, sql)",
+            ("run_on", "job" | "workflow") => {
+                "a called job or workflow runs where its own `run_on` says"
+            }
+            ("run_on", _) => "`run_on` applies to tasks with `type` (shell, python, sql)",
             _ => "it applies to tasks with `type` and to job and workflow calls",
         };
         self.error(
@@ -1199,6 +1225,7 @@ fn stand_in(id: TaskId) -> TaskNode {
         timeout_ms: None,
         env: BTreeMap::new(),
         kind: stand_in_kind(),
+        run_on: None,
     }
 }
 

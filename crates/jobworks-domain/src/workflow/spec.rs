@@ -149,6 +149,11 @@ pub struct TaskNode {
     pub env: BTreeMap<String, String>,
     /// What the task does.
     pub kind: TaskKind,
+    /// Where an inline task runs on the fleet (`run_on = { … }`, as on a job); `None` = the
+    /// server's own worker pool. Carried into the task's job-shaped spec. Absent from stored
+    /// specs when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_on: Option<crate::routing::RunOnPolicy>,
 }
 
 /// What a task does.

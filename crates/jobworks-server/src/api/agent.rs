@@ -49,6 +49,7 @@ use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
 use jobworks_domain::routing::AdminState;
 use jobworks_domain::{AttemptId, AttemptState};
+use jobworks_store::ClaimScope;
 use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, LeaseReply,
     LogRecord,
@@ -180,9 +181,14 @@ pub(crate) struct AgentPlane {
     pub stopping: CancellationToken,
     /// The fleet's size, for the heartbeat interval (`registry::scaled_interval`).
     pub fleet: Arc<crate::registry::FleetSize>,
+    /// Agents also claim untargeted task instances: this server runs no pool of its own.
+    pub untargeted: bool,
+    /// Wakes the placer (an agent said hello: targeted work may now have a place).
+    pub placer_wake: Arc<Notify>,
 }
 
-/// Passes every dispatch wake-up on to the server's own pool (when it has one) and to every
+/// Passes every dispatch wake-up on to the server's own pool (when it has one), the placer
+/// (which places targeted task instances and then wakes agent claims itself) and every
 /// held agent claim, until `shutdown`. `Notify::notify_one` wakes one waiter only, so held
 /// claims watch a counter instead, which wakes them all and cannot be missed between a
 /// claim that found nothing and the wait that follows (a receiver sees every bump made after
@@ -190,7 +196,8 @@ pub(crate) struct AgentPlane {
 pub(crate) async fn relay_wakes(
     dispatch: Arc<Notify>,
     pool: Option<Arc<Notify>>,
-    agents: watch::Sender<u64>,
+    placer: Arc<Notify>,
+    agents: Arc<watch::Sender<u64>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -201,6 +208,7 @@ pub(crate) async fn relay_wakes(
         if let Some(pool) = &pool {
             pool.notify_one();
         }
+        placer.notify_one();
         agents.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
@@ -273,6 +281,12 @@ impl AppState {
         Ok(LocalControl {
             store: self.store.clone(),
             worker: worker.to_owned(),
+            // routing: what is placed on this agent, and everything untargeted when the
+            // server has no pool of its own
+            scope: ClaimScope::Agent {
+                name: agent.0.name.clone(),
+                untargeted: self.agents.untargeted,
+            },
             lease_ms: self.config.lease.as_millis() as u64,
             clock: self.config.clock.clone(),
             records: self.agents.records.clone(),
@@ -321,7 +335,12 @@ async fn hello(
     Json(request): Json<HelloRequest>,
 ) -> Result<Json<HelloReply>, ApiError> {
     state.agent_control(&agent, &request.worker)?;
-    tracing::info!(worker = %request.worker, "agent connected");
+    state.agents.placer_wake.notify_one();
+    tracing::info!(
+        worker = %request.worker,
+        labels = %jobworks_domain::routing::describe_labels(&agent.0.labels),
+        "agent connected"
+    );
     Ok(Json(HelloReply {
         lease_ms: state.config.lease.as_millis() as u64,
         poll_ms: state.config.poll_interval.as_millis() as u64,

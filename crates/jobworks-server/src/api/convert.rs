@@ -1,5 +1,6 @@
 //! Store records → wire types. Secret parameter values are masked here.
 
+use jobworks_domain::routing::{HashKey, RunOnPolicy};
 use jobworks_domain::workflow::{TaskKind, WorkflowSpec};
 use jobworks_domain::{JobSpec, ParamSpec, TriggerSpec};
 use jobworks_protocol::*;
@@ -39,8 +40,24 @@ pub fn job_view(job: &JobRecord) -> JobView {
         paused: job.paused,
         next_fire_at: job.next_fire_at,
         spec: serde_json::to_value(&job.spec).unwrap_or_default(),
+        run_on: job.spec.run_on.as_deref().map(run_on_view),
         created_at: job.created_at,
         updated_at: job.updated_at,
+    }
+}
+
+/// A checked `run_on` on the wire.
+pub fn run_on_view(run_on: &RunOnPolicy) -> RunOnView {
+    RunOnView {
+        labels: run_on.labels.clone(),
+        strategy: run_on.strategy.as_str().to_owned(),
+        hash_key: match &run_on.hash_key {
+            HashKey::Job => "job".to_owned(),
+            HashKey::Param(name) => format!("params.{name}"),
+        },
+        max_cpu_percent: run_on.max_cpu_percent,
+        min_free_memory_bytes: run_on.min_free_memory_bytes,
+        placement_timeout_ms: run_on.placement_timeout_ms,
     }
 }
 
@@ -125,6 +142,11 @@ pub fn task_view(
         approval,
         progress: None,
         checkpoint: None,
+        placed_agent: task.placed_agent.clone(),
+        // shown only while it waits; a stale reason after the wait is history (events)
+        wait_reason: (task.state == jobworks_domain::workflow::TaskState::Queued)
+            .then(|| task.wait_reason.clone())
+            .flatten(),
     }
 }
 

@@ -31,7 +31,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
         WorkflowVersionView, TokenView, CreateTokenRequest, CreatedTokenView,
         ProgressView, CheckpointView, AgentView, AgentReportView, EnrollmentTokenView,
-        CreateEnrollmentTokenRequest, CreatedEnrollmentTokenView,
+        CreateEnrollmentTokenRequest, CreatedEnrollmentTokenView, RunOnView,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &ResponseDescriptions),
 )]

@@ -62,6 +62,9 @@ fn instance(task: &str, state: TaskState) -> TaskInstanceRecord {
         child_run_id: None,
         deadline: None,
         decided_by: None,
+        placed_agent: None,
+        placed_at: None,
+        wait_reason: None,
     }
 }
 

@@ -57,7 +57,8 @@ pub(super) async fn apply_write(
             let env_json = serde_json::to_string(&env).unwrap_or_else(|_| "{}".to_owned());
             let done = sqlx::query(
                 "UPDATE task_instances SET state = 'queued', spec_json = $1, env_json = $2, \
-                 priority = $3, queued_at_us = $4, reason = NULL, not_before_us = NULL \
+                 priority = $3, queued_at_us = $4, reason = NULL, not_before_us = NULL, \
+                 targeted = $7, placed_agent = NULL, placed_at_us = NULL, wait_reason = NULL \
                  WHERE run_id = $5 AND task_key = $6 AND state = 'pending'",
             )
             .bind(spec_json)
@@ -66,6 +67,7 @@ pub(super) async fn apply_write(
             .bind(now_us)
             .bind(run_id)
             .bind(task.as_str())
+            .bind(i64::from(spec.run_on.is_some()))
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;

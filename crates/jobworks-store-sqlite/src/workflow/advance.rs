@@ -135,13 +135,15 @@ async fn apply_write(
             let env_json = serde_json::to_string(&env).unwrap_or_else(|_| "{}".to_owned());
             let done = sqlx::query(
                 "UPDATE task_instances SET state = 'queued', spec_json = ?, env_json = ?, \
-                 priority = ?, queued_at_us = ?, reason = NULL, not_before_us = NULL \
+                 priority = ?, queued_at_us = ?, reason = NULL, not_before_us = NULL, \
+                 targeted = ?, placed_agent = NULL, placed_at_us = NULL, wait_reason = NULL \
                  WHERE run_id = ? AND task_key = ? AND state = 'pending'",
             )
             .bind(spec_json)
             .bind(env_json)
             .bind(i64::from(spec.priority))
             .bind(now_us)
+            .bind(i64::from(spec.run_on.is_some()))
             .bind(run_id)
             .bind(task.as_str())
             .execute(&mut **tx)

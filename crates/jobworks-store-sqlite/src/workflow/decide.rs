@@ -109,7 +109,7 @@ async fn reset(
              queued_at_us = NULL, started_at_us = NULL, ended_at_us = NULL, not_before_us = NULL, \
              exit_code = NULL, outputs_json = '{}', cancel_requested_at_us = NULL, \
              child_run_id = NULL, deadline_us = NULL, decided_by = NULL, spec_json = NULL, \
-             env_json = NULL WHERE id = ?",
+             env_json = NULL, placed_agent = NULL, placed_at_us = NULL, wait_reason = NULL WHERE id = ?",
         )
         .bind(reason)
         .bind(instance.id.0)

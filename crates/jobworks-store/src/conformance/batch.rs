@@ -33,7 +33,7 @@ pub async fn batch_progress_and_checkpoints<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let first = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -84,7 +84,7 @@ pub async fn batch_progress_and_checkpoints<S: Store>(store: &S) {
     failed.retry_at = Some(at(4));
     store.finish_attempts(vec![failed]).await.expect("finish");
     let second = store
-        .claim("w", 1, 1_000, at(5), at(5))
+        .claim("w", &crate::ClaimScope::Pool, 1, 1_000, at(5), at(5))
         .await
         .expect("claim")
         .remove(0);
@@ -112,7 +112,7 @@ pub async fn batch_progress_and_checkpoints<S: Store>(store: &S) {
     assert_eq!(lost.len(), 1);
     assert_eq!(lost[0].run_state, RunState::Queued);
     let third = store
-        .claim("w2", 1, 10_000, at(8), at(8))
+        .claim("w2", &crate::ClaimScope::Pool, 1, 10_000, at(8), at(8))
         .await
         .expect("claim")
         .remove(0);
@@ -143,7 +143,7 @@ pub async fn pause_and_resume_runs<S: Store>(store: &S) {
         crate::conformance::queued_id(&runs[1]),
     );
     let claim = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -181,7 +181,7 @@ pub async fn pause_and_resume_runs<S: Store>(store: &S) {
     assert_eq!(queued_pause.current, RunState::Paused);
     assert!(
         store
-            .claim("w", 5, 10_000, at(4), at(4))
+            .claim("w", &crate::ClaimScope::Pool, 5, 10_000, at(4), at(4))
             .await
             .expect("claim")
             .is_empty(),
@@ -212,7 +212,7 @@ pub async fn pause_and_resume_runs<S: Store>(store: &S) {
         Err(StoreError::Conflict(_))
     ));
     let next = store
-        .claim("w", 5, 10_000, at(7), at(7))
+        .claim("w", &crate::ClaimScope::Pool, 5, 10_000, at(7), at(7))
         .await
         .expect("claim");
     assert_eq!(next.len(), 1, "only the resumed run");
@@ -261,7 +261,7 @@ pub async fn a_lease_lost_while_pausing_keeps_the_pause<S: Store>(store: &S) {
         .expect("enqueue");
     let run = crate::conformance::queued_id(&runs[0]);
     let claim = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -286,7 +286,7 @@ pub async fn a_lease_lost_while_pausing_keeps_the_pause<S: Store>(store: &S) {
     assert_eq!(detail.attempts[0].state, AttemptState::Lost);
     assert!(
         store
-            .claim("w", 5, 10_000, at(14), at(14))
+            .claim("w", &crate::ClaimScope::Pool, 5, 10_000, at(14), at(14))
             .await
             .expect("claim")
             .is_empty(),
@@ -297,7 +297,7 @@ pub async fn a_lease_lost_while_pausing_keeps_the_pause<S: Store>(store: &S) {
         .await
         .expect("resume");
     let next = store
-        .claim("w2", 1, 10_000, at(16), at(16))
+        .claim("w2", &crate::ClaimScope::Pool, 1, 10_000, at(16), at(16))
         .await
         .expect("claim")
         .remove(0);

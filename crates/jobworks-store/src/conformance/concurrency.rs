@@ -40,12 +40,14 @@
 //! | `acquire_leadership` | `racing_leader_lease_one_holder` |
 //! | `fire_ticks` fenced by the leader epoch, with `acquire_leadership` | `racing_fenced_fire_ticks_only_the_leader_fires` |
 //! | `enroll_agent` with one token's last uses, and with one name | `racing_enrollments_take_each_use_once` |
+//! | `write_placements` of the same tasks by several placers | `racing_placements_one_winner_per_task` |
 
 mod admission;
 mod claims;
 mod enroll;
 mod fencing;
 mod leases;
+mod placement;
 mod workflow;
 
 pub use admission::{
@@ -55,6 +57,7 @@ pub use claims::{racing_claims_hand_out_each_run_once, racing_fire_ticks_fire_ea
 pub use enroll::racing_enrollments_take_each_use_once;
 pub use fencing::racing_fenced_fire_ticks_only_the_leader_fires;
 pub use leases::{racing_leader_lease_one_holder, racing_lease_expiry_and_late_finish};
+pub use placement::racing_placements_one_winner_per_task;
 pub use workflow::racing_advances_run_each_task_once;
 
 use crate::*;
@@ -233,6 +236,7 @@ macro_rules! store_concurrency_tests {
             racing_leader_lease_one_holder,
             racing_fenced_fire_ticks_only_the_leader_fires,
             racing_enrollments_take_each_use_once,
+            racing_placements_one_winner_per_task,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -34,6 +34,7 @@ pub async fn early_ticks_keep_event_order<S: Store>(store: &S) {
     let claims = store
         .claim(
             "w1",
+            &crate::ClaimScope::Pool,
             1,
             10_000,
             claimed_at,

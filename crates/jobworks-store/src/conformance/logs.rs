@@ -14,7 +14,7 @@ pub async fn logs_round_trip<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claim = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);

@@ -150,5 +150,6 @@ fn task_spec(spec: &WorkflowSpec, node: &TaskNode, task: &TaskSpec) -> JobSpec {
         max_catchup: 0,
         output_cap_bytes: 1024,
         enabled: true,
+        run_on: node.run_on.clone().map(Box::new),
     }
 }

@@ -18,7 +18,7 @@ pub async fn mark_started_records_pids<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claims = store
-        .claim("w", 3, 60_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 3, 60_000, at(1), at(1))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 3);
@@ -71,11 +71,11 @@ pub async fn renew_leases_held_lost_and_cancelled<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let mine = store
-        .claim("w1", 2, 10_000, at(1), at(1))
+        .claim("w1", &crate::ClaimScope::Pool, 2, 10_000, at(1), at(1))
         .await
         .expect("claim");
     let theirs = store
-        .claim("w2", 1, 10_000, at(1), at(1))
+        .claim("w2", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -238,7 +238,7 @@ pub async fn count_and_list_runs_with_filters<S: Store>(store: &S) {
         ids.extend(out.iter().map(queued_id));
     }
     let claims = store
-        .claim("w", 3, 60_000, at(50), at(50))
+        .claim("w", &crate::ClaimScope::Pool, 3, 60_000, at(50), at(50))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 3);
@@ -347,7 +347,7 @@ pub async fn read_logs_pages_per_run<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claims = store
-        .claim("w", 2, 60_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 2, 60_000, at(1), at(1))
         .await
         .expect("claim");
     let line = |c: &Claim, text: String| NewLogLine {
@@ -417,7 +417,7 @@ pub async fn get_run_details<S: Store>(store: &S) {
             .expect("enqueue")[0],
     );
     let first = store
-        .claim("w", 1, 60_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 60_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -426,7 +426,7 @@ pub async fn get_run_details<S: Store>(store: &S) {
     failed.error = Some("exit 1".into());
     store.finish_attempts(vec![failed]).await.expect("finish");
     let second = store
-        .claim("w", 1, 60_000, at(3), at(3))
+        .claim("w", &crate::ClaimScope::Pool, 1, 60_000, at(3), at(3))
         .await
         .expect("claim")
         .remove(0);

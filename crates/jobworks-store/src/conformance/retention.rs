@@ -47,7 +47,7 @@ pub async fn retention_deletes_finished_runs_only<S: Store>(store: &S) {
         .expect("enqueue");
     let ids: Vec<RunId> = outcomes.iter().map(queued_id).collect();
     let claims = store
-        .claim("w", 2, 60_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 2, 60_000, at(1), at(1))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 2);
@@ -139,7 +139,7 @@ pub async fn retention_keeps_children_of_active_parents<S: Store>(store: &S) {
         .await
         .expect("advance");
     let claims = store
-        .claim("w", 1, 60_000, at(2), at(2))
+        .claim("w", &crate::ClaimScope::Pool, 1, 60_000, at(2), at(2))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 1, "the child run is queued");

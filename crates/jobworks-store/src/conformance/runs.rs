@@ -22,21 +22,21 @@ pub async fn claim_finish_and_fencing<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claims = store
-        .claim("w1", 1, 10_000, at(2), at(2))
+        .claim("w1", &crate::ClaimScope::Pool, 1, 10_000, at(2), at(2))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0].spec.name, "high", "higher priority first");
     assert_eq!(claims[0].kind, ClaimKind::Job, "a job run's task says so");
     let rest = store
-        .claim("w2", 10, 10_000, at(2), at(2))
+        .claim("w2", &crate::ClaimScope::Pool, 10, 10_000, at(2), at(2))
         .await
         .expect("claim");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].spec.name, "low");
     assert!(
         store
-            .claim("w3", 10, 10_000, at(2), at(2))
+            .claim("w3", &crate::ClaimScope::Pool, 10, 10_000, at(2), at(2))
             .await
             .expect("claim")
             .is_empty()
@@ -90,7 +90,7 @@ pub async fn retries_requeue_with_backoff<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claim = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);
@@ -100,14 +100,14 @@ pub async fn retries_requeue_with_backoff<S: Store>(store: &S) {
     assert_eq!(out[0].as_ref().expect("held").run_state, RunState::Queued);
     assert!(
         store
-            .claim("w", 1, 10_000, at(5), at(5))
+            .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(5), at(5))
             .await
             .expect("claim")
             .is_empty(),
         "backoff"
     );
     let second = store
-        .claim("w", 1, 10_000, at(10), at(10))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(10), at(10))
         .await
         .expect("claim")
         .remove(0);
@@ -127,7 +127,7 @@ pub async fn expired_leases_are_lost_and_fenced<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claims = store
-        .claim("dead", 2, 1_000, at(1), at(1))
+        .claim("dead", &crate::ClaimScope::Pool, 2, 1_000, at(1), at(1))
         .await
         .expect("claim");
     assert_eq!(claims.len(), 2);
@@ -162,7 +162,7 @@ pub async fn expired_leases_are_lost_and_fenced<S: Store>(store: &S) {
     let detail = store.get_run(claims[0].run_id).await.expect("run");
     assert_eq!(detail.attempts[0].state, AttemptState::Lost);
     let retry = store
-        .claim("alive", 5, 1_000, at(4), at(4))
+        .claim("alive", &crate::ClaimScope::Pool, 5, 1_000, at(4), at(4))
         .await
         .expect("claim");
     assert_eq!(retry.len(), 1);
@@ -215,7 +215,7 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
         .await
         .expect("enqueue");
     let claims: Vec<Claim> = store
-        .claim("w", 100, 10_000, at(4), at(4))
+        .claim("w", &crate::ClaimScope::Pool, 100, 10_000, at(4), at(4))
         .await
         .expect("claim")
         .into_iter()
@@ -224,7 +224,7 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
     assert_eq!(claims.len(), 1, "serial jobs run one at a time");
     assert!(
         store
-            .claim("w", 100, 10_000, at(4), at(4))
+            .claim("w", &crate::ClaimScope::Pool, 100, 10_000, at(4), at(4))
             .await
             .expect("claim")
             .iter()
@@ -240,7 +240,7 @@ pub async fn concurrency_policies<S: Store>(store: &S) {
         .await
         .expect("finish");
     let next = store
-        .claim("w", 100, 10_000, at(6), at(6))
+        .claim("w", &crate::ClaimScope::Pool, 100, 10_000, at(6), at(6))
         .await
         .expect("claim");
     assert_eq!(next.iter().filter(|c| c.spec.name == "serial").count(), 1);
@@ -259,7 +259,7 @@ pub async fn cancel_queued_and_running<S: Store>(store: &S) {
         .expect("enqueue");
     let (a, b) = (queued_id(&out[0]), queued_id(&out[1]));
     let claim = store
-        .claim("w", 1, 10_000, at(1), at(1))
+        .claim("w", &crate::ClaimScope::Pool, 1, 10_000, at(1), at(1))
         .await
         .expect("claim")
         .remove(0);

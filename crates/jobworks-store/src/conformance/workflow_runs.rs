@@ -25,7 +25,7 @@ pub(crate) async fn claim_one<S: Store>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Claim {
     let mut claims = store
-        .claim(worker, 10, 60_000, now, now)
+        .claim(worker, &crate::ClaimScope::Pool, 10, 60_000, now, now)
         .await
         .expect("claim");
     assert_eq!(claims.len(), 1, "exactly one ready task: {claims:?}");
@@ -48,7 +48,7 @@ pub async fn advance_run_follows_the_engine<S: Store>(store: &S) {
     );
     assert!(
         store
-            .claim("w", 10, 60_000, at(1), at(1))
+            .claim("w", &crate::ClaimScope::Pool, 10, 60_000, at(1), at(1))
             .await
             .expect("claim")
             .is_empty(),
@@ -239,7 +239,7 @@ pub async fn finish_and_advance_with_and_without_local_claim<S: Store>(store: &S
         .await
         .expect("enqueue");
     let first = store
-        .claim("w", 1, 60_000, at(6), at(6))
+        .claim("w", &crate::ClaimScope::Pool, 1, 60_000, at(6), at(6))
         .await
         .expect("claim")
         .remove(0);
@@ -401,7 +401,7 @@ pub async fn workflow_runs_to_advance_both_modes<S: Store>(store: &S) {
         .await
         .expect("start caller");
     let leaf = store
-        .claim("w", 10, 60_000, at(31), at(31))
+        .claim("w", &crate::ClaimScope::Pool, 10, 60_000, at(31), at(31))
         .await
         .expect("claim");
     let leaf: Vec<&Claim> = leaf.iter().filter(|c| c.spec.name == "leaf").collect();

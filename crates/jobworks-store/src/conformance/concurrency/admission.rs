@@ -145,7 +145,9 @@ pub async fn racing_admission_by_concurrency_policy<S: Store + Clone>(stores: Ve
                 }
                 let now = shared.now();
                 let batch = shared
-                    .retrying("claim", || store.claim(&worker, 3, 600_000, now, now))
+                    .retrying("claim", || {
+                        store.claim(&worker, &crate::ClaimScope::Pool, 3, 600_000, now, now)
+                    })
                     .await;
                 let serial = batch.iter().filter(|c| c.spec.name == "queue").count();
                 assert!(serial <= 1, "two runs of a serial job in one claim");
@@ -170,7 +172,7 @@ pub async fn racing_admission_by_concurrency_policy<S: Store + Clone>(stores: Ve
     let last = at(0) + chrono::Duration::hours(1);
     assert!(
         stores[0]
-            .claim("late", 100, 1_000, last, last)
+            .claim("late", &crate::ClaimScope::Pool, 100, 1_000, last, last)
             .await
             .expect("claim")
             .is_empty(),
@@ -279,7 +281,9 @@ pub async fn racing_workflow_admission_max_active_runs<S: Store + Clone>(stores:
                 let now = shared.now();
                 held.extend(
                     shared
-                        .retrying("claim", || store.claim(&worker, 2, 600_000, now, now))
+                        .retrying("claim", || {
+                            store.claim(&worker, &crate::ClaimScope::Pool, 2, 600_000, now, now)
+                        })
                         .await,
                 );
                 if !held.is_empty() {

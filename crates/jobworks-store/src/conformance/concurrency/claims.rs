@@ -32,7 +32,9 @@ pub async fn racing_claims_hand_out_each_run_once<S: Store + Clone>(stores: Vec<
             for _ in 0..=RUNS {
                 let now = shared.now();
                 let batch = shared
-                    .retrying("claim", || store.claim(&worker, 7, 600_000, now, now))
+                    .retrying("claim", || {
+                        store.claim(&worker, &crate::ClaimScope::Pool, 7, 600_000, now, now)
+                    })
                     .await;
                 if batch.is_empty() {
                     break;
@@ -64,7 +66,7 @@ pub async fn racing_claims_hand_out_each_run_once<S: Store + Clone>(stores: Vec<
     let last = at(0) + chrono::Duration::hours(1);
     assert!(
         stores[1]
-            .claim("late", 10, 1_000, last, last)
+            .claim("late", &crate::ClaimScope::Pool, 10, 1_000, last, last)
             .await
             .expect("claim")
             .is_empty(),

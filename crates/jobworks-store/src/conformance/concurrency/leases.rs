@@ -26,7 +26,14 @@ pub async fn racing_lease_expiry_and_late_finish<S: Store + Clone>(stores: Vec<S
         .await
         .expect("enqueue");
     let claims = stores[0]
-        .claim("old", RUNS as u32, 1_000, at(1), at(1))
+        .claim(
+            "old",
+            &crate::ClaimScope::Pool,
+            RUNS as u32,
+            1_000,
+            at(1),
+            at(1),
+        )
         .await
         .expect("claim");
     assert_eq!(claims.len(), RUNS);

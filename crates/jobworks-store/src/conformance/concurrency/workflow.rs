@@ -62,7 +62,9 @@ pub async fn racing_advances_run_each_task_once<S: Store + Clone>(stores: Vec<S>
                 let now = shared.now();
                 held.extend(
                     shared
-                        .retrying("claim", || store.claim(&worker, 2, 600_000, now, now))
+                        .retrying("claim", || {
+                            store.claim(&worker, &crate::ClaimScope::Pool, 2, 600_000, now, now)
+                        })
                         .await,
                 );
                 if !held.is_empty() {
