@@ -28,13 +28,15 @@ fn worker_of(attempt: &Value) -> &str {
 }
 
 /// The commands of a README's "remote agents" section (every ```sh block from `heading` to
-/// the next `### ` heading), block by block, each command as words.
+/// the next `### ` or `#### ` heading: its subsections, such as routing, are tested apart),
+/// block by block, each command as words.
 fn readme_blocks(readme: &str, heading: &str) -> Vec<Vec<Vec<String>>> {
     let section = readme
         .split_once(heading)
         .map(|(_, rest)| rest)
         .unwrap_or_else(|| panic!("the README has `{heading}`"));
     let section = section.split_once("\n### ").map_or(section, |(s, _)| s);
+    let section = section.split_once("\n#### ").map_or(section, |(s, _)| s);
     let blocks: Vec<Vec<Vec<String>>> = section
         .split("```sh\n")
         .skip(1)
