@@ -5,7 +5,8 @@
 //! the agent's `max_disconnect` (the attempt finishes, its end report lands once), a cut
 //! longer than it (the agent fences itself before the lease runs out: the original and its
 //! retry on a second agent never overlap), and an agent frozen by SIGSTOP past its lease (on
-//! SIGCONT it kills its attempt at once).
+//! SIGCONT it kills its attempt at once). The server's own pool fences the same way when
+//! its database goes away (a throw-away PostgreSQL cluster of the test's own, stopped).
 //!
 //! The server's lease is 6 s and every kill grace 1 s, so an agent's default
 //! `max_disconnect` is 4 s (two thirds of the lease; see `jobworks_worker::fence`). Every
@@ -84,7 +85,9 @@ fn start_agent(
     let stderr = std::fs::File::create(&log).expect("agent log file");
     let mut child = net
         .command(host, common::bin())
-        .args(["agent", "--server", server_url, "--token", token, "--name", name])
+        .args([
+            "agent", "--server", server_url, "--token", token, "--name", name,
+        ])
         .args(["--slots", "1", "--kill-grace", "1s", "--data-dir"])
         .arg(dir.join(name))
         .env("JOBWORKS_LOG", "warn")
@@ -108,12 +111,14 @@ fn start_agent(
             }
         }
     });
-    let worker = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-        panic!(
-            "agent {name} did not connect within 60 s: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        )
-    });
+    let worker = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            panic!(
+                "agent {name} did not connect within 60 s: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
     Agent { child, worker, log }
 }
 
@@ -139,7 +144,10 @@ async fn until<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opti
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "{what}: not so after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not so after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -203,7 +211,7 @@ initial_delay = "100ms"
 type = "shell"
 script = '''
 F={file}
-note() {{ echo "$1 $JOBWORKS_AGENT $JOBWORKS_ATTEMPT $$ $(date +%s%N) $2" >> "$F"; }}
+note() {{ echo "$1 ${{JOBWORKS_AGENT:-server}} $JOBWORKS_ATTEMPT $$ $(date +%s%N) $2" >> "$F"; }}
 note start
 trap 'note end term; exit 143' TERM
 if [ "$JOBWORKS_ATTEMPT" = 1 ]; then
@@ -229,7 +237,9 @@ async fn all_log_lines(server: &TestServer, run: i64) -> Vec<String> {
     let mut after = 0;
     loop {
         let page = server
-            .get(&format!("/api/v1/runs/{run}/logs?after={after}&limit=10000"))
+            .get(&format!(
+                "/api/v1/runs/{run}/logs?after={after}&limit=10000"
+            ))
             .await;
         let got = page["lines"].as_array().cloned().unwrap_or_default();
         if got.is_empty() {
@@ -298,7 +308,11 @@ async fn a_slow_link_delivers_every_log_line_in_order() {
         "figure: {LINES} lines ({} KiB of text) over a {} link: run ended {:.2} s after the \
          trigger",
         LINES * 101 / 1024,
-        if net.isolated() { "1 Mbit/s" } else { "loopback" },
+        if net.isolated() {
+            "1 Mbit/s"
+        } else {
+            "loopback"
+        },
         took.as_secs_f64()
     );
 }
@@ -327,10 +341,7 @@ async fn a_cut_shorter_than_max_disconnect_lets_the_attempt_finish() {
     );
     let file = dir.path().join("marks");
     let go = dir.path().join("go");
-    let wait_go = format!(
-        "while [ ! -e {} ]; do sleep 0.05; done",
-        go.display()
-    );
+    let wait_go = format!("while [ ! -e {} ]; do sleep 0.05; done", go.display());
     server
         .apply(
             "short.toml",
@@ -345,9 +356,11 @@ async fn a_cut_shorter_than_max_disconnect_lets_the_attempt_finish() {
     let cut_at = Instant::now();
     net.cut(&host).expect("cut");
     std::fs::write(&go, b"").expect("go file");
-    let ended = until("the task ended during the cut", Duration::from_secs(10), || {
-        mark(&marks(&file), "end", 1).cloned()
-    })
+    let ended = until(
+        "the task ended during the cut",
+        Duration::from_secs(10),
+        || mark(&marks(&file), "end", 1).cloned(),
+    )
     .await;
     assert_eq!(ended.how, "done", "{ended:?}");
     // the cut's length is the experiment's parameter: held, not waited for
@@ -437,14 +450,23 @@ async fn a_cut_longer_than_max_disconnect_fences_the_agent_before_the_retry() {
     }
     let gone = gone_at.expect("the fenced task was gone before the server declared it lost");
     let lost = lost_seen.expect("lost");
-    assert!(gone < LEASE, "fenced {gone:?} after the cut, lease {LEASE:?}");
-    let all = until("the retry started on edge-2", Duration::from_secs(30), || {
-        let all = marks(&file);
-        mark(&all, "start", 2).is_some().then_some(all)
-    })
+    assert!(
+        gone < LEASE,
+        "fenced {gone:?} after the cut, lease {LEASE:?}"
+    );
+    let all = until(
+        "the retry started on edge-2",
+        Duration::from_secs(30),
+        || {
+            let all = marks(&file);
+            mark(&all, "start", 2).is_some().then_some(all)
+        },
+    )
     .await;
     let (end1, start2) = (
-        mark(&all, "end", 1).expect("attempt 1 recorded its end").clone(),
+        mark(&all, "end", 1)
+            .expect("attempt 1 recorded its end")
+            .clone(),
         mark(&all, "start", 2).expect("start 2").clone(),
     );
     assert_eq!(end1.how, "term", "stopped by SIGTERM: {all:?}");
@@ -530,9 +552,11 @@ async fn a_stopped_agent_kills_its_attempt_when_resumed() {
         dir.path(),
     );
     frozen.signal("-STOP");
-    until("the retry started on thawed-2", Duration::from_secs(30), || {
-        mark(&marks(&file), "start", 2).cloned()
-    })
+    until(
+        "the retry started on thawed-2",
+        Duration::from_secs(30),
+        || mark(&marks(&file), "start", 2).cloned(),
+    )
     .await;
     // the frozen agent's task ran on meanwhile (nothing could stop it)
     assert!(alive(start.pid), "attempt 1's task still runs");
@@ -562,4 +586,65 @@ async fn a_stopped_agent_kills_its_attempt_when_resumed() {
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(attempts[0]["state"], "lost");
     assert_eq!(attempts[1]["state"], "succeeded");
+}
+
+/// (e) The server's own pool, its database stopped under a running attempt: it cannot renew
+/// the lease, so it stops the task itself within `max_disconnect` (4 s), before the lease
+/// (6 s) runs out; once the database is back the attempt is recorded lost and its retry runs
+/// after the original ended. Uses a PostgreSQL cluster of its own (skipped without the
+/// PostgreSQL binaries), whatever `JOBWORKS_TEST_BACKEND` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_servers_own_pool_fences_when_its_database_is_gone() {
+    use common::pg_cluster::{PgCluster, start_server as start_on};
+    let Some(cluster) = PgCluster::start() else {
+        eprintln!("skipped: no PostgreSQL under /usr/lib/postgresql/*/bin");
+        return;
+    };
+    let database = cluster.create_database("jw_fence").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_on(dir.path(), None, &database, &["--lease", "6s"]);
+    let file = dir.path().join("marks");
+    server
+        .apply(
+            "local.toml",
+            &recording_job("local", &file, "while :; do sleep 0.1; done", "sleep 0.5"),
+        )
+        .await;
+    let run = server.trigger("local", serde_json::json!({})).await;
+    let start = until("attempt 1 started", Duration::from_secs(30), || {
+        mark(&marks(&file), "start", 1).cloned()
+    })
+    .await;
+    let stopped = Instant::now();
+    cluster.stop();
+    // the API needs the database too: only the host is watched while it is down
+    until(
+        "the server's pool stopped its task",
+        Duration::from_secs(20),
+        || (!alive(start.pid)).then_some(()),
+    )
+    .await;
+    let gone = stopped.elapsed();
+    let end1 = mark(&marks(&file), "end", 1)
+        .expect("attempt 1 recorded its end")
+        .clone();
+    assert_eq!(end1.how, "term", "stopped by SIGTERM");
+    assert!(
+        gone < LEASE,
+        "fenced {gone:?} after the database went, lease {LEASE:?}"
+    );
+    cluster.start_again();
+    let done = server.wait_run(run, Duration::from_secs(50)).await;
+    assert_eq!(done["run"]["state"], "succeeded", "{done}");
+    let attempts = done["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0]["state"], "lost", "{attempts:?}");
+    let all = marks(&file);
+    let start2 = mark(&all, "start", 2).expect("attempt 2 started");
+    assert!(end1.at_ns < start2.at_ns, "no overlap: {all:?}");
+    eprintln!(
+        "figure: database stopped at 0: the server's own pool had stopped its task at {:.2} s \
+         (max_disconnect {MAX_DISCONNECT:?}, lease {LEASE:?})",
+        gone.as_secs_f64()
+    );
 }

@@ -204,8 +204,16 @@ impl Net {
             (
                 "ip",
                 vec![
-                    "link", "add", &host.root_if, "type", "veth", "peer", "name", &host.host_if,
-                    "netns", ns,
+                    "link",
+                    "add",
+                    &host.root_if,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &host.host_if,
+                    "netns",
+                    ns,
                 ],
             ),
             ("ip", vec!["addr", "add", &root_cidr, "dev", &host.root_if]),
@@ -213,14 +221,34 @@ impl Net {
             (
                 "ip",
                 vec![
-                    "netns", "exec", ns, "ip", "addr", "add", &host_cidr, "dev", &host.host_if,
+                    "netns",
+                    "exec",
+                    ns,
+                    "ip",
+                    "addr",
+                    "add",
+                    &host_cidr,
+                    "dev",
+                    &host.host_if,
                 ],
             ),
             (
                 "ip",
-                vec!["netns", "exec", ns, "ip", "link", "set", &host.host_if, "up"],
+                vec![
+                    "netns",
+                    "exec",
+                    ns,
+                    "ip",
+                    "link",
+                    "set",
+                    &host.host_if,
+                    "up",
+                ],
             ),
-            ("ip", vec!["netns", "exec", ns, "ip", "link", "set", "lo", "up"]),
+            (
+                "ip",
+                vec!["netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+            ),
         ];
         for (program, args) in steps {
             run(program, &args).unwrap_or_else(|e| panic!("netns: {e}"));
@@ -252,7 +280,16 @@ impl Net {
         let mut root = vec!["qdisc", "add", "dev", &host.root_if, "root"];
         root.extend(tbf);
         run("tc", &root)?;
-        let mut inner = vec!["netns", "exec", ns, "tc", "qdisc", "add", "dev", &host.host_if];
+        let mut inner = vec![
+            "netns",
+            "exec",
+            ns,
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            &host.host_if,
+        ];
         inner.push("root");
         inner.extend(tbf);
         run("ip", &inner)
