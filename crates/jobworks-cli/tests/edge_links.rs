@@ -648,3 +648,60 @@ async fn the_servers_own_pool_fences_when_its_database_is_gone() {
         gone.as_secs_f64()
     );
 }
+
+/// Names of the network namespaces on this machine.
+fn namespaces() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// The harness itself: a namespace left by a test process that is gone is removed when the
+/// next net is made, and a net's namespaces go when it is dropped, also by a panicking test.
+#[test]
+fn the_harness_cleans_up_after_itself_and_after_crashed_runs() {
+    if !Net::new().isolated() {
+        eprintln!("skipped: no network namespaces here");
+        return;
+    }
+    let mut gone = Command::new("true").spawn().expect("spawn true");
+    let dead = gone.id();
+    gone.wait().expect("reap");
+    let stale = format!("jw-{dead}-0-0");
+    let added = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .expect("ip netns add");
+    assert!(added.success());
+    let mut net = Net::new();
+    assert!(!namespaces().contains(&stale), "stale {stale} removed");
+    let host = net.host();
+    let name = host.ns.clone().expect("a namespace");
+    assert!(namespaces().contains(&name));
+    drop(net);
+    assert!(!namespaces().contains(&name), "{name} removed on drop");
+    let panicked = std::thread::spawn(|| {
+        let mut net = Net::new();
+        let host = net.host();
+        std::fs::write(
+            std::env::temp_dir().join(format!("jw-panic-ns-{}", std::process::id())),
+            host.ns.clone().expect("a namespace"),
+        )
+        .expect("note the name");
+        panic!("a test failing with its net up");
+    })
+    .join();
+    assert!(panicked.is_err());
+    let noted = std::env::temp_dir().join(format!("jw-panic-ns-{}", std::process::id()));
+    let name = std::fs::read_to_string(&noted).expect("name noted");
+    let _ = std::fs::remove_file(&noted);
+    assert!(
+        !namespaces().contains(&name),
+        "{name} removed after a panic"
+    );
+}
