@@ -142,9 +142,10 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
     Ok(())
 }
 
-/// The `max_disconnect` in force for the server's `lease`: `--max-disconnect` when given
-/// (a warning when a task ignoring SIGTERM could outlive the lease), else the default
-/// ([`jobworks_worker::fence::default_max_disconnect`]). Errors: a value that does not
+/// The `max_disconnect` in force for the server's `lease`: `--max-disconnect` when given,
+/// else the default ([`jobworks_worker::fence::default_max_disconnect`]); either is logged
+/// as a warning when a task ignoring SIGTERM could outlive the lease (a kill grace too long
+/// for the lease). Errors: a value that does not
 /// parse, or is not shorter than the lease, naming the flag.
 fn max_disconnect(
     flag: Option<&str>,
@@ -153,7 +154,11 @@ fn max_disconnect(
 ) -> anyhow::Result<Duration> {
     use jobworks_worker::fence;
     let Some(text) = flag else {
-        return Ok(fence::default_max_disconnect(lease, kill_grace));
+        let max = fence::default_max_disconnect(lease, kill_grace);
+        if let Ok(Some(warning)) = fence::check_max_disconnect(max, lease, kill_grace) {
+            tracing::warn!("default max disconnect: {warning}");
+        }
+        return Ok(max);
     };
     let max = jobworks_schedule::parse_duration(text)
         .map_err(|e| anyhow::anyhow!("--max-disconnect {text}: {e}"))?;

@@ -132,18 +132,18 @@ mod tests {
 
     #[test]
     fn the_default_leaves_the_kill_grace_and_a_sixth_under_the_lease() {
-        for (lease, grace, want) in [
+        for (lease, grace, want, warns) in [
             // server defaults: 10 - 10/6 - 5
-            (10.0, 5.0, 10.0 - 10.0 / 6.0 - 5.0),
+            (10.0, 5.0, 10.0 - 10.0 / 6.0 - 5.0, false),
             // a long lease: two thirds
-            (30.0, 5.0, 20.0),
-            (30.0, 1.0, 20.0),
+            (30.0, 5.0, 20.0, false),
+            (30.0, 1.0, 20.0, false),
             // the test suite's short lease
-            (2.0, 1.0, 2.0 / 3.0),
-            (6.0, 1.0, 4.0),
-            // a grace longer than the lease allows: a third, and a warning (below)
-            (10.0, 9.0, 10.0 / 3.0),
-            (0.3, 0.0, 0.2),
+            (2.0, 1.0, 2.0 / 3.0, false),
+            (6.0, 1.0, 4.0, false),
+            // a grace longer than the lease allows: a third, and a warning
+            (10.0, 9.0, 10.0 / 3.0, true),
+            (0.3, 0.0, 0.2, false),
         ] {
             let got = default_max_disconnect(s(lease), s(grace));
             assert!(
@@ -151,7 +151,12 @@ mod tests {
                 "lease {lease} grace {grace}: {got:?}, want {want}"
             );
             assert!(got < s(lease));
-            assert!(check_max_disconnect(got, s(lease), s(grace)).is_ok());
+            let checked = check_max_disconnect(got, s(lease), s(grace));
+            assert_eq!(
+                checked.as_ref().map(Option::is_some),
+                Ok(warns),
+                "lease {lease} grace {grace}: {checked:?}"
+            );
         }
     }
 
