@@ -282,6 +282,7 @@ async fn a_slow_link_delivers_every_log_line_in_order() {
         "x".repeat(89)
     );
     server.apply("chatty.toml", &job).await;
+    let sent_before = net.bytes_from(&host);
     let started = Instant::now();
     let run = server.trigger("chatty", serde_json::json!({})).await;
     let done = server.wait_run(run, Duration::from_secs(50)).await;
@@ -304,9 +305,14 @@ async fn a_slow_link_delivers_every_log_line_in_order() {
         );
         assert_eq!(line.len(), 100, "line {i} whole");
     }
+    let sent = net
+        .bytes_from(&host)
+        .zip(sent_before)
+        .map(|(after, before)| format!("{} KiB", (after - before) / 1024))
+        .unwrap_or_else(|| "unmeasured".into());
     eprintln!(
         "figure: {LINES} lines ({} KiB of text) over a {} link: run ended {:.2} s after the \
-         trigger",
+         trigger; the agent sent {sent} over the link meanwhile",
         LINES * 101 / 1024,
         if net.isolated() {
             "1 Mbit/s"

@@ -295,6 +295,14 @@ impl Net {
         run("ip", &inner)
     }
 
+    /// Bytes the root namespace has received over `host`'s link so far (the link's root end
+    /// `rx_bytes`: what the host sent, headers included); `None` on loopback.
+    pub fn bytes_from(&self, host: &Host) -> Option<u64> {
+        host.ns.as_ref()?;
+        let path = format!("/sys/class/net/{}/statistics/rx_bytes", host.root_if);
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
     /// Cuts `host`'s link (its root end goes down). Errors: on loopback, or when `ip` fails.
     pub fn cut(&self, host: &Host) -> Result<(), String> {
         self.set_link(host, "down")
