@@ -1,7 +1,14 @@
 //! `jobworks agent`: a remote worker. It runs the same [`jobworks_worker::Pool`] as the
 //! server's own, with [`HttpControl`] as its control plane: the agent protocol of
 //! `jobworks_server::api::agent` (long-poll claims, batched log lines, lease renewals, end
-//! reports), spoken over HTTP with a bearer token.
+//! reports), spoken over HTTP with the agent's own credential.
+//!
+//! Identity (`identity`): at its first start the agent enrolls with an enrollment token
+//! (`--token jwe_…@sha256:…`, from `jobworks agents token create`) and stores the name,
+//! labels and credential it receives in `--data-dir` (`identity.json`, mode 0600); every
+//! later start reuses them and needs no token. It heartbeats (`heartbeat`) at the interval
+//! the server asks, with its host figures (`host`). A 401 or 403 from the server (revoked,
+//! deleted) cuts it off: it stops, saying why, and exits non-zero.
 //!
 //! The agent dials out and never listens. Every call is retried with exponential backoff and
 //! full jitter on connection errors and 5xx answers, so the agent survives a server restart
@@ -9,9 +16,13 @@
 //! attempt fenced, is final). On SIGINT or SIGTERM it stops claiming, and the pool stops the
 //! running attempts, whose ends are reported `interrupted`: the server requeues them.
 
+mod heartbeat;
+mod host;
 mod http;
+mod identity;
 
 pub use http::HttpControl;
+pub use identity::{IDENTITY_FILE, Identity};
 
 use anyhow::Context as _;
 use jobworks_server::api::agent::agent_name;
@@ -21,21 +32,24 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Options of `jobworks agent` (the server URL and token come from `--server`/`--url` and
-/// `--token`, then `$JOBWORKS_URL`/`$JOBWORKS_TOKEN`, then the CLI config file).
+/// Options of `jobworks agent`. The server URL comes from `--server`/`--url`, then the stored
+/// identity, then `$JOBWORKS_URL` and the CLI config file; the enrollment token from
+/// `--token`, then `$JOBWORKS_ENROLLMENT_TOKEN` (never an API token: agents enroll).
 #[derive(clap::Args, Debug)]
 pub struct AgentArgs {
     /// Server URL, e.g. http://10.0.0.5:8080 (same as --url)
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
-    /// Agent name: the first part of its worker id `<name>-<UUID v7>`, shown on every
-    /// attempt it runs [default: the host name]
+    /// Agent name at enrollment: a lower-case host name of at most 63 characters, the first
+    /// part of its worker id `<name>-<UUID v7>`, shown on every attempt it runs [default:
+    /// the host name in lower case]
     #[arg(long)]
     pub name: Option<String>,
     /// Attempts running at once on this agent
     #[arg(long, default_value_t = 4)]
     pub slots: usize,
-    /// Working directory of tasks without one (task output files go to `outputs/` in it)
+    /// The agent's identity (after enrollment) and the working directory of tasks without
+    /// one (task output files go to `outputs/` in it)
     #[arg(long, default_value = "jobworks-agent")]
     pub data_dir: PathBuf,
     /// SIGTERM → SIGKILL grace when an attempt is stopped, e.g. 5s
@@ -58,25 +72,32 @@ pub fn worker_id(name: &str) -> anyhow::Result<String> {
     Ok(id)
 }
 
-/// The host name, as the server names its own worker (`host` when the system gives none).
+/// The host name in lower case, as the server names its own worker (`host` when the system
+/// gives none).
 fn host_name() -> String {
     let id = jobworks_server::config::default_worker_id();
     jobworks_server::config::worker_host(&id)
         .unwrap_or("host")
-        .to_owned()
+        .to_ascii_lowercase()
 }
 
-/// Runs the agent until SIGINT or SIGTERM. Errors: a bad name, slots or data directory; the
-/// server refusing the token or the worker id (any 4xx answer to the first contact).
-pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Result<()> {
+/// Runs the agent until SIGINT or SIGTERM, or until the server cuts it off. `server` is the
+/// URL given on the command line, `default_server` the one from the environment or config
+/// file, `token` the enrollment token (needed only before the agent has enrolled). Errors: a
+/// bad name, slots, data directory or token; the server refusing the enrollment or, later,
+/// the agent (revoked, deleted).
+pub async fn run(
+    args: AgentArgs,
+    server: Option<String>,
+    default_server: String,
+    token: Option<String>,
+) -> anyhow::Result<()> {
     crate::serve::init_logging("info");
     if args.slots == 0 {
         anyhow::bail!("--slots must be at least 1");
     }
     let kill_grace = jobworks_schedule::parse_duration(&args.kill_grace)
         .map_err(|e| anyhow::anyhow!("--kill-grace {}: {e}", args.kill_grace))?;
-    let name = args.name.clone().unwrap_or_else(host_name);
-    let worker = worker_id(&name)?;
     std::fs::create_dir_all(args.data_dir.join("outputs")).with_context(|| {
         format!(
             "cannot create the agent's data directory {}",
@@ -86,7 +107,74 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
     let data_dir = args.data_dir.canonicalize()?;
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone())?;
-    let control = Arc::new(HttpControl::new(&server, &token, &worker, stop.clone())?);
+    let start = identity::choose(
+        identity::load(&data_dir)?,
+        token.as_deref(),
+        args.name.as_deref(),
+    )?;
+    let (identity, server) = match start {
+        identity::Start::Reuse {
+            mut identity,
+            ignored_token,
+        } => {
+            if ignored_token {
+                tracing::info!(agent = %identity.name, "already enrolled; the enrollment token is not used");
+            }
+            if let Some(server) = server
+                && server.trim_end_matches('/') != identity.server
+            {
+                identity.server = server.trim_end_matches('/').to_owned();
+                identity::save(&data_dir, &identity)?;
+            }
+            tracing::info!(agent = %identity.name, server = %identity.server, "using the stored identity");
+            let server = identity.server.clone();
+            (identity, server)
+        }
+        identity::Start::Enroll(text) => {
+            let token = jobworks_pki::EnrollmentToken::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "--token: {e}\n  hint: pass the whole enrollment token `jobworks agents \
+                     token create` printed (`jwe_…@sha256:…`)"
+                )
+            })?;
+            let name = args.name.clone().unwrap_or_else(host_name);
+            jobworks_server::registry::check_enroll_name(&name)
+                .map_err(|e| anyhow::anyhow!("--name {name}: {e}"))?;
+            let server = server
+                .unwrap_or(default_server)
+                .trim_end_matches('/')
+                .to_owned();
+            // plain http: the CA pin cannot be checked until the server serves TLS itself
+            tracing::info!(agent = %name, %server, pin = %token.pin(), "enrolling");
+            let Some(reply) = http::enroll(&server, &token.secret().expose(), &name, &stop).await?
+            else {
+                return Ok(()); // stopped before the server answered
+            };
+            let identity = Identity {
+                server: server.clone(),
+                name: reply.name,
+                labels: reply.labels,
+                credential: reply.credential,
+                enrolled_at: chrono::Utc::now(),
+            };
+            identity::save(&data_dir, &identity)?;
+            println!(
+                "Jobworks agent {} enrolled at {server} with labels {}; identity stored in {}",
+                identity.name,
+                jobworks_domain::routing::describe_labels(&identity.labels),
+                data_dir.join(IDENTITY_FILE).display()
+            );
+            (identity, server)
+        }
+    };
+    let name = identity.name.clone();
+    let worker = worker_id(&name)?;
+    let control = Arc::new(HttpControl::new(
+        &server,
+        &identity.credential,
+        &worker,
+        stop.clone(),
+    )?);
     let Some(hello) = control.hello().await? else {
         return Ok(()); // stopped before the server answered
     };
@@ -113,7 +201,7 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
             // the claim itself waits on the server; this is only the pause between two
             // claims that came back empty
             poll_interval: Duration::from_millis(100),
-            data_dir,
+            data_dir: data_dir.clone(),
             kill_grace,
             max_disconnect: Some(max_disconnect),
             task_env: vec![("JOBWORKS_AGENT".into(), name.clone())],
@@ -132,6 +220,18 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
         pool.clone()
             .keep_leases(Arc::new(tokio::sync::Notify::new()), stop.clone()),
     );
+    let heartbeats = heartbeat::Heartbeats {
+        worker: worker.clone(),
+        slots: u32::try_from(args.slots).unwrap_or(u32::MAX),
+        running: pool.running(),
+        data_dir: data_dir.clone(),
+        interval: Duration::from_millis(if hello.heartbeat_interval_ms > 0 {
+            hello.heartbeat_interval_ms
+        } else {
+            15_000
+        }),
+    };
+    loops.spawn(heartbeats.run(control.clone(), stop.clone()));
     loops.close();
     stop.cancelled().await;
     tracing::info!("stopping: no more claims; running attempts are stopped and reported");
@@ -139,6 +239,14 @@ pub async fn run(args: AgentArgs, server: String, token: String) -> anyhow::Resu
     attempts.close();
     attempts.wait().await;
     control.close_logs().await;
+    if let Some(why) = control.cut_off() {
+        anyhow::bail!(
+            "the server cut agent `{name}` off ({why})\n  hint: if it was revoked, an admin \
+             runs `jobworks agents delete {name}`; then remove {} and enroll again with a new \
+             enrollment token",
+            data_dir.join(IDENTITY_FILE).display()
+        );
+    }
     Ok(())
 }
 

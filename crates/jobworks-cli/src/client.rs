@@ -2,6 +2,7 @@
 //! user what to do (problem+json answers with every diagnostic, unreachable servers, bad
 //! tokens).
 
+mod agents;
 mod tokens;
 
 use crate::settings::ClientSettings;

@@ -108,12 +108,15 @@ enum Command {
     /// Offline maintenance on the database file: recovery tokens, vacuum
     #[command(subcommand)]
     Admin(commands::admin::AdminCommand),
+    /// Agents of the fleet: enrollment tokens, list, show, drain, revoke (admin tokens only)
+    #[command(subcommand)]
+    Agents(commands::agents::AgentsCommand),
     /// Run a remote agent: take the server's tasks over HTTP and run them on this host
     ///
-    /// Dials out to the server (a preview: plain http and an API token; enrollment and TLS
-    /// come later), claims work with long polls, streams log lines, and reconnects by itself
-    /// when the server restarts. Ctrl-C or SIGTERM stops it: running tasks are stopped and
-    /// requeued by the server.
+    /// Dials out to the server, enrolls once with an enrollment token (`jobworks agents token
+    /// create`) and keeps its identity in --data-dir, heartbeats, claims work with long
+    /// polls, streams log lines, and reconnects by itself when the server restarts. Ctrl-C or
+    /// SIGTERM stops it: running tasks are stopped and requeued by the server.
     Agent(agent::AgentArgs),
 }
 
@@ -505,17 +508,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Server(args) => serve::serve(*args).await?,
         Command::Agent(args) => {
-            let settings =
-                settings::resolve_client(args.server.clone().or(global.url), global.token)?;
-            let token = settings.token.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the agent needs an API token: pass --token TOKEN or set $JOBWORKS_TOKEN"
-                )
-            })?;
-            agent::run(args, settings.server_url, token).await?;
+            let server = args.server.clone().or(global.url);
+            let defaults = settings::resolve_client(None, None)?;
+            let token = global.token.or_else(|| {
+                std::env::var("JOBWORKS_ENROLLMENT_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            });
+            agent::run(args, server, defaults.server_url, token).await?;
         }
         Command::Admin(command) => commands::admin::run(command, format).await?,
         Command::Token(command) => commands::tokens::run(&connect()?, command, format).await?,
+        Command::Agents(command) => commands::agents::run(&connect()?, command, format).await?,
         Command::Validate(args) => return validate::run(&args.files, format),
         Command::Workflow(command) => match command {
             // drawing a file needs no server

@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// e.g. 30d; `off` keeps them forever [default: config file `[retention] runs`, else 30d]
     #[arg(long, env = "JOBWORKS_RETENTION_RUNS", value_name = "DURATION|off")]
     pub retention_runs: Option<String>,
+    /// How often agents heartbeat, e.g. 15s (they add ±20 % jitter); an agent silent for 3
+    /// intervals is `suspect` (no new work), for 5 `offline`.
+    #[arg(long, env = "JOBWORKS_AGENT_HEARTBEAT", default_value = "15s")]
+    pub agent_heartbeat: String,
     /// Load the example jobs (disk usage, heartbeat, backup, dpkg summary, SQL report, flaky)
     /// into a database that has no jobs or workflows yet; never touches existing definitions.
     #[arg(long)]
@@ -212,6 +216,13 @@ fn build_config(
         );
     }
     config.misfire_threshold = duration("misfire-threshold", &args.misfire_threshold)?;
+    config.agent_heartbeat = duration("agent-heartbeat", &args.agent_heartbeat)?;
+    if config.agent_heartbeat < std::time::Duration::from_millis(100) {
+        bail!(
+            "--agent-heartbeat {} is too short: use at least 100ms",
+            args.agent_heartbeat
+        );
+    }
     config.max_body_bytes = jobworks_domain::file::size::parse_size(&args.max_body)
         .ok()
         .and_then(|bytes| usize::try_from(bytes).ok())
@@ -233,7 +244,7 @@ fn build_config(
             config.task_env = vec![("JOBWORKS_DB".into(), db.display().to_string())];
         }
         Database::Postgres(url) => {
-            config.store_url = Some(url.clone());
+            config.store_url = Some(read_only_postgres(url)?);
             config.task_env = Vec::new();
         }
     }
@@ -241,6 +252,20 @@ fn build_config(
         config.retention_runs = retention(&text)?;
     }
     Ok(config)
+}
+
+/// The URL SQL tasks use for the built-in `jobworks` datasource on a PostgreSQL store: the
+/// store's own URL with `options[default_transaction_read_only]=on`, so every transaction of
+/// such a task is read-only, as SQLite's `mode=ro` makes it there (a report query cannot change
+/// the store by mistake). The setting is made at connection start, so `DISCARD ALL` between
+/// reused tasks restores it. Errors: a URL that does not parse.
+pub fn read_only_postgres(url: &str) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url)
+        .map_err(|e| anyhow::anyhow!("--database: not a valid PostgreSQL URL ({e})"))?;
+    parsed
+        .query_pairs_mut()
+        .append_pair("options[default_transaction_read_only]", "on");
+    Ok(parsed.to_string())
 }
 
 /// First start, atomically: on a listener already bound, creates the admin token if the store
@@ -343,6 +368,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = load_server_file(args.config.as_deref())?;
     let mut config = build_config(&args, file, &database)?;
     config.data_dir = data_dir.clone();
+    // the CA agents pin in their enrollment tokens: made at first start, kept in the data dir
+    let pki_dir = data_dir.join("pki");
+    let (ca, _) =
+        jobworks_pki::Ca::load_or_create(&pki_dir, chrono::Utc::now()).with_context(|| {
+            format!(
+                "cannot load or create the agent CA in {}",
+                pki_dir.display()
+            )
+        })?;
+    config.agent_ca_pin = Some(ca.fingerprint());
     // bind first: with the port busy nothing is created, not even the database
     let listener = jobworks_server::bind(config.listen).await.context(
         "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",
@@ -479,6 +514,23 @@ async fn open_store(database: &Database, durability: &str) -> anyhow::Result<Ope
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_builtin_datasource_url_is_read_only_on_postgres() {
+        for (url, want) in [
+            (
+                "postgres://jobworks@db:5432/jobworks",
+                "postgres://jobworks@db:5432/jobworks?options%5Bdefault_transaction_read_only%5D=on",
+            ),
+            (
+                "postgres://u:p@127.0.0.1/x?sslmode=disable",
+                "postgres://u:p@127.0.0.1/x?sslmode=disable&options%5Bdefault_transaction_read_only%5D=on",
+            ),
+        ] {
+            assert_eq!(read_only_postgres(url).expect("url"), want, "{url}");
+        }
+        assert!(read_only_postgres("not a url").is_err());
+    }
+
     use super::*;
     use clap::Parser;
 

@@ -1,97 +1,16 @@
 //! Remote agents, end to end with real processes: a `jobworks server` (`--workers 0`, so no
 //! task runs in it) and `jobworks agent` processes talking the agent protocol over HTTP.
 //! Covers the README's commands, jobs and a workflow on an agent, queued → started latency,
-//! an agent killed mid-run, a server restarted under a running agent, and a bad token.
+//! an agent killed mid-run, a server restarted under a running agent, and an API token
+//! where an enrollment token belongs.
 
 mod common;
 
+use common::agents::{TestAgent, enrollment_token, enrollment_token_with, words};
 use common::{TestServer, cli};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running `jobworks agent`.
-struct TestAgent {
-    child: Child,
-    /// Its worker id, `<name>-<UUID v7>`, from the line it prints once connected.
-    worker: String,
-}
-
-impl TestAgent {
-    /// Starts `jobworks agent ARGS` and waits (60 s) until it says it is connected.
-    fn start(args: &[String]) -> TestAgent {
-        let mut child = Command::new(common::bin())
-            .arg("agent")
-            .args(args)
-            .env("JOBWORKS_LOG", "warn")
-            .env_remove("JOBWORKS_CONFIG")
-            .env_remove("JOBWORKS_URL")
-            .env_remove("JOBWORKS_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start jobworks agent");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // `Jobworks agent NAME (WORKER) connected to URL: …`
-                if let Some(rest) = line.strip_prefix("Jobworks agent ")
-                    && let Some((_, rest)) = rest.split_once(" (")
-                    && let Some((worker, _)) = rest.split_once(") connected to ")
-                {
-                    let _ = tx.send(worker.to_string());
-                }
-            }
-        });
-        let worker = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the agent connected within 60 s");
-        TestAgent { child, worker }
-    }
-
-    /// `--server URL --token TOKEN --name NAME --slots 4 --data-dir DIR`.
-    fn on(server: &TestServer, name: &str, dir: &Path) -> TestAgent {
-        TestAgent::start(&words(&format!(
-            "--server {} --token {} --name {name} --slots 4 --data-dir {}",
-            server.url,
-            server.token,
-            dir.join(name).display()
-        )))
-    }
-
-    /// Sends SIGTERM and waits (30 s) for the agent to exit; returns whether it exited 0.
-    fn stop(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the agent did not stop within 30 s of SIGTERM");
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn words(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
 
 /// Attempts of run `run` as `runs show --output json` prints them.
 fn attempts_shown(server: &TestServer, run: i64) -> Vec<Value> {
@@ -108,19 +27,22 @@ fn worker_of(attempt: &Value) -> &str {
     attempt["worker"].as_str().unwrap_or_default()
 }
 
-/// The commands of a README's "remote agents" section (the first ```sh block after
-/// `heading`), as words.
-fn readme_commands(readme: &str, heading: &str) -> Vec<Vec<String>> {
+/// The commands of a README's "remote agents" section (every ```sh block from `heading` to
+/// the next `### ` heading), block by block, each command as words.
+fn readme_blocks(readme: &str, heading: &str) -> Vec<Vec<Vec<String>>> {
     let section = readme
         .split_once(heading)
         .map(|(_, rest)| rest)
         .unwrap_or_else(|| panic!("the README has `{heading}`"));
-    let block = section
-        .split_once("```sh\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(block, _)| block)
-        .expect("a ```sh block in the section");
-    block.lines().map(words).collect()
+    let section = section.split_once("\n### ").map_or(section, |(s, _)| s);
+    let blocks: Vec<Vec<Vec<String>>> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```"))
+        .map(|(block, _)| block.lines().map(words).collect())
+        .collect();
+    assert!(!blocks.is_empty(), "a ```sh block in the section");
+    blocks
 }
 
 /// `args` with the value after `flag` replaced by `value`.
@@ -166,17 +88,14 @@ script = 'echo three'
 /// workflow of three tasks, all on the agent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
-    let english = readme_commands(
-        include_str!("../../../README.md"),
-        "### Remote agents (preview)",
-    );
-    let chinese = readme_commands(
-        include_str!("../../../README.zh-CN.md"),
-        "### 远程 agent（预览）",
-    );
+    let english = readme_blocks(include_str!("../../../README.md"), "### Remote agents\n");
+    let chinese = readme_blocks(include_str!("../../../README.zh-CN.md"), "### 远程 agent\n");
     assert_eq!(english, chinese, "both READMEs show the same commands");
-    let [server_cmd, agent_cmd] = &english[..] else {
-        panic!("the section shows a server and an agent command: {english:?}");
+    let [start, manage] = &english[..] else {
+        panic!("the section shows how to start, then how to manage agents: {english:?}");
+    };
+    let [server_cmd, agent_cmd] = &start[..] else {
+        panic!("the section shows a server and an agent command: {start:?}");
     };
     assert_eq!(server_cmd[..2], ["jobworks", "server"]);
     assert_eq!(agent_cmd[..2], ["jobworks", "agent"]);
@@ -195,7 +114,9 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
     let server = TestServer::start(dir.path(), &server_args);
     let agent_dir = dir.path().join("agent");
     let args = with_value(&agent_cmd[2..], "--server", &server.url);
-    let args = with_value(&args, "--token", &server.token);
+    let (token, _) =
+        enrollment_token_with(&server, &["--labels", "site=bj,role=db", "--uses", "1"]);
+    let args = with_value(&args, "--token", &token);
     let args = with_value(&args, "--data-dir", &agent_dir.display().to_string());
     let name = args[args.iter().position(|w| w == "--name").expect("--name") + 1].clone();
     let agent = TestAgent::start(&args);
@@ -241,6 +162,40 @@ async fn the_readme_commands_run_jobs_and_workflows_on_an_agent() {
         assert_eq!(worker_of(attempt), agent.worker, "{attempt}");
         assert_eq!(attempt["state"], "succeeded", "{attempt}");
     }
+
+    // the management commands, in the README's order, on this agent
+    let mut agent = agent;
+    for command in manage {
+        assert_eq!(command[..2], ["jobworks", "agents"], "{command:?}");
+        let out = cli(&server)
+            .args(&command[1..])
+            .output()
+            .expect("jobworks agents");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command:?}: {out:?}");
+        match command[2].as_str() {
+            "list" | "show" => {
+                for want in [name.as_str(), "online", "role=db,site=bj"] {
+                    assert!(text.contains(want), "{command:?} shows {want}: {text}");
+                }
+            }
+            "revoke" => {
+                // cut off at once: the agent's next call is refused and it exits non-zero
+                let status = agent
+                    .exit_within(Duration::from_secs(60))
+                    .expect("the revoked agent exits");
+                assert!(!status.success(), "{status:?}");
+                assert!(agent.text().contains("was revoked"), "{}", agent.text());
+            }
+            _ => {}
+        }
+    }
+    let out = cli(&server)
+        .args(["agents", "list", "--output", "json"])
+        .output()
+        .expect("list");
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(listed, serde_json::json!([]), "deleted");
 }
 
 fn parse_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
@@ -336,7 +291,7 @@ async fn a_stopped_agent_hands_its_attempt_back() {
     let mut first = TestAgent::start(&words(&format!(
         "--server {} --token {} --name leaving --kill-grace 1s --data-dir {}",
         server.url,
-        server.token,
+        enrollment_token(&server),
         dir.path().join("leaving").display()
     )));
     let mark = dir.path().join("first-attempt-ran");
@@ -397,19 +352,14 @@ async fn the_agent_reconnects_after_a_server_restart() {
     assert_eq!(worker_of(&detail["attempts"][0]), agent.worker);
 }
 
-/// An agent with a token the server does not know exits at once with the server's reason.
+/// An agent given an API token instead of an enrollment token exits at once, saying what it
+/// needs.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
+async fn an_agent_with_an_api_token_exits_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &["--workers", "0"]);
     let mut child = Command::new(common::bin())
-        .args([
-            "agent",
-            "--server",
-            &server.url,
-            "--token",
-            "jw_not-a-token",
-        ])
+        .args(["agent", "--server", &server.url, "--token", &server.token])
         .arg("--data-dir")
         .arg(dir.path().join("agent"))
         .env_remove("JOBWORKS_CONFIG")
@@ -425,7 +375,7 @@ async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the agent with a bad token did not exit within 30 s");
+            panic!("the agent with an API token did not exit within 30 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -434,7 +384,8 @@ async fn an_agent_with_a_bad_token_exits_with_a_clear_error() {
         .expect("read stderr");
     assert!(!status.success(), "{status:?}");
     assert!(
-        stderr.contains("refused the agent's token") && stderr.contains("unknown API token"),
+        stderr.contains("enrollment token must start with `jwe_`")
+            && stderr.contains("jobworks agents token create"),
         "{stderr}"
     );
 }

@@ -19,6 +19,7 @@
 mod common;
 
 use common::TestServer;
+use common::agents::enrollment_token_with;
 use common::netns::{Host, Net};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -66,27 +67,41 @@ impl Drop for Agent {
     }
 }
 
-/// Starts `jobworks agent` on `host` for the server at `server_url` with `token`, named
-/// `name`, with `labels`, one slot and a 1 s kill grace; its data and log go under `dir`.
-/// Waits (60 s) until it says it is connected. The one place these tests start agents (how
-/// an agent authenticates changes with enrollment; only this function follows). This build's
-/// agent takes no labels yet: `labels` must be empty until `--labels` exists.
+/// Starts `jobworks agent` on `host` for `server` (reached at its address on the host's
+/// link), named `name`, enrolled with a one-use enrollment token carrying `labels`, with one
+/// slot and a 1 s kill grace; its data and log go under `dir`. Waits (60 s) until it says it
+/// is connected. The one place these tests start agents.
 fn start_agent(
     net: &Net,
     host: &Host,
-    server_url: &str,
-    token: &str,
+    server: &TestServer,
     name: &str,
     labels: &[(&str, &str)],
     dir: &Path,
 ) -> Agent {
-    assert!(labels.is_empty(), "this build's agent has no --labels yet");
+    let labels = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut token_args = vec!["--uses", "1"];
+    if !labels.is_empty() {
+        token_args.extend(["--labels", &labels]);
+    }
+    let (token, _) = enrollment_token_with(server, &token_args);
+    let server_url = url_from(server, host);
     let log = dir.join(format!("{name}.log"));
     let stderr = std::fs::File::create(&log).expect("agent log file");
     let mut child = net
         .command(host, common::bin())
         .args([
-            "agent", "--server", server_url, "--token", token, "--name", name,
+            "agent",
+            "--server",
+            &server_url,
+            "--token",
+            &token,
+            "--name",
+            name,
         ])
         .args(["--slots", "1", "--kill-grace", "1s", "--data-dir"])
         .arg(dir.join(name))
@@ -94,6 +109,7 @@ fn start_agent(
         .env_remove("JOBWORKS_CONFIG")
         .env_remove("JOBWORKS_URL")
         .env_remove("JOBWORKS_TOKEN")
+        .env_remove("JOBWORKS_ENROLLMENT_TOKEN")
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -268,10 +284,9 @@ async fn a_slow_link_delivers_every_log_line_in_order() {
     let agent = start_agent(
         &net,
         &host,
-        &url_from(&server, &host),
-        &server.token,
+        &server,
         "slow-1",
-        &[],
+        &[("link", "slow")],
         dir.path(),
     );
     const LINES: usize = 3000;
@@ -336,15 +351,7 @@ async fn a_cut_shorter_than_max_disconnect_lets_the_attempt_finish() {
     }
     let host = net.host();
     let server = start_server(dir.path());
-    let agent = start_agent(
-        &net,
-        &host,
-        &url_from(&server, &host),
-        &server.token,
-        "short-1",
-        &[],
-        dir.path(),
-    );
+    let agent = start_agent(&net, &host, &server, "short-1", &[], dir.path());
     let file = dir.path().join("marks");
     let go = dir.path().join("go");
     let wait_go = format!("while [ ! -e {} ]; do sleep 0.05; done", go.display());
@@ -406,15 +413,7 @@ async fn a_cut_longer_than_max_disconnect_fences_the_agent_before_the_retry() {
     }
     let (edge, other) = (net.host(), net.host());
     let server = start_server(dir.path());
-    let first = start_agent(
-        &net,
-        &edge,
-        &url_from(&server, &edge),
-        &server.token,
-        "edge-1",
-        &[],
-        dir.path(),
-    );
+    let first = start_agent(&net, &edge, &server, "edge-1", &[], dir.path());
     let file = dir.path().join("marks");
     server
         .apply(
@@ -428,15 +427,7 @@ async fn a_cut_longer_than_max_disconnect_fences_the_agent_before_the_retry() {
     })
     .await;
     assert_eq!(start.agent, "edge-1");
-    let second = start_agent(
-        &net,
-        &other,
-        &url_from(&server, &other),
-        &server.token,
-        "edge-2",
-        &[],
-        dir.path(),
-    );
+    let second = start_agent(&net, &other, &server, "edge-2", &[], dir.path());
     let cut = Instant::now();
     let cut_ns = now_ns();
     net.cut(&edge).expect("cut");
@@ -526,15 +517,7 @@ async fn a_stopped_agent_kills_its_attempt_when_resumed() {
     let mut net = Net::new();
     let (frozen_host, other) = (net.host(), net.host());
     let server = start_server(dir.path());
-    let frozen = start_agent(
-        &net,
-        &frozen_host,
-        &url_from(&server, &frozen_host),
-        &server.token,
-        "frozen-1",
-        &[],
-        dir.path(),
-    );
+    let frozen = start_agent(&net, &frozen_host, &server, "frozen-1", &[], dir.path());
     let file = dir.path().join("marks");
     server
         .apply(
@@ -548,15 +531,7 @@ async fn a_stopped_agent_kills_its_attempt_when_resumed() {
     })
     .await;
     assert_eq!(start.agent, "frozen-1");
-    let _second = start_agent(
-        &net,
-        &other,
-        &url_from(&server, &other),
-        &server.token,
-        "thawed-2",
-        &[],
-        dir.path(),
-    );
+    let _second = start_agent(&net, &other, &server, "thawed-2", &[], dir.path());
     frozen.signal("-STOP");
     until(
         "the retry started on thawed-2",

@@ -159,6 +159,26 @@ pub fn end_reason<T>(
     }
 }
 
+/// Whether an attempt found lost (its lease expired) was being paused: its task instance had
+/// a pause requested (`jobworks pause`) and no cancel. Such an attempt does not use a retry
+/// and does not fail its task: the task is paused (or queued again, if the run was resumed
+/// meanwhile; see [`after_pause_stop`]) and its next attempt starts from the last checkpoint,
+/// exactly as if the task had stopped for the pause itself. A cancel wins over the pause.
+pub fn lost_while_pausing(pause_pending: bool, cancel_pending: bool) -> bool {
+    pause_pending && !cancel_pending
+}
+
+/// Where a task instance goes when its attempt stopped for a pause (or was lost while
+/// pausing): `paused` while its run is paused, `queued` when the run was resumed before the
+/// attempt stopped.
+pub fn after_pause_stop(run_state: RunState) -> RunState {
+    if run_state == RunState::Paused {
+        RunState::Paused
+    } else {
+        RunState::Queued
+    }
+}
+
 /// The error recorded with a lost attempt whose lease expired at `expired_at` (RFC 3339).
 pub fn lost_error(expired_at: &str) -> String {
     format!("lease expired at {expired_at}: the worker stopped renewing it (crash or lost store)")
@@ -418,5 +438,28 @@ mod tests {
         }
         let hint = check_decision("t", T::WaitingApproval, false).unwrap_err();
         assert!(hint.contains("approve or reject"), "{hint}");
+    }
+
+    #[test]
+    fn an_attempt_lost_while_pausing_pauses_its_task() {
+        for (pause, cancel, want) in [
+            (true, false, true),
+            (true, true, false),
+            (false, false, false),
+            (false, true, false),
+        ] {
+            assert_eq!(
+                lost_while_pausing(pause, cancel),
+                want,
+                "pause {pause}, cancel {cancel}"
+            );
+        }
+        for (run, want) in [
+            (RunState::Paused, RunState::Paused),
+            (RunState::Running, RunState::Queued),
+            (RunState::Queued, RunState::Queued),
+        ] {
+            assert_eq!(after_pause_stop(run), want, "{run}");
+        }
     }
 }

@@ -35,14 +35,26 @@
 //! | GET | `/tokens` | → `Vec<TokenView>` (admin tokens only; others get 403) |
 //! | POST | `/tokens` | `CreateTokenRequest` → `CreatedTokenView` (201; 409 when the name is taken) |
 //! | DELETE | `/tokens/{name}` | → `TokenView` (revoked at once) |
+//! | GET | `/agents` | → `Vec<AgentView>` (admin tokens only, as every `/agents` route) |
+//! | GET | `/agents/{name}` | → `AgentView` |
+//! | POST | `/agents/{name}/drain`, `/agents/{name}/undrain`, `/agents/{name}/revoke` | → `AgentView` |
+//! | DELETE | `/agents/{name}` | → 204 (revoked agents only; the name may enroll again) |
+//! | GET | `/agents/tokens` | → `Vec<EnrollmentTokenView>` |
+//! | POST | `/agents/tokens` | `CreateEnrollmentTokenRequest` → `CreatedEnrollmentTokenView` (201) |
+//! | DELETE | `/agents/tokens/{id}` | → `EnrollmentTokenView` (revoked) |
 //!
 //! Errors are `application/problem+json` ([`Problem`], RFC 9457). Request bodies refuse fields
 //! they do not declare (422, naming the field and the closest declared one); unknown routes
 //! answer 404, wrong methods 405 and bodies over the server's `--max-body` limit 413, all
 //! as problem+json.
 
+mod agents;
 mod tokens;
 
+pub use agents::{
+    AgentReportView, AgentView, CreateEnrollmentTokenRequest, CreatedEnrollmentTokenView,
+    EnrollReply, EnrollRequest, EnrollmentTokenView, HeartbeatReply, HeartbeatRequest,
+};
 pub use tokens::{CreateTokenRequest, CreatedTokenView, TokenView};
 
 use chrono::{DateTime, Utc};

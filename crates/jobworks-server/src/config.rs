@@ -65,6 +65,13 @@ pub struct ServerConfig {
     /// Retention: finished runs that ended longer ago than this are deleted (with their
     /// tasks, attempts, events and logs) by the janitor; `None` keeps runs forever.
     pub retention_runs: Option<Duration>,
+    /// The heartbeat interval asked of agents (`--agent-heartbeat`; default 15 s,
+    /// [`crate::registry::DEFAULT_AGENT_HEARTBEAT`]). Their effective state is judged against
+    /// it: suspect after 3 missed intervals, offline after 5.
+    pub agent_heartbeat: Duration,
+    /// The fingerprint of the CA agents pin (printed into every enrollment token); `None`
+    /// when the server has no CA, and then enrollment tokens cannot be created.
+    pub agent_ca_pin: Option<jobworks_pki::Fingerprint>,
 }
 
 /// Default of [`ServerConfig::max_body_bytes`]: 2 MiB, room for hundreds of job files in one
@@ -78,7 +85,8 @@ impl ServerConfig {
     /// Defaults for a server keeping its files in `data_dir`: listen on 127.0.0.1:8080, UTC,
     /// workers = 4 × CPUs (at least 8), a fresh [`default_worker_id`], 10 s leases, 6 s leader
     /// lease, 5 s kill grace, 30 s shutdown grace,
-    /// 5 s misfire threshold, 2 MiB request bodies, runs kept 30 days.
+    /// 5 s misfire threshold, 2 MiB request bodies, runs kept 30 days, agent heartbeats every
+    /// 15 s, no agent CA.
     pub fn new(data_dir: PathBuf) -> Self {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -102,6 +110,8 @@ impl ServerConfig {
             clock: crate::clock::Clock::system(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_runs: Some(DEFAULT_RETENTION_RUNS),
+            agent_heartbeat: crate::registry::DEFAULT_AGENT_HEARTBEAT,
+            agent_ca_pin: None,
         }
     }
 }

@@ -17,6 +17,7 @@ mod leases;
 mod logs;
 mod metrics;
 mod orphans;
+pub mod registry;
 mod retry;
 mod scheduler;
 mod server;

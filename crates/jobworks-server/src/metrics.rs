@@ -64,19 +64,32 @@ impl Metrics {
             "Latency of one claim transaction (the store call), claims that found work or not"
                 .into(),
         );
+        recorder.describe_counter(
+            "jobworks_agent_heartbeats_total".into(),
+            None,
+            "Heartbeats received from agents".into(),
+        );
         // present from the start, so a scrape shows 0 rather than nothing
-        recorder
-            .register_counter(
-                &Key::from_static_name("jobworks_leader_changes_total"),
-                &META,
-            )
-            .absolute(0);
+        for name in [
+            "jobworks_leader_changes_total",
+            "jobworks_agent_heartbeats_total",
+        ] {
+            recorder
+                .register_counter(&Key::from_static_name(name), &META)
+                .absolute(0);
+        }
         Metrics { recorder, handle }
     }
 
     /// Counts a gain or loss of the leader lease by this server.
     pub fn leader_changed(&self) {
         self.counter("jobworks_leader_changes_total", Vec::new())
+            .increment(1);
+    }
+
+    /// Counts a heartbeat received from an agent (`jobworks_agent_heartbeats_total`).
+    pub fn agent_heartbeat(&self) {
+        self.counter("jobworks_agent_heartbeats_total", Vec::new())
             .increment(1);
     }
 

@@ -359,6 +359,7 @@ impl Server {
                 datasources,
                 work: agent_work,
                 stopping: shutdown.clone(),
+                fleet: Default::default(),
             },
         };
         let app = router(state.clone());

@@ -14,6 +14,7 @@
 //! Writes send `NOTIFY jobworks_events` inside their transaction (delivered only on commit);
 //! [`PostgresStore`]'s `subscribe()` hands them out as [`jobworks_store::StoreEvent`]s.
 
+mod agents;
 mod batch;
 mod codec;
 mod definitions;
@@ -21,6 +22,7 @@ mod enqueue;
 mod finish;
 mod leader;
 mod logs;
+mod lost_pause;
 mod notify;
 mod open;
 mod queue;

@@ -1,7 +1,9 @@
 //! The queue: claims under leases, start marks, renewals and lease expiry.
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::lifecycle::{after_attempt, attempt_summary, lost_error, wants_retry};
+use jobworks_domain::lifecycle::{
+    after_attempt, attempt_summary, lost_error, lost_while_pausing, wants_retry,
+};
 use jobworks_domain::{AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId};
 use jobworks_store::*;
 use sqlx::postgres::PgRow;
@@ -279,7 +281,7 @@ impl PostgresStore {
             let mut tx = self.begin().await?;
             let rows = sqlx::query(
                 "SELECT a.id AS attempt_id, a.run_id, a.attempt_no, a.pid, a.lease_expires_at_us, \
-                 t.cancel_requested_at_us, COALESCE(t.spec_json, v.spec_json) AS spec_json, t.id AS task_instance_id, t.task_key, \
+                 t.cancel_requested_at_us, t.pause_requested_at_us, r.state AS run_state, COALESCE(t.spec_json, v.spec_json) AS spec_json, t.id AS task_instance_id, t.task_key, \
                  t.retry_base, r.kind, r.parent_run_id FROM attempts a \
                  JOIN task_instances t ON t.id = a.task_instance_id \
                  JOIN runs r ON r.id = a.run_id \
@@ -303,6 +305,25 @@ impl PostgresStore {
                 let task: String = row.get("task_key");
                 let workflow = row.get::<&str, _>("kind") == "workflow";
                 let error = lost_error(&expired_at.to_rfc3339());
+                let pause_pending = row
+                    .get::<Option<i64>, _>("pause_requested_at_us")
+                    .is_some();
+                if lost_while_pausing(pause_pending, cancel_pending) {
+                    let run_state = parse_state::<RunState>("runs.state", row.get("run_state"))?;
+                    let pausing = crate::lost_pause::Pausing {
+                        attempt_id,
+                        attempt_no,
+                        run_id,
+                        task_instance,
+                        task_key: &task,
+                        workflow,
+                        run_state,
+                        pid: row.get("pid"),
+                        error: &error,
+                    };
+                    out.push(crate::lost_pause::record(&mut tx, pausing, now).await?);
+                    continue;
+                }
                 sqlx::query(
                     "UPDATE attempts SET state = 'lost', ended_at_us = $1, lease_expires_at_us = NULL, \
                      error = $2 WHERE id = $3",

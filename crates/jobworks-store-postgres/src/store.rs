@@ -767,6 +767,86 @@ impl Store for PostgresStore {
         crate::tokens::count(&self.pool).await
     }
 
+    /// A single statement.
+    async fn create_enrollment_token(
+        &self,
+        token: NewEnrollmentToken,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError> {
+        crate::agents::create_token(self, token, now).await
+    }
+
+    /// A single statement.
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>, StoreError> {
+        crate::agents::list_tokens(&self.pool).await
+    }
+
+    /// A single statement.
+    async fn revoke_enrollment_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError> {
+        crate::agents::revoke_token(self, id, now).await
+    }
+
+    /// One transaction: the token row is locked `FOR UPDATE` before it is checked and its use
+    /// taken, so racing enrollments take turns; the name's UNIQUE key refuses a second agent
+    /// of one name (`Conflict`, the use rolled back).
+    async fn enroll_agent(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        agent: NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        crate::agents::enroll(self, token_id, secret_sha256, agent, now).await
+    }
+
+    /// A single statement.
+    async fn find_agent_by_credential(
+        &self,
+        credential_sha256: &str,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        crate::agents::find_by_credential(&self.pool, credential_sha256).await
+    }
+
+    /// A single statement.
+    async fn record_heartbeat(
+        &self,
+        name: &str,
+        report: AgentReport,
+        heartbeat_interval_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        crate::agents::heartbeat(self, name, report, heartbeat_interval_ms, now).await
+    }
+
+    /// A single statement.
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        crate::agents::list(&self.pool).await
+    }
+
+    /// A single statement.
+    async fn get_agent(&self, name: &str) -> Result<AgentRecord, StoreError> {
+        crate::agents::get_agent(&self.pool, name).await
+    }
+
+    /// One transaction; the agent row is locked `FOR UPDATE` while `revoked` is checked.
+    async fn set_agent_state(
+        &self,
+        name: &str,
+        state: jobworks_domain::routing::AdminState,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        crate::agents::set_state(self, name, state, now).await
+    }
+
+    /// One transaction; the agent row is locked `FOR UPDATE` while `revoked` is checked.
+    async fn delete_agent(&self, name: &str) -> Result<(), StoreError> {
+        crate::agents::delete(self, name).await
+    }
+
     /// One transaction: every run of an examined tree is locked `FOR UPDATE` before its state is
     /// judged, so a tree being reopened or extended concurrently is kept or waits.
     async fn purge_runs(

@@ -17,6 +17,7 @@
 //! loss can drop the last commits, and `Durability::Full` closes that too at the cost of an
 //! fsync per commit.
 
+mod agents;
 mod batch;
 mod codec;
 mod definitions;
@@ -24,6 +25,7 @@ mod enqueue;
 mod finish;
 mod leader;
 mod logs;
+mod lost_pause;
 mod open;
 mod queue;
 mod retention;

@@ -2,7 +2,9 @@
 //! processes started, renewing leases and expiring those not renewed (the attempt is `lost`).
 
 use chrono::{DateTime, Utc};
-use jobworks_domain::lifecycle::{after_attempt, attempt_summary, lost_error, wants_retry};
+use jobworks_domain::lifecycle::{
+    after_attempt, attempt_summary, lost_error, lost_while_pausing, wants_retry,
+};
 use jobworks_domain::{AttemptId, AttemptState, JobId, JobSpec, RunId, RunState, TaskInstanceId};
 use jobworks_store::*;
 use sqlx::sqlite::SqliteRow;
@@ -128,7 +130,7 @@ pub(crate) async fn expire_leases(
     let mut tx = store.begin().await?;
     let rows = sqlx::query(
         "SELECT a.id AS attempt_id, a.run_id, a.attempt_no, a.pid, a.lease_expires_at_us, \
-         t.cancel_requested_at_us, COALESCE(t.spec_json, v.spec_json) AS spec_json, \
+         t.cancel_requested_at_us, t.pause_requested_at_us, r.state AS run_state, COALESCE(t.spec_json, v.spec_json) AS spec_json, \
          t.id AS task_instance_id, t.task_key, t.retry_base, r.kind, r.parent_run_id \
          FROM attempts a \
          JOIN task_instances t ON t.id = a.task_instance_id \
@@ -154,6 +156,23 @@ pub(crate) async fn expire_leases(
         let task: String = row.get("task_key");
         let workflow = row.get::<&str, _>("kind") == "workflow";
         let error = lost_error(&expired_at.to_rfc3339());
+        let pause_pending = row.get::<Option<i64>, _>("pause_requested_at_us").is_some();
+        if lost_while_pausing(pause_pending, cancel_pending) {
+            let run_state = parse_state::<RunState>("runs.state", row.get("run_state"))?;
+            let pausing = crate::lost_pause::Pausing {
+                attempt_id,
+                attempt_no,
+                run_id,
+                task_instance,
+                task_key: &task,
+                workflow,
+                run_state,
+                pid: row.get("pid"),
+                error: &error,
+            };
+            out.push(crate::lost_pause::record(&mut tx, pausing, now).await?);
+            continue;
+        }
         sqlx::query(
             "UPDATE attempts SET state = 'lost', ended_at_us = ?, lease_expires_at_us = NULL, \
              error = ? WHERE id = ?",

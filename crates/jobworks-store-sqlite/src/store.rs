@@ -9,7 +9,9 @@ use jobworks_store::*;
 
 use crate::definitions::{self, NewDefinition};
 use crate::open::SqliteStore;
-use crate::{enqueue, finish, leader, logs, queue, retention, run_filter, runs, tokens, workflow};
+use crate::{
+    agents, enqueue, finish, leader, logs, queue, retention, run_filter, runs, tokens, workflow,
+};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -309,6 +311,74 @@ impl Store for SqliteStore {
 
     async fn count_tokens(&self) -> Result<i64, StoreError> {
         tokens::count(&self.writer).await
+    }
+
+    async fn create_enrollment_token(
+        &self,
+        token: NewEnrollmentToken,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError> {
+        agents::create_token(self, token, now).await
+    }
+
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>, StoreError> {
+        agents::list_tokens(&self.reader).await
+    }
+
+    async fn revoke_enrollment_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError> {
+        agents::revoke_token(self, id, now).await
+    }
+
+    async fn enroll_agent(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        agent: NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        agents::enroll(self, token_id, secret_sha256, agent, now).await
+    }
+
+    async fn find_agent_by_credential(
+        &self,
+        credential_sha256: &str,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        agents::find_by_credential(&self.reader, credential_sha256).await
+    }
+
+    async fn record_heartbeat(
+        &self,
+        name: &str,
+        report: AgentReport,
+        heartbeat_interval_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        agents::heartbeat(self, name, report, heartbeat_interval_ms, now).await
+    }
+
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        agents::list(&self.reader).await
+    }
+
+    async fn get_agent(&self, name: &str) -> Result<AgentRecord, StoreError> {
+        agents::get_agent(&self.reader, name).await
+    }
+
+    async fn set_agent_state(
+        &self,
+        name: &str,
+        state: jobworks_domain::routing::AdminState,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        agents::set_state(self, name, state, now).await
+    }
+
+    async fn delete_agent(&self, name: &str) -> Result<(), StoreError> {
+        agents::delete(self, name).await
     }
 
     async fn purge_runs(

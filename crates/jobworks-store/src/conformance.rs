@@ -34,7 +34,7 @@
 //! | `renew_leases` | `renew_leases_held_lost_and_cancelled`, `cancel_queued_and_running`, `expired_leases_are_lost_and_fenced` |
 //! | `finish_attempts` | `claim_finish_and_fencing`, `retries_requeue_with_backoff`, `advance_run_follows_the_engine` |
 //! | `finish_and_advance` | `finish_and_advance_with_and_without_local_claim`, `decide_task_approves_and_marks`, `reset_tasks_reruns_and_refuses_active` |
-//! | `expire_leases` | `expired_leases_are_lost_and_fenced`, `renew_leases_held_lost_and_cancelled` |
+//! | `expire_leases` | `expired_leases_are_lost_and_fenced`, `renew_leases_held_lost_and_cancelled`, `a_lease_lost_while_pausing_keeps_the_pause` |
 //! | `request_cancel` | `cancel_queued_and_running`, `workflow_runs_to_advance_both_modes` |
 //! | `list_runs` | `ticks_fire_at_most_once`, `count_and_list_runs_with_filters` |
 //! | `count_runs` | `count_and_list_runs_with_filters` |
@@ -59,7 +59,11 @@
 //! | `subscribe` | not checked: a backend-specific wake-up channel (`None` for SQLite) |
 //! | `record_batch_report`, `batch_states` | `batch_progress_and_checkpoints`, `pause_and_resume_runs` |
 //! | `pause_run`, `resume_run` | `pause_and_resume_runs` |
+//! | `create_enrollment_token`, `list_enrollment_tokens`, `revoke_enrollment_token` | `enrollment_tokens_create_list_revoke`, `agents_enroll_with_tokens` |
+//! | `enroll_agent`, `delete_agent` | `agents_enroll_with_tokens` (and the race `racing_enrollments_take_each_use_once`) |
+//! | `find_agent_by_credential`, `record_heartbeat`, `list_agents`, `get_agent`, `set_agent_state` | `agents_heartbeat_and_states` |
 
+pub(crate) mod agents;
 mod batch;
 pub mod concurrency;
 mod decisions;
@@ -75,7 +79,13 @@ mod tokens;
 mod workflow_runs;
 mod workflows;
 
-pub use batch::{batch_progress_and_checkpoints, pause_and_resume_runs};
+pub use agents::{
+    agents_enroll_with_tokens, agents_heartbeat_and_states, enrollment_tokens_create_list_revoke,
+};
+pub use batch::{
+    a_lease_lost_while_pausing_keeps_the_pause, batch_progress_and_checkpoints,
+    pause_and_resume_runs,
+};
 pub use decisions::{decide_task_approves_and_marks, reset_tasks_reruns_and_refuses_active};
 pub use event_order::*;
 pub use jobs::{
@@ -241,6 +251,10 @@ macro_rules! store_conformance_tests {
             leader_lease_and_fencing,
             batch_progress_and_checkpoints,
             pause_and_resume_runs,
+            a_lease_lost_while_pausing_keeps_the_pause,
+            enrollment_tokens_create_list_revoke,
+            agents_enroll_with_tokens,
+            agents_heartbeat_and_states,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

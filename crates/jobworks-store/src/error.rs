@@ -32,6 +32,16 @@ pub enum StoreError {
     /// No token that is not revoked has this name.
     #[error("token `{0}` not found")]
     TokenNotFound(String),
+    /// No agent of this name is enrolled.
+    #[error("agent `{0}` not found")]
+    AgentNotFound(String),
+    /// No enrollment token has this id.
+    #[error("enrollment token `{0}` not found")]
+    EnrollmentTokenNotFound(String),
+    /// An enrollment was refused: the token is unknown, revoked, used up or expired. The
+    /// message says which and what to do; nothing was written.
+    #[error("{0}")]
+    EnrollmentRefused(String),
     /// The run does not exist.
     #[error("run {0} not found")]
     RunNotFound(i64),

@@ -5,6 +5,7 @@
 //! conformance suite in [`conformance`] through the [`store_conformance_tests!`] macro, so the
 //! scheduler and executor never learn which database they run on.
 
+pub mod agents;
 pub mod batch;
 pub mod cluster;
 pub mod conformance;
@@ -13,6 +14,7 @@ pub mod records;
 pub mod store;
 pub mod transfer;
 
+pub use agents::{AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken};
 pub use batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState, TaskProgress};
 pub use cluster::{Leadership, StoreEvent};
 pub use error::StoreError;

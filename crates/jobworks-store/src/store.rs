@@ -4,6 +4,9 @@
 //! batches (`enqueue_runs`, `claim`, `finish_attempts`, `append_logs`) exist so that callers
 //! can group many small writes into one commit (group commit) for throughput.
 
+use crate::agents::{
+    AgentRecord, AgentReport, EnrollmentTokenRecord, NewAgent, NewEnrollmentToken,
+};
 use crate::batch::{BatchReport, BatchSync, PauseOutcome, TaskBatchState};
 use crate::cluster::{Leadership, StoreEvent};
 use crate::error::StoreError;
@@ -334,6 +337,96 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of stored tokens, revoked ones included (0 only before the first start).
     async fn count_tokens(&self) -> Result<i64, StoreError>;
+
+    // ---- the agent registry (issue 9, "Agents"): enrollment tokens and agents ----
+
+    /// Stores a new enrollment token (its id and the SHA-256 of its secret, never the
+    /// secret) with `uses` enrollments left. One transaction. Errors: `Conflict` when a
+    /// token with the id exists.
+    async fn create_enrollment_token(
+        &self,
+        token: NewEnrollmentToken,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError>;
+
+    /// Every enrollment token, revoked, used up and expired ones included, newest first.
+    /// Reads one committed state.
+    async fn list_enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRecord>, StoreError>;
+
+    /// Revokes enrollment token `id`: no enrollment with it succeeds from the commit on
+    /// (agents it enrolled keep their own credentials). Revoking a revoked token keeps its
+    /// first revocation time. Errors: `EnrollmentTokenNotFound`.
+    async fn revoke_enrollment_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentTokenRecord, StoreError>;
+
+    /// Enrolls an agent with enrollment token `token_id` whose secret hashes to
+    /// `secret_sha256`, atomically: in one transaction, serializable against every other
+    /// enrollment (SQLite: `IMMEDIATE`; PostgreSQL: the token row locked `FOR UPDATE`), it
+    /// checks the token is live (known, hash equal, not revoked, not expired at `now`, a use
+    /// left), takes one use, and creates the agent `active` with the token's labels, its
+    /// credential hash and `enrolled_at = now`. Two enrollments racing for a token's last use:
+    /// exactly one succeeds.
+    ///
+    /// Names are unique over every stored agent, revoked ones included: a name that exists is
+    /// refused (a name arriving with another key is refused until an admin acts), and the
+    /// token's use is not taken. To enroll the name again an admin revokes and then deletes
+    /// the agent ([`Store::delete_agent`]).
+    ///
+    /// Errors: `EnrollmentRefused` (unknown token or wrong secret, revoked, used up, expired:
+    /// the message says which), `Conflict` (the name exists).
+    async fn enroll_agent(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        agent: NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// The agent whose credential hashes to `credential_sha256`, in whatever state (the
+    /// caller refuses revoked ones). Reads one committed state.
+    async fn find_agent_by_credential(
+        &self,
+        credential_sha256: &str,
+    ) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Records agent `name`'s heartbeat at `now` with its `report`, and the interval asked of
+    /// it from now on. One single-row write; the last heartbeat wins (a heartbeat stamped
+    /// before the stored one is still recorded: the server's clock stamps them in arrival
+    /// order). Recorded in any administrative state (the caller refuses revoked agents).
+    /// Returns the agent as stored. Errors: `AgentNotFound`.
+    async fn record_heartbeat(
+        &self,
+        name: &str,
+        report: AgentReport,
+        heartbeat_interval_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// Every agent, by name. Reads one committed state.
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+
+    /// One agent by name. Errors: `AgentNotFound`.
+    async fn get_agent(&self, name: &str) -> Result<AgentRecord, StoreError>;
+
+    /// Sets agent `name`'s administrative state (drain: `draining`, undrain: `active`,
+    /// revoke: `revoked`) in one single-row write, seen by every later call. `revoked` is
+    /// final: any other state for a revoked agent is a `Conflict` (delete it and enroll
+    /// again). Setting the state it has changes nothing (and keeps `state_changed_at`).
+    /// Errors: `AgentNotFound`, `Conflict`.
+    async fn set_agent_state(
+        &self,
+        name: &str,
+        state: jobworks_domain::routing::AdminState,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// Removes agent `name` for good, so its name can enroll again; only a revoked agent
+    /// can be deleted (revoke first, so a live agent is never silently replaced). Its
+    /// attempts keep their worker ids. Errors: `AgentNotFound`, `Conflict` (not revoked).
+    async fn delete_agent(&self, name: &str) -> Result<(), StoreError>;
 
     /// Retention: deletes, in one transaction, up to `limit` top-level runs (no parent run)
     /// with id above `after` that ended before `ended_before`, each with every descendant

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobworks_domain::AttemptId;
+use jobworks_protocol::{EnrollReply, EnrollRequest, HeartbeatReply, HeartbeatRequest};
 use jobworks_server::api::agent::{
     BatchRequest, ClaimRequest, FinishRequest, HelloReply, HelloRequest, LogsRequest, RenewRequest,
     StartedRequest,
@@ -15,6 +16,7 @@ use jobworks_worker::{
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -93,6 +95,7 @@ pub struct HttpControl {
     token: String,
     worker: String,
     stop: CancellationToken,
+    cut_off: Arc<OnceLock<String>>,
     logs: mpsc::Sender<LogCmd>,
     log_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -107,20 +110,8 @@ impl HttpControl {
         worker: &str,
         stop: CancellationToken,
     ) -> anyhow::Result<HttpControl> {
-        // a trailing slash, so routes join under any path prefix
-        let base = Url::parse(&format!("{}/", server.trim().trim_end_matches('/')))
-            .map_err(|e| anyhow::anyhow!("invalid server URL `{server}`: {e}"))?;
-        if base.scheme() != "http" {
-            anyhow::bail!(
-                "invalid server URL `{server}`: this build speaks plain http only (TLS comes \
-                 with agent enrollment)"
-            );
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+        let base = base_url(server)?;
+        let http = http_client()?;
         let (logs, rx) = mpsc::channel(LOG_QUEUE);
         let mut control = HttpControl {
             http,
@@ -128,6 +119,7 @@ impl HttpControl {
             token: token.to_owned(),
             worker: worker.to_owned(),
             stop,
+            cut_off: Arc::new(OnceLock::new()),
             logs,
             log_task: Mutex::new(None),
         };
@@ -145,7 +137,19 @@ impl HttpControl {
             base: self.base.clone(),
             token: self.token.clone(),
             stop: self.stop.clone(),
+            cut_off: Some(self.cut_off.clone()),
         }
+    }
+
+    /// Why the server cut this agent off (revoked, deleted, unknown credential), once it has:
+    /// the agent then stops.
+    pub fn cut_off(&self) -> Option<String> {
+        self.cut_off.get().cloned()
+    }
+
+    /// One heartbeat (not retried: the next one comes at the next interval).
+    pub async fn heartbeat(&self, body: &HeartbeatRequest) -> Result<HeartbeatReply, CallError> {
+        self.caller().call("heartbeat", body, Duration::ZERO).await
     }
 
     /// First contact: retried while the server cannot be reached; `None` when the agent was
@@ -160,10 +164,11 @@ impl HttpControl {
             .await
         {
             Ok(reply) => Ok(reply),
-            Err(CallError::Refused { status, detail }) if status == StatusCode::UNAUTHORIZED => {
+            Err(CallError::Refused { status, detail })
+                if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN =>
+            {
                 anyhow::bail!(
-                    "the server at {} refused the agent's token ({status}): {detail}\n  hint: \
-                     pass a valid API token with --token or $JOBWORKS_TOKEN",
+                    "the server at {} refused this agent ({status}): {detail}",
                     self.base
                 )
             }
@@ -187,6 +192,71 @@ struct Caller {
     base: Url,
     token: String,
     stop: CancellationToken,
+    /// Set (with the server's words) and `stop` cancelled at the first 401 or 403: the agent
+    /// is revoked or unknown, so nothing it sends will be taken. `None` for enrollment, whose
+    /// refusals are the caller's to report.
+    cut_off: Option<Arc<OnceLock<String>>>,
+}
+
+/// The server's base URL with a trailing slash, so routes join under any path prefix.
+/// Errors: a URL that does not parse or is not `http`.
+fn base_url(server: &str) -> anyhow::Result<Url> {
+    let base = Url::parse(&format!("{}/", server.trim().trim_end_matches('/')))
+        .map_err(|e| anyhow::anyhow!("invalid server URL `{server}`: {e}"))?;
+    if base.scheme() != "http" {
+        anyhow::bail!(
+            "invalid server URL `{server}`: this build speaks plain http only (the server \
+             serving TLS itself comes later)"
+        );
+    }
+    Ok(base)
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))
+}
+
+/// Enrolls agent `name` at `server` with enrollment token `token` (its secret part
+/// `jwe_<id>.<secret>` is sent as the bearer), retried with backoff and jitter while the
+/// server cannot be reached; `None` when `stop` came first. Errors: the server's refusal with
+/// the fix (a bad, used-up, expired or revoked token; a name already enrolled; a bad name).
+pub async fn enroll(
+    server: &str,
+    token: &str,
+    name: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<EnrollReply>> {
+    let caller = Caller {
+        http: http_client()?,
+        base: base_url(server)?,
+        token: token.to_owned(),
+        stop: stop.clone(),
+        cut_off: None,
+    };
+    let body = EnrollRequest {
+        token: None,
+        name: name.to_owned(),
+    };
+    match caller.retrying("enroll", &body, Duration::ZERO, None).await {
+        Ok(reply) => Ok(reply),
+        Err(CallError::Refused { status, detail }) if status == StatusCode::UNAUTHORIZED => {
+            // the server's words say what to do; a hint only where they do not
+            let hint = if detail.contains("jobworks agents token create") {
+                ""
+            } else {
+                "\n  hint: an admin makes a new one with `jobworks agents token create`"
+            };
+            anyhow::bail!("the server at {server} refused the enrollment token: {detail}{hint}")
+        }
+        Err(CallError::Refused { status, detail }) => {
+            anyhow::bail!("the server at {server} refused to enroll `{name}` ({status}): {detail}")
+        }
+        Err(e) => anyhow::bail!("cannot enroll at {server}: {e}"),
+    }
 }
 
 impl Caller {
@@ -231,6 +301,14 @@ impl Caller {
             .ok()
             .and_then(|v| v["detail"].as_str().map(str::to_owned))
             .unwrap_or(text);
+        if let Some(cut_off) = &self.cut_off
+            && (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+        {
+            if cut_off.set(format!("{status}: {detail}")).is_ok() {
+                tracing::error!(%status, %detail, "the server cut this agent off; stopping");
+            }
+            self.stop.cancel();
+        }
         if retryable(status) {
             Err(CallError::Transient(format!("{route}: {status}: {detail}")))
         } else {

@@ -1,6 +1,7 @@
 //! One module per command group; each exposes plain functions that `main` calls.
 
 pub mod admin;
+pub mod agents;
 pub mod apply;
 pub mod backfill;
 pub mod copy_store;

@@ -14,6 +14,7 @@
 
 mod agent;
 mod hash;
+mod liveness;
 mod lost;
 mod memory;
 mod place;
@@ -32,6 +33,7 @@ mod tests_wait;
 
 pub use agent::{AgentState, AgentView, describe_labels, eligible, matches};
 pub use hash::{HashRing, VIRTUAL_NODES, stable_hash};
+pub use liveness::{AdminState, OFFLINE_AFTER_INTERVALS, SUSPECT_AFTER_INTERVALS, effective_state};
 pub use lost::{AgentLost, agent_lost, placement_timed_out};
 pub use memory::{RoutingMemory, USE_COUNTS_RESET_MS};
 pub use place::{Placement, place};

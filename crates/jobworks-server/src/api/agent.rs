@@ -14,7 +14,7 @@
 //!
 //! | route | body | answer |
 //! |---|---|---|
-//! | `hello` | `{worker}` | `{lease_ms, poll_ms, max_wait_ms, version}`: what the agent's pool needs (renewal every third of `lease_ms`) |
+//! | `hello` | `{worker}` | `{lease_ms, poll_ms, max_wait_ms, version, heartbeat_interval_ms}`: what the agent's pool needs (renewal every third of `lease_ms`) and how often to heartbeat |
 //! | `claim` | `{worker, max, wait_ms}` | `[Assignment]`, at most `max` (≤ 256). **Long poll**: at once when work is ready, else the request is held until the dispatch wake-up fires (work was queued) and a claim finds work, or `wait_ms` (clamped to ≤ 25 000) passes: then `[]`. Ready work that no wake-up announces (a retry coming due) is found by a claim every `poll_ms` while held |
 //! | `started` | `{worker, attempt_id, pid, at}` | 204; a hint (the finish carries it too) |
 //! | `logs` | `{worker, lines: [LogRecord], flush}` | 204 once the lines are queued for the log writer; with `flush: true` only once they (and every line sent before) are stored, the barrier an agent passes before it reports an end |
@@ -29,20 +29,25 @@
 //! Errors are problem+json as everywhere in the API: 503 when the store is busy or the
 //! server is stopping (the agent retries), 400/422 for a malformed body or worker id.
 //!
-//! Authentication is the API's bearer token, any valid token for now. The platform issue
-//! narrows this to an agent role (enrollment, per-agent credentials, mTLS); until then the
-//! worker id is the agent's own say-so, except that no agent may use the server's own id.
+//! Authentication (`api::agent_auth`): every route but `enroll` takes the agent's own
+//! credential (`jwa_…`, received at enrollment), never an API token; the worker id's name
+//! part must be the credential's agent, and a revoked agent is refused (403) on every route.
+//! A draining agent's claims are held as usual but claim nothing (its running attempts go
+//! on: renewals, logs and ends are taken), so it finishes what it has and takes nothing new.
+//! `enroll` and `heartbeat` are documented in `api::agent_auth`.
 
+use super::agent_auth::{AgentIdentity, check_worker, current_admin_state, require_agent};
 use super::extract::Json;
 use super::{ApiError, AppState};
 use crate::finisher::Record;
 use crate::logs::LogSender;
 use crate::worker::{Datasources, LocalControl, flush_logs};
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
+use jobworks_domain::routing::AdminState;
 use jobworks_domain::{AttemptId, AttemptState};
 use jobworks_worker::{
     Assignment, AttemptReport, BatchAck, BatchUpdate, ControlError, ControlPlane, LeaseReply,
@@ -82,6 +87,10 @@ pub struct HelloReply {
     pub max_wait_ms: u64,
     /// The server's version (`CARGO_PKG_VERSION`).
     pub version: String,
+    /// How often the agent heartbeats, ms (it adds ±20 % jitter); 0 from a server that
+    /// predates heartbeats.
+    #[serde(default)]
+    pub heartbeat_interval_ms: u64,
 }
 
 /// `POST /api/v1/agent/claim` body.
@@ -169,6 +178,8 @@ pub(crate) struct AgentPlane {
     pub work: watch::Receiver<u64>,
     /// The server is stopping: held claims return at once and nothing more is claimed.
     pub stopping: CancellationToken,
+    /// The fleet's size, for the heartbeat interval (`registry::scaled_interval`).
+    pub fleet: Arc<crate::registry::FleetSize>,
 }
 
 /// Passes every dispatch wake-up on to the server's own pool (when it has one) and to every
@@ -194,9 +205,14 @@ pub(crate) async fn relay_wakes(
     }
 }
 
-/// The agent routes (behind the router's token check).
-pub(super) fn routes() -> Router<AppState> {
+/// The agent routes: `enroll` (authenticated by its enrollment token), and the others behind
+/// [`require_agent`] (the agent's own credential).
+pub(super) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/v1/agent/heartbeat",
+            post(super::agent_auth::heartbeat),
+        )
         .route("/api/v1/agent/hello", post(hello))
         .route("/api/v1/agent/claim", post(claim))
         .route("/api/v1/agent/started", post(started))
@@ -204,6 +220,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/agent/batch", post(batch))
         .route("/api/v1/agent/renew", post(renew))
         .route("/api/v1/agent/finish", post(finish))
+        .route_layer(axum::middleware::from_fn_with_state(state, require_agent))
+        .route("/api/v1/agent/enroll", post(super::agent_auth::enroll))
 }
 
 /// The name part of an agent's worker id `<name>-<UUID v7>`. Errors (as text, naming what is
@@ -243,10 +261,10 @@ pub fn held_for(wait_ms: u64) -> Duration {
 }
 
 impl AppState {
-    /// The control plane of agent `worker`, after checking its id (and that it is not this
-    /// server's own).
-    fn agent_control(&self, worker: &str) -> Result<LocalControl, ApiError> {
-        agent_name(worker).map_err(ApiError::BadRequest)?;
+    /// The control plane of agent `worker`, after checking its id names the calling
+    /// `agent` (and is not this server's own).
+    fn agent_control(&self, agent: &AgentIdentity, worker: &str) -> Result<LocalControl, ApiError> {
+        check_worker(agent, worker)?;
         if worker == self.config.worker_id {
             return Err(ApiError::BadRequest(format!(
                 "worker id `{worker}` is the server's own; an agent makes its own at start"
@@ -262,6 +280,18 @@ impl AppState {
             metrics: self.metrics.clone(),
             datasources: self.agents.datasources.clone(),
         })
+    }
+
+    /// The heartbeat interval to ask of agents now, ms: `--agent-heartbeat`, longer in a
+    /// large fleet (`registry::scaled_interval`).
+    pub(crate) async fn agent_heartbeat_ms(&self) -> u64 {
+        let store = self.store.clone();
+        let agents = self
+            .agents
+            .fleet
+            .get(|| async move { store.list_agents().await.ok().map(|a| a.len()) })
+            .await;
+        crate::registry::scaled_interval(self.config.agent_heartbeat, agents).as_millis() as u64
     }
 
     /// 503 while the server is stopping: the agent retries against the next start.
@@ -287,23 +317,26 @@ fn control_error(e: ControlError) -> ApiError {
 
 async fn hello(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<HelloRequest>,
 ) -> Result<Json<HelloReply>, ApiError> {
-    state.agent_control(&request.worker)?;
+    state.agent_control(&agent, &request.worker)?;
     tracing::info!(worker = %request.worker, "agent connected");
     Ok(Json(HelloReply {
         lease_ms: state.config.lease.as_millis() as u64,
         poll_ms: state.config.poll_interval.as_millis() as u64,
         max_wait_ms: MAX_WAIT.as_millis() as u64,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        heartbeat_interval_ms: state.agent_heartbeat_ms().await,
     }))
 }
 
 async fn claim(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<ClaimRequest>,
 ) -> Result<Json<Vec<Assignment>>, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     let max = request.max.min(MAX_CLAIM);
     if max == 0 {
         return Ok(Json(Vec::new()));
@@ -311,13 +344,25 @@ async fn claim(
     let deadline = tokio::time::Instant::now() + held_for(request.wait_ms);
     let poll = state.config.poll_interval.max(Duration::from_millis(10));
     let mut work = state.agents.work.clone();
+    let mut admin_state = agent.0.admin_state;
+    let mut first = true;
     loop {
         // every bump from here on wakes the wait below, also one made during the claim
         work.mark_unchanged();
         if state.agents.stopping.is_cancelled() {
             return Ok(Json(Vec::new()));
         }
-        let claimed = control.claim(max).await.map_err(control_error)?;
+        if !first {
+            // a drain, undrain or revoke while the claim is held takes effect at once
+            admin_state = current_admin_state(&state, &agent).await?;
+        }
+        first = false;
+        // a draining agent claims nothing: the request is held as usual (no busy loop)
+        let claimed = if admin_state == AdminState::Active {
+            control.claim(max).await.map_err(control_error)?
+        } else {
+            Vec::new()
+        };
         let now = tokio::time::Instant::now();
         if !claimed.is_empty() || now >= deadline {
             return Ok(Json(claimed));
@@ -337,18 +382,20 @@ async fn claim(
 
 async fn started(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<StartedRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     control.started(request.attempt_id, request.pid, request.at);
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn logs(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<LogsRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     for line in request.lines {
         if !control.log(line).await {
             return Err(stopping());
@@ -362,9 +409,10 @@ async fn logs(
 
 async fn batch(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<BatchRequest>,
 ) -> Result<Json<BatchAck>, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     let ack = control
         .report_batch(request.update)
         .await
@@ -374,9 +422,10 @@ async fn batch(
 
 async fn renew(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<RenewRequest>,
 ) -> Result<Json<Vec<LeaseReply>>, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     let replies = control
         .renew(&request.attempts)
         .await
@@ -396,9 +445,10 @@ async fn renew(
 /// The finisher fences again when it writes (the lease can still expire in between).
 async fn finish(
     State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
     Json(request): Json<FinishRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let control = state.agent_control(&request.worker)?;
+    let control = state.agent_control(&agent, &request.worker)?;
     let FinishRequest {
         worker,
         assignment,

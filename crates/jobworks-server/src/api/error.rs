@@ -69,6 +69,13 @@ impl From<StoreError> for ApiError {
             StoreError::TokenNotFound(name) => ApiError::NotFound(format!(
                 "no live token is named `{name}`; `jobworks token list` shows the tokens"
             )),
+            StoreError::AgentNotFound(name) => ApiError::NotFound(format!(
+                "no agent is named `{name}`; `jobworks agents list` shows the agents"
+            )),
+            StoreError::EnrollmentTokenNotFound(id) => ApiError::NotFound(format!(
+                "no enrollment token has id `{id}`; `jobworks agents token list` shows them"
+            )),
+            StoreError::EnrollmentRefused(why) => ApiError::Unauthorized(why),
             StoreError::NameTaken { .. } => ApiError::Conflict(e.to_string()),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Busy(m) => ApiError::Unavailable(format!("database busy, retry: {m}")),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use jobworks_domain::routing::AgentState;
 use jobworks_protocol::{LeaderStatus, Readiness};
 
 /// Liveness: answers 200 while the process serves HTTP.
@@ -73,7 +74,8 @@ fn is_ready(
 
 /// Prometheus text exposition: runs by state, queue depth, run duration and schedule lag
 /// histograms, attempts finished, attempts running on this server, whether it leads, its
-/// leadership changes, claim latency and store event (NOTIFY) lag.
+/// leadership changes, claim latency, store event (NOTIFY) lag, agents by effective state and
+/// agent heartbeats received.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, content_type = "text/plain", body = String)),
     security(("bearer" = [])))]
@@ -97,6 +99,22 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "jobworks_leader {}\n",
         u8::from(state.leader.epoch().is_some())
     ));
+    let now = state.config.clock.now();
+    let agents = state.store.list_agents().await?;
+    text.push_str("# HELP jobworks_agents Enrolled agents, by effective state\n# TYPE jobworks_agents gauge\n");
+    for agent_state in [
+        AgentState::Online,
+        AgentState::Suspect,
+        AgentState::Offline,
+        AgentState::Draining,
+        AgentState::Revoked,
+    ] {
+        let n = agents
+            .iter()
+            .filter(|a| a.state(now) == agent_state)
+            .count();
+        text.push_str(&format!("jobworks_agents{{state=\"{agent_state}\"}} {n}\n"));
+    }
     for seconds in state.store.drain_event_lags() {
         state.metrics.notify_lag(seconds);
     }

@@ -1,6 +1,8 @@
 //! The HTTP API: axum router, bearer-token auth, problem+json errors, OpenAPI document.
 
 pub mod agent;
+pub mod agent_auth;
+mod agents;
 mod apply_check;
 mod auth;
 mod batch;

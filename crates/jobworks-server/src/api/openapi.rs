@@ -1,13 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
 
-use super::{batch, health, jobs, logs, runs, tokens, workflows};
+use super::{agents, batch, health, jobs, logs, runs, tokens, workflows};
 use jobworks_protocol::*;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Jobworks API", description = "Schedule and run jobs and workflows: definitions, runs, task instances, attempts, approvals, logs, tokens."),
+    info(title = "Jobworks API", description = "Schedule and run jobs and workflows: definitions, runs, task instances, attempts, approvals, logs, tokens, the agent registry."),
     paths(
         jobs::list_jobs, jobs::get_job, jobs::job_versions, jobs::apply, jobs::delete_job,
         jobs::pause_job, jobs::resume_job, jobs::trigger, jobs::backfill,
@@ -19,6 +19,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         batch::pause_run, batch::resume_run,
         logs::get_logs, logs::follow_logs,
         tokens::list_tokens, tokens::create_token, tokens::revoke_token,
+        agents::list_agents, agents::get_agent, agents::drain_agent, agents::undrain_agent,
+        agents::revoke_agent, agents::delete_agent, agents::list_enrollment_tokens,
+        agents::create_enrollment_token, agents::revoke_enrollment_token,
         health::healthz, health::readyz, health::metrics,
     ),
     components(schemas(
@@ -27,7 +30,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         RunEventView, RunDetailView, CancelResponse, LogLineView, LogPage, Problem, Readiness, LeaderStatus,
         TaskInstanceView, ApprovalView, DecisionRequest, MarkRequest, RerunRequest, WorkflowView,
         WorkflowVersionView, TokenView, CreateTokenRequest, CreatedTokenView,
-        ProgressView, CheckpointView,
+        ProgressView, CheckpointView, AgentView, AgentReportView, EnrollmentTokenView,
+        CreateEnrollmentTokenRequest, CreatedEnrollmentTokenView,
     )),
     modifiers(&BearerAuth, &ProblemResponses, &ResponseDescriptions),
 )]

@@ -1,13 +1,16 @@
 //! The route table.
 
-use super::{ApiError, AppState, agent, auth, batch, health, jobs, logs, runs, tokens, workflows};
+use super::{
+    ApiError, AppState, agent, agents, auth, batch, health, jobs, logs, runs, tokens, workflows,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
 use axum::middleware;
 use axum::routing::{delete, get, post};
 
-/// All routes: `/healthz` and `/readyz` are open; everything else needs a bearer token.
+/// All routes: `/healthz` and `/readyz` are open; the agent protocol (`/api/v1/agent/…`)
+/// authenticates agents (`api::agent_auth`); everything else needs a bearer API token.
 /// Request bodies over `config.max_body_bytes` answer 413; an unknown path answers 404 and a
 /// known path with another method 405 (with `Allow`), both problem+json like every error.
 pub fn router(state: AppState) -> Router {
@@ -70,6 +73,22 @@ pub fn router(state: AppState) -> Router {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/api/v1/tokens/{name}", delete(tokens::revoke_token))
+        .route("/api/v1/agents", get(agents::list_agents))
+        .route(
+            "/api/v1/agents/tokens",
+            get(agents::list_enrollment_tokens).post(agents::create_enrollment_token),
+        )
+        .route(
+            "/api/v1/agents/tokens/{id}",
+            delete(agents::revoke_enrollment_token),
+        )
+        .route(
+            "/api/v1/agents/{name}",
+            get(agents::get_agent).delete(agents::delete_agent),
+        )
+        .route("/api/v1/agents/{name}/drain", post(agents::drain_agent))
+        .route("/api/v1/agents/{name}/undrain", post(agents::undrain_agent))
+        .route("/api/v1/agents/{name}/revoke", post(agents::revoke_agent))
         .route(
             "/api/v1/openapi.json",
             get(|| async {
@@ -80,17 +99,20 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(health::metrics))
-        // the agent protocol: internal, not in the OpenAPI document
-        .merge(agent::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
+    // the agent protocol: its own authentication (enrollment tokens, agent credentials);
+    // internal, not in the OpenAPI document
+    let agent_protocol =
+        agent::routes(state.clone()).method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(api)
+        .merge(agent_protocol)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(route_not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -246,3 +246,68 @@ pub async fn pause_and_resume_runs<S: Store>(store: &S) {
         Err(StoreError::Conflict(_))
     ));
 }
+
+/// An attempt whose lease expires while its run is being paused is recorded `lost`, but the
+/// pause wins over the retry policy: the task is `paused` with no retry used, the run stays
+/// `paused`, and the resumed task's next attempt gets the last checkpoint.
+pub async fn a_lease_lost_while_pausing_keeps_the_pause<S: Store>(store: &S) {
+    let job = store
+        .apply_job(&sample_spec("pause-vs-lease"), None, at(0))
+        .await
+        .expect("apply");
+    let runs = store
+        .enqueue_runs(vec![manual(&job)], at(0))
+        .await
+        .expect("enqueue");
+    let run = crate::conformance::queued_id(&runs[0]);
+    let claim = store
+        .claim("w", 1, 10_000, at(1), at(1))
+        .await
+        .expect("claim")
+        .remove(0);
+    store
+        .record_batch_report(report(&claim, "w", Some(r#"{"offset":3}"#), 2))
+        .await
+        .expect("report");
+    store
+        .pause_run(run, "paused by test", at(3))
+        .await
+        .expect("pause");
+    // the worker died before it could stop the task: the lease (to 11 s) runs out
+    let retry = |_: &JobSpec, _: i64| Some(at(13));
+    let lost = store.expire_leases(at(12), &retry).await.expect("expire");
+    assert_eq!(lost.len(), 1);
+    assert_eq!(
+        (lost[0].attempt_id, lost[0].run_state),
+        (claim.attempt_id, RunState::Paused)
+    );
+    let detail = store.get_run(run).await.expect("run");
+    assert_eq!(detail.run.state, RunState::Paused, "the pause is kept");
+    assert_eq!(detail.attempts[0].state, AttemptState::Lost);
+    assert!(
+        store
+            .claim("w", 5, 10_000, at(14), at(14))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a paused task is not retried"
+    );
+    store
+        .resume_run(run, "resumed by test", at(15))
+        .await
+        .expect("resume");
+    let next = store
+        .claim("w2", 1, 10_000, at(16), at(16))
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(
+        (next.attempt_no, next.try_no),
+        (2, 1),
+        "losing the lease while pausing used no retry"
+    );
+    assert_eq!(
+        next.env.get(CHECKPOINT_ENV).map(String::as_str),
+        Some(r#"{"offset":3}"#)
+    );
+}

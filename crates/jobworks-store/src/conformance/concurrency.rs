@@ -39,9 +39,11 @@
 //! | `expire_leases` against late `finish_attempts` | `racing_lease_expiry_and_late_finish` |
 //! | `acquire_leadership` | `racing_leader_lease_one_holder` |
 //! | `fire_ticks` fenced by the leader epoch, with `acquire_leadership` | `racing_fenced_fire_ticks_only_the_leader_fires` |
+//! | `enroll_agent` with one token's last uses, and with one name | `racing_enrollments_take_each_use_once` |
 
 mod admission;
 mod claims;
+mod enroll;
 mod fencing;
 mod leases;
 mod workflow;
@@ -50,6 +52,7 @@ pub use admission::{
     racing_admission_by_concurrency_policy, racing_workflow_admission_max_active_runs,
 };
 pub use claims::{racing_claims_hand_out_each_run_once, racing_fire_ticks_fire_each_tick_once};
+pub use enroll::racing_enrollments_take_each_use_once;
 pub use fencing::racing_fenced_fire_ticks_only_the_leader_fires;
 pub use leases::{racing_leader_lease_one_holder, racing_lease_expiry_and_late_finish};
 pub use workflow::racing_advances_run_each_task_once;
@@ -229,6 +232,7 @@ macro_rules! store_concurrency_tests {
             racing_lease_expiry_and_late_finish,
             racing_leader_lease_one_holder,
             racing_fenced_fire_ticks_only_the_leader_fires,
+            racing_enrollments_take_each_use_once,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
