@@ -55,6 +55,13 @@ pub struct AgentArgs {
     /// SIGTERM → SIGKILL grace when an attempt is stopped, e.g. 5s
     #[arg(long, default_value = "5s")]
     pub kill_grace: String,
+    /// Stop (self-fence) an attempt whose lease the server has not confirmed for this long,
+    /// e.g. 4s: the server retries an attempt once its lease runs out, so the agent must
+    /// stop it before; shorter than the server's lease [default: two thirds of the lease,
+    /// less the kill grace where needed, so the task is gone a sixth of the lease before it
+    /// expires]
+    #[arg(long, value_name = "DURATION")]
+    pub max_disconnect: Option<String>,
 }
 
 /// The agent's worker id for `name`: `<name>-<UUID v7>`, new at every start. Errors: a name
@@ -176,20 +183,27 @@ pub async fn run(
         .await
         .unwrap_or(jobworks_executor::Isolation::ProcessGroupOnly);
     tracing::info!(?isolation, "attempt isolation");
+    let lease = Duration::from_millis(hello.lease_ms.max(300));
+    let max_disconnect = max_disconnect(args.max_disconnect.as_deref(), lease, kill_grace)?;
     println!(
-        "Jobworks agent {name} ({worker}) connected to {server}: {} slots, lease {} ms, server {}",
-        args.slots, hello.lease_ms, hello.version
+        "Jobworks agent {name} ({worker}) connected to {server}: {} slots, lease {} ms, \
+         max disconnect {} ms, server {}",
+        args.slots,
+        hello.lease_ms,
+        max_disconnect.as_millis(),
+        hello.version
     );
     let pool = jobworks_worker::Pool::new(
         jobworks_worker::WorkerSettings {
             worker_id: worker.clone(),
             slots: args.slots,
-            lease: Duration::from_millis(hello.lease_ms.max(300)),
+            lease,
             // the claim itself waits on the server; this is only the pause between two
             // claims that came back empty
             poll_interval: Duration::from_millis(100),
             data_dir: data_dir.clone(),
             kill_grace,
+            max_disconnect: Some(max_disconnect),
             task_env: vec![("JOBWORKS_AGENT".into(), name.clone())],
             // the process tag: this agent's own, so no server's orphan sweep takes its
             // processes for its own
@@ -236,6 +250,36 @@ pub async fn run(
     Ok(())
 }
 
+/// The `max_disconnect` in force for the server's `lease`: `--max-disconnect` when given,
+/// else the default ([`jobworks_worker::fence::default_max_disconnect`]); either is logged
+/// as a warning when a task ignoring SIGTERM could outlive the lease (a kill grace too long
+/// for the lease). Errors: a value that does not
+/// parse, or is not shorter than the lease, naming the flag.
+fn max_disconnect(
+    flag: Option<&str>,
+    lease: Duration,
+    kill_grace: Duration,
+) -> anyhow::Result<Duration> {
+    use jobworks_worker::fence;
+    let Some(text) = flag else {
+        let max = fence::default_max_disconnect(lease, kill_grace);
+        if let Ok(Some(warning)) = fence::check_max_disconnect(max, lease, kill_grace) {
+            tracing::warn!("default max disconnect: {warning}");
+        }
+        return Ok(max);
+    };
+    let max = jobworks_schedule::parse_duration(text)
+        .map_err(|e| anyhow::anyhow!("--max-disconnect {text}: {e}"))?;
+    match fence::check_max_disconnect(max, lease, kill_grace) {
+        Err(e) => anyhow::bail!(
+            "--max-disconnect {text}: {e} (the server's lease); pass a shorter one or none"
+        ),
+        Ok(Some(warning)) => tracing::warn!("--max-disconnect {text}: {warning}"),
+        Ok(None) => {}
+    }
+    Ok(max)
+}
+
 /// Cancels `stop` at the first SIGINT or SIGTERM.
 fn spawn_signal_handler(stop: CancellationToken) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -263,6 +307,31 @@ mod tests {
         for bad in ["", "edge 1", "edge/1", &"x".repeat(64)] {
             let e = worker_id(bad).expect_err(bad).to_string();
             assert!(e.starts_with(&format!("--name {bad}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn max_disconnect_defaults_from_the_lease_and_must_be_shorter() {
+        let s = Duration::from_secs;
+        for (flag, lease, grace, want) in [
+            (None, s(30), s(5), Ok(s(20))),
+            (Some("4s"), s(6), s(1), Ok(s(4))),
+            (
+                Some("6s"),
+                s(6),
+                s(1),
+                Err("--max-disconnect 6s: max_disconnect (6000 ms)"),
+            ),
+            (Some("soon"), s(6), s(1), Err("--max-disconnect soon: ")),
+        ] {
+            match (max_disconnect(flag, lease, grace), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{flag:?}"),
+                (Err(e), Err(start)) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with(start), "{flag:?}: {e}");
+                }
+                (got, want) => panic!("{flag:?}: {got:?}, want {want:?}"),
+            }
         }
     }
 

@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// Grace between SIGTERM and SIGKILL on timeout or cancel, e.g. 5s.
     #[arg(long, env = "JOBWORKS_KILL_GRACE", default_value = "5s")]
     pub kill_grace: String,
+    /// The server's own pool stops an attempt whose lease it could not renew for this long
+    /// (the database unreachable), before the lease runs out and another server may retry
+    /// it; shorter than --lease [default: two thirds of the lease, less the kill grace
+    /// where needed, so the task is gone a sixth of the lease before it expires]
+    #[arg(long, env = "JOBWORKS_MAX_DISCONNECT")]
+    pub max_disconnect: Option<String>,
     /// Drain deadline when stopping (Ctrl-C, SIGTERM): the server exits at most this long
     /// after the signal, whatever clients are connected; must exceed --kill-grace.
     #[arg(long, env = "JOBWORKS_SHUTDOWN_GRACE", default_value = "30s")]
@@ -192,6 +198,15 @@ fn build_config(
         );
     }
     config.kill_grace = duration("kill-grace", &args.kill_grace)?;
+    if let Some(text) = &args.max_disconnect {
+        let max = duration("max-disconnect", text)?;
+        match jobworks_worker::fence::check_max_disconnect(max, config.lease, config.kill_grace) {
+            Err(e) => bail!("--max-disconnect {text}: {e} (--lease {})", args.lease),
+            Ok(Some(warning)) => eprintln!("warning: --max-disconnect {text}: {warning}"),
+            Ok(None) => {}
+        }
+        config.max_disconnect = Some(max);
+    }
     config.shutdown_grace = duration("shutdown-grace", &args.shutdown_grace)?;
     if config.shutdown_grace <= config.kill_grace {
         bail!(
@@ -554,6 +569,25 @@ mod tests {
         for (flags, file, want) in table {
             let got = config(flags, file).expect("valid").retention_runs;
             assert_eq!(got, want, "{flags:?} {file:?}");
+        }
+    }
+
+    #[test]
+    fn max_disconnect_is_unset_by_default_and_must_be_under_the_lease() {
+        assert_eq!(config(&[], "").expect("valid").max_disconnect, None);
+        let got = config(&["--lease", "30s", "--max-disconnect", "20s"], "")
+            .expect("valid")
+            .max_disconnect;
+        assert_eq!(got, Some(std::time::Duration::from_secs(20)));
+        for (flags, start) in [
+            (
+                &["--lease", "10s", "--max-disconnect", "10s"][..],
+                "--max-disconnect 10s: max_disconnect (10000 ms) must be shorter than the lease",
+            ),
+            (&["--max-disconnect", "soon"][..], "--max-disconnect soon: "),
+        ] {
+            let err = config(flags, "").expect_err("refused").to_string();
+            assert!(err.starts_with(start), "{flags:?}: {err}");
         }
     }
 

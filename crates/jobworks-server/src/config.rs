@@ -42,6 +42,11 @@ pub struct ServerConfig {
     pub lease: Duration,
     /// SIGTERM-to-SIGKILL grace for timeouts and cancels.
     pub kill_grace: Duration,
+    /// How long the server's own pool lets an attempt run without a confirmed lease renewal
+    /// (the store unreachable) before stopping it itself; `None`: the default for the lease
+    /// and kill grace (`jobworks_worker::fence::default_max_disconnect`; 3.33 s for 10 s and
+    /// 5 s). Must be shorter than `lease`.
+    pub max_disconnect: Option<Duration>,
     /// Drain deadline of a graceful shutdown: the most time from the stop request to the
     /// server having stopped. Log streams end with their `end` event by then (one second
     /// before it, or a quarter of it when shorter), and what has not stopped is abandoned.
@@ -97,6 +102,7 @@ impl ServerConfig {
             leader_lease: crate::leader::DEFAULT_LEADER_LEASE,
             lease: Duration::from_secs(10),
             kill_grace: Duration::from_secs(5),
+            max_disconnect: None,
             shutdown_grace: Duration::from_secs(30),
             misfire_threshold: Duration::from_secs(5),
             poll_interval: Duration::from_millis(500),

@@ -162,6 +162,7 @@ impl Server {
                 poll_interval: config.poll_interval,
                 data_dir: config.data_dir.clone(),
                 kill_grace: config.kill_grace,
+                max_disconnect: config.max_disconnect,
                 task_env: config.task_env.clone(),
                 installation: installation.clone(),
                 clock: config.clock.clone(),

@@ -17,6 +17,7 @@ mod attempt;
 mod batch;
 pub mod clock;
 mod control;
+pub mod fence;
 mod mask;
 mod pool;
 mod running;

@@ -5,6 +5,7 @@
 use crate::assignment::Assignment;
 use crate::attempt::run_attempt;
 use crate::control::{ControlPlane, LeaseReply};
+use crate::fence;
 use crate::running::Running;
 use crate::settings::WorkerSettings;
 use chrono::Utc;
@@ -192,11 +193,13 @@ impl Pool {
         shutdown: &CancellationToken,
     ) {
         let token = shutdown.child_token();
+        // the claim's answer just arrived: its lease is confirmed from now (see `fence`)
         self.running.insert(
             assignment.attempt_id,
             assignment.run_id,
             assignment.task_instance_id,
             token.clone(),
+            tokio::time::Instant::now(),
         );
         let me = self.clone();
         let stopping = shutdown.clone();
@@ -237,14 +240,23 @@ impl Pool {
             {
                 report.started_at = Some(*at);
             }
-            if stopping.is_cancelled() && report.state == AttemptState::Cancelled {
-                // killed because the worker is stopping, not by a user: the control plane
-                // requeues it so the next worker runs it again
-                report.state = AttemptState::Lost;
-                report.interrupted = true;
-                report.error = Some("the worker shut down while the attempt was running".into());
+            let stopped_here = me.running.remove(assignment.attempt_id);
+            if report.state == AttemptState::Cancelled {
+                if let Some(why) = stopped_here {
+                    // stopped by the worker itself (fenced, or its lease lost): the control
+                    // plane has retried it or will; a report it still takes requeues it
+                    report.state = AttemptState::Lost;
+                    report.interrupted = true;
+                    report.error = Some(why);
+                } else if stopping.is_cancelled() {
+                    // killed because the worker is stopping, not by a user: the control
+                    // plane requeues it so the next worker runs it again
+                    report.state = AttemptState::Lost;
+                    report.interrupted = true;
+                    report.error =
+                        Some("the worker shut down while the attempt was running".into());
+                }
             }
-            me.running.remove(assignment.attempt_id);
             // the slot is free; the end is reported once the log is stored
             drop(permit);
             me.wake.notify_one();
@@ -254,38 +266,108 @@ impl Pool {
         });
     }
 
-    /// Renews the leases of what runs here every third of the lease (and at once when
-    /// `renew_now` is notified), until `shutdown`; stops attempts whose lease was lost or
-    /// whose run was cancelled.
+    /// Keeps the leases of what runs here, until `shutdown`: renews them every third of
+    /// `max_disconnect` (and at once when `renew_now` is notified), retrying a failed renewal
+    /// sooner; stops attempts whose lease was lost or whose run was cancelled; and stops
+    /// (fences) attempts that went `max_disconnect` without a confirmed renewal, so they end
+    /// before the control plane may retry them elsewhere (see [`crate::fence`]).
     pub async fn keep_leases(self: Arc<Self>, renew_now: Arc<Notify>, shutdown: CancellationToken) {
-        let mut renew = tokio::time::interval(self.settings.lease / 3);
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max_disconnect = self.settings.max_disconnect();
+        tokio::join!(
+            self.clone()
+                .renew_leases(renew_now, shutdown.clone(), max_disconnect),
+            fence_silent(self.running.clone(), shutdown, max_disconnect),
+        );
+    }
+
+    async fn renew_leases(
+        self: Arc<Self>,
+        renew_now: Arc<Notify>,
+        shutdown: CancellationToken,
+        max_disconnect: Duration,
+    ) {
+        let every = fence::renew_interval(max_disconnect);
+        let retry = fence::retry_interval(max_disconnect);
+        let mut next = tokio::time::Instant::now() + every;
+        let mut failures = 0u32;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = renew.tick() => {}
+                _ = tokio::time::sleep_until(next) => {}
                 _ = renew_now.notified() => {}
             }
             let attempts = self.running.attempts();
+            let sent = tokio::time::Instant::now();
+            next = sent + every;
             if attempts.is_empty() {
                 continue;
             }
-            match self.control.renew(&attempts).await {
-                Ok(replies) => apply_lease_replies(&self.running, &replies),
-                Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+            // bounded: a call hanging on a dead link must not hold up the next try
+            let error = match tokio::time::timeout(every, self.control.renew(&attempts)).await {
+                Ok(Ok(replies)) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "lease renewal works again");
+                    }
+                    failures = 0;
+                    apply_lease_replies(&self.running, &replies, sent);
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {} ms", every.as_millis()),
+            };
+            failures = failures.saturating_add(1);
+            if failures == 1 || failures.is_multiple_of(20) {
+                tracing::warn!(error = %error, failures, "lease renewal failed; retrying");
             }
+            next = tokio::time::Instant::now() + retry;
         }
     }
 }
 
-/// Stops the attempts whose lease is no longer this worker's or whose run was cancelled.
-fn apply_lease_replies(running: &Running, replies: &[LeaseReply]) {
+/// Stops every attempt of `running` that went `max_disconnect` without a confirmed lease,
+/// waking when the next one comes due, until `shutdown`.
+async fn fence_silent(
+    running: Arc<Running>,
+    shutdown: CancellationToken,
+    max_disconnect: Duration,
+) {
+    loop {
+        let now = tokio::time::Instant::now();
+        let confirmed = running.confirmations();
+        for (attempt, silent) in fence::due(&confirmed, now, max_disconnect) {
+            tracing::warn!(
+                %attempt,
+                silent_ms = silent.as_millis() as u64,
+                max_disconnect_ms = max_disconnect.as_millis() as u64,
+                "no lease renewal confirmed for too long; stopping the task (self-fencing)"
+            );
+            running.stop(attempt, fence::fenced_reason(silent, max_disconnect));
+        }
+        // the attempts just stopped are left out of the next reading
+        let wake = fence::next_due(&running.confirmations(), max_disconnect)
+            .unwrap_or(now + max_disconnect)
+            .max(now + Duration::from_millis(1));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Stops the attempts whose lease is no longer this worker's or whose run was cancelled;
+/// records the others' leases as confirmed at `sent` (when the renewal was sent).
+fn apply_lease_replies(running: &Running, replies: &[LeaseReply], sent: tokio::time::Instant) {
     for reply in replies {
         if !reply.held {
             tracing::warn!(attempt = %reply.attempt_id, "lease lost; stopping the task");
-            running.cancel_attempt(reply.attempt_id);
+            running.stop(
+                reply.attempt_id,
+                "its lease is no longer this worker's: the server took the attempt back".into(),
+            );
         } else if reply.cancel_requested {
             running.cancel_attempt(reply.attempt_id);
+        } else {
+            running.confirm(reply.attempt_id, sent);
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct WorkerSettings {
     pub data_dir: PathBuf,
     /// SIGTERM → SIGKILL grace when an attempt is stopped.
     pub kill_grace: Duration,
+    /// How long an attempt may go without a confirmed lease renewal before the worker stops
+    /// it itself (self-fencing, see [`crate::fence`]); must be shorter than `lease`.
+    /// `None`: [`crate::fence::default_max_disconnect`] of the lease and kill grace.
+    pub max_disconnect: Option<Duration>,
     /// Environment every process gets first (the job's own env and params override it).
     pub task_env: Vec<(String, String)>,
     /// Prefix of every attempt's process tag (`JOBWORKS_ATTEMPT_ID=<installation>-<id>`):
@@ -29,4 +33,13 @@ pub struct WorkerSettings {
     pub installation: String,
     /// Wall clock for every recorded instant.
     pub clock: Clock,
+}
+
+impl WorkerSettings {
+    /// The `max_disconnect` in force: the one set, else the default for the lease and kill
+    /// grace ([`crate::fence::default_max_disconnect`]).
+    pub fn max_disconnect(&self) -> Duration {
+        self.max_disconnect
+            .unwrap_or_else(|| crate::fence::default_max_disconnect(self.lease, self.kill_grace))
+    }
 }

@@ -29,6 +29,12 @@ struct Memory {
     renewed: usize,
     lost: HashSet<AttemptId>,
     paused: HashSet<AttemptId>,
+    /// Renewals fail at once (the control plane refuses connections).
+    renew_fails: bool,
+    /// Renewals that failed.
+    failed: usize,
+    /// Renewals never answer (a dead link: the call hangs).
+    renew_hangs: bool,
 }
 
 #[derive(Default)]
@@ -94,6 +100,19 @@ impl ControlPlane for MemoryControl {
     }
 
     async fn renew(&self, attempts: &[AttemptId]) -> Result<Vec<LeaseReply>, ControlError> {
+        let (fails, hangs) = self.with(|m| {
+            m.failed += usize::from(m.renew_fails);
+            (m.renew_fails, m.renew_hangs)
+        });
+        if hangs {
+            std::future::pending::<()>().await;
+        }
+        if fails {
+            return Err(ControlError {
+                message: "connection refused".into(),
+                transient: true,
+            });
+        }
         Ok(self.with(|m| {
             m.renewed += 1;
             attempts
@@ -152,6 +171,16 @@ struct Running {
 }
 
 fn start(slots: usize, lease: Duration, queue: Vec<Assignment>) -> Running {
+    start_with(slots, lease, None, queue)
+}
+
+/// [`start`] with a `max_disconnect` (`None`: the default for the lease and 500 ms grace).
+fn start_with(
+    slots: usize,
+    lease: Duration,
+    max_disconnect: Option<Duration>,
+    queue: Vec<Assignment>,
+) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let control = Arc::new(MemoryControl::default());
     control.with(|m| m.queue.extend(queue));
@@ -163,6 +192,7 @@ fn start(slots: usize, lease: Duration, queue: Vec<Assignment>) -> Running {
             poll_interval: Duration::from_millis(20),
             data_dir: dir.path().to_path_buf(),
             kill_grace: Duration::from_millis(500),
+            max_disconnect,
             task_env: Vec::new(),
             installation: format!("worker-test-{}", std::process::id()),
             clock: Clock::system(),
@@ -240,13 +270,84 @@ async fn a_lease_no_longer_held_stops_the_attempt() {
     w.control.with(|m| m.lost.insert(AttemptId(1)));
     w.control.until("the end", |m| !m.reports.is_empty()).await;
     let m = w.control.memory.lock().expect("memory");
+    let report = &m.reports[0];
+    // stopped by the worker, not by a user: `lost`, interrupted, with the reason
+    assert_eq!(report.state, AttemptState::Lost, "{report:?}");
+    assert!(report.interrupted, "{report:?}");
+    let why = report.error.as_deref().unwrap_or_default();
+    assert!(why.contains("lease is no longer this worker's"), "{why}");
+    assert!(m.renewed > 0);
+}
+
+/// Renewals that hang (a dead link): the attempt is stopped once `max_disconnect` (here the
+/// default for a 1.2 s lease and 500 ms grace: 500 ms) passes without a confirmed renewal,
+/// well before its lease would run out, and its report says it fenced itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_fences_its_attempt_before_the_lease_runs_out() {
+    let lease = Duration::from_millis(1200);
+    let w = start(
+        1,
+        lease,
+        vec![assignment(1, shell("sleep 30"), serde_json::json!({}))],
+    );
+    w.control
+        .until("the start and a renewal", |m| {
+            !m.started.is_empty() && m.renewed > 0
+        })
+        .await;
+    let cut = std::time::Instant::now();
+    w.control.with(|m| m.renew_hangs = true);
+    w.control.until("the end", |m| !m.reports.is_empty()).await;
+    let took = cut.elapsed();
+    let m = w.control.memory.lock().expect("memory");
+    let report = &m.reports[0];
+    assert_eq!(report.state, AttemptState::Lost, "{report:?}");
+    assert!(report.interrupted, "{report:?}");
+    assert_eq!(report.signal, Some(15), "stopped by SIGTERM: {report:?}");
+    let why = report.error.as_deref().unwrap_or_default();
+    assert!(why.starts_with("self-fenced: "), "{why}");
+    assert!(why.contains("max_disconnect 500 ms"), "{why}");
+    assert!(
+        took < lease,
+        "fenced {took:?} after the cut, lease {lease:?}"
+    );
+}
+
+/// Renewals failing for less than `max_disconnect` fence nothing: the attempt runs on and
+/// succeeds once they work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_outage_fences_nothing() {
+    let w = start_with(
+        1,
+        Duration::from_secs(3),
+        Some(Duration::from_millis(900)),
+        vec![assignment(1, shell("sleep 1.5"), serde_json::json!({}))],
+    );
+    w.control
+        .until("the start and a renewal", |m| {
+            !m.started.is_empty() && m.renewed > 0
+        })
+        .await;
+    let renewed = w.control.with(|m| {
+        m.renew_fails = true;
+        m.renewed
+    });
+    // failing renewals are retried every 75 ms: an outage of four failed tries (≥ 300 ms)
+    w.control
+        .until("four failed renewals", |m| m.failed >= 4)
+        .await;
+    w.control.with(|m| m.renew_fails = false);
+    w.control
+        .until("a renewal after the outage", |m| m.renewed > renewed)
+        .await;
+    w.control.until("the end", |m| !m.reports.is_empty()).await;
+    let m = w.control.memory.lock().expect("memory");
     assert_eq!(
         m.reports[0].state,
-        AttemptState::Cancelled,
+        AttemptState::Succeeded,
         "{:?}",
         m.reports[0]
     );
-    assert!(m.renewed > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

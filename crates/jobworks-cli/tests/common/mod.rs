@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod agents;
+pub mod netns;
 pub mod postgres;
 
 /// A running `jobworks server`.
