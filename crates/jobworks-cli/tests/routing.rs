@@ -6,6 +6,11 @@
 
 mod common;
 
+/// The agents' heartbeat interval on the test servers: the registry finds a stopped agent
+/// suspect after more than three missed beats (about 1.2 s here, 45 s with the default
+/// 15 s), and only then does routing move its work to another agent.
+const HEARTBEAT: &str = "300ms";
+
 use common::agents::{TestAgent, start_agent};
 use common::{TestServer, cli};
 use serde_json::{Value, json};
@@ -90,7 +95,10 @@ fn agents(server: &TestServer, dir: &Path, specs: &[(&str, &str)]) -> Vec<TestAg
 #[tokio::test]
 async fn labels_choose_the_agent_and_untargeted_jobs_stay_on_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &["--workers", "2"]);
+    let server = TestServer::start(
+        dir.path(),
+        &["--workers", "2", "--agent-heartbeat", HEARTBEAT],
+    );
     let _agents = agents(
         &server,
         dir.path(),
@@ -164,7 +172,7 @@ async fn labels_choose_the_agent_and_untargeted_jobs_stay_on_the_server() {
 #[tokio::test]
 async fn round_robin_alternates() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::start(dir.path(), &["--agent-heartbeat", HEARTBEAT]);
     let _agents = agents(
         &server,
         dir.path(),
@@ -193,7 +201,7 @@ async fn round_robin_alternates() {
 #[tokio::test]
 async fn consistent_hash_keeps_a_customer_on_one_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::start(dir.path(), &["--agent-heartbeat", HEARTBEAT]);
     let _agents = agents(
         &server,
         dir.path(),
@@ -228,7 +236,7 @@ async fn consistent_hash_keeps_a_customer_on_one_agent() {
 #[tokio::test]
 async fn failover_goes_to_the_next_agent_when_the_first_stops() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::start(dir.path(), &["--agent-heartbeat", HEARTBEAT]);
     let mut agents = agents(
         &server,
         dir.path(),
@@ -278,7 +286,7 @@ async fn failover_goes_to_the_next_agent_when_the_first_stops() {
 #[tokio::test]
 async fn without_a_matching_agent_a_run_waits_then_times_out() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::start(dir.path(), &["--agent-heartbeat", HEARTBEAT]);
     let _agents = agents(&server, dir.path(), &[("bj-1", "site=bj")]);
     server
         .apply(
@@ -328,7 +336,7 @@ async fn without_a_matching_agent_a_run_waits_then_times_out() {
 #[tokio::test]
 async fn workflow_tasks_run_on_their_own_agents() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::start(dir.path(), &["--agent-heartbeat", HEARTBEAT]);
     let _agents = agents(
         &server,
         dir.path(),
