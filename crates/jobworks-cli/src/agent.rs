@@ -239,6 +239,10 @@ pub async fn run(
     attempts.close();
     attempts.wait().await;
     control.close_logs().await;
+    if control.cut_off().is_none() {
+        // off the routing table at once, not after missed heartbeats
+        control.bye().await;
+    }
     if let Some(why) = control.cut_off() {
         anyhow::bail!(
             "the server cut agent `{name}` off ({why})\n  hint: if it was revoked, an admin \

@@ -464,3 +464,33 @@ async fn a_stopped_agent_goes_suspect_then_offline_and_comes_back() {
     });
     println!("SIGSTOP → offline: {to_offline:?}; states seen: {seen:?}");
 }
+
+/// An agent stopped cleanly (SIGTERM) says goodbye: it is offline at once, not after
+/// missed heartbeats (the server asks for the default 15 s heartbeat here, so silence alone
+/// would take over 45 s), and a restart brings it back online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_agent_is_offline_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path(), &["--workers", "0"]);
+    let mut agent = TestAgent::on(&server, "leaver", dir.path());
+    wait_agent(&server, "leaver", "online with a report", |a| {
+        a["state"] == "online" && a["report"].is_object()
+    });
+    assert!(agent.stop(), "a SIGTERMed agent exits 0: {}", agent.text());
+    let gone = agents_json(&server, &["show", "leaver"]);
+    assert_eq!(
+        gone["state"], "offline",
+        "offline right after it exited: {gone}"
+    );
+
+    // the same data dir: the stored identity, no token
+    let again = TestAgent::start(&words(&format!(
+        "--server {} --name leaver --data-dir {}",
+        server.url,
+        dir.path().join("leaver").display()
+    )));
+    wait_agent(&server, "leaver", "online again", |a| {
+        a["state"] == "online"
+    });
+    drop(again);
+}

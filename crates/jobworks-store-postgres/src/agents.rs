@@ -29,7 +29,7 @@ macro_rules! agent_columns {
         "id, name, labels_json, admin_state, enrolled_with, enrolled_at_us, state_changed_at_us, \
          last_heartbeat_at_us, heartbeat_interval_ms, version, slots_total, slots_used, \
          cpu_count, load_1m, load_5m, load_15m, cpu_percent, free_memory_bytes, \
-         free_disk_bytes, running_json"
+         free_disk_bytes, running_json, stopped_at_us"
     };
 }
 
@@ -110,6 +110,7 @@ fn agent_record(row: &PgRow) -> Result<AgentRecord, StoreError> {
         last_heartbeat_at,
         heartbeat_interval_ms: get::<i64>(row, "heartbeat_interval_ms")?.max(0) as u64,
         report,
+        stopped_at: get::<Option<i64>>(row, "stopped_at_us")?.map(from_us),
     })
 }
 
@@ -299,7 +300,7 @@ pub(crate) async fn heartbeat(
         "UPDATE agents SET last_heartbeat_at_us = $1, heartbeat_interval_ms = $2, version = $3, \
          slots_total = $4, slots_used = $5, cpu_count = $6, load_1m = $7, load_5m = $8, \
          load_15m = $9, cpu_percent = $10, free_memory_bytes = $11, free_disk_bytes = $12, \
-         running_json = $13 WHERE name = $14 RETURNING ",
+         running_json = $13, stopped_at_us = NULL WHERE name = $14 RETURNING ",
         agent_columns!()
     ))
     .bind(to_us(now))
@@ -315,6 +316,29 @@ pub(crate) async fn heartbeat(
     .bind(report.free_memory_bytes.map(ms))
     .bind(report.free_disk_bytes.map(ms))
     .bind(serde_json::to_string(&running).unwrap_or_else(|_| "[]".into()))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    row.as_ref()
+        .map(agent_record)
+        .transpose()?
+        .ok_or_else(|| StoreError::AgentNotFound(name.to_owned()))
+}
+
+/// `Store::record_agent_stopped`. Errors: `AgentNotFound`.
+pub(crate) async fn stopped(
+    store: &PostgresStore,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<AgentRecord, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(db_err)?;
+    let row = sqlx::query(concat!(
+        "UPDATE agents SET stopped_at_us = $1 WHERE name = $2 RETURNING ",
+        agent_columns!()
+    ))
+    .bind(to_us(now))
     .bind(name)
     .fetch_optional(&mut *tx)
     .await

@@ -862,6 +862,15 @@ impl Store for PostgresStore {
         crate::agents::heartbeat(self, name, report, heartbeat_interval_ms, now).await
     }
 
+    /// A single-row update in one transaction.
+    async fn record_agent_stopped(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        crate::agents::stopped(self, name, now).await
+    }
+
     /// A single statement.
     async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         crate::agents::list(&self.pool).await

@@ -26,7 +26,7 @@ macro_rules! agent_columns {
         "id, name, labels_json, admin_state, enrolled_with, enrolled_at_us, state_changed_at_us, \
          last_heartbeat_at_us, heartbeat_interval_ms, version, slots_total, slots_used, \
          cpu_count, load_1m, load_5m, load_15m, cpu_percent, free_memory_bytes, \
-         free_disk_bytes, running_json"
+         free_disk_bytes, running_json, stopped_at_us"
     };
 }
 
@@ -107,6 +107,7 @@ fn agent_record(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
         last_heartbeat_at,
         heartbeat_interval_ms: get::<i64>(row, "heartbeat_interval_ms")?.max(0) as u64,
         report,
+        stopped_at: get::<Option<i64>>(row, "stopped_at_us")?.map(from_us),
     })
 }
 
@@ -298,7 +299,7 @@ pub(crate) async fn heartbeat(
         "UPDATE agents SET last_heartbeat_at_us = ?, heartbeat_interval_ms = ?, version = ?, \
          slots_total = ?, slots_used = ?, cpu_count = ?, load_1m = ?, load_5m = ?, \
          load_15m = ?, cpu_percent = ?, free_memory_bytes = ?, free_disk_bytes = ?, \
-         running_json = ? WHERE name = ? RETURNING ",
+         running_json = ?, stopped_at_us = NULL WHERE name = ? RETURNING ",
         agent_columns!()
     ))
     .bind(to_us(now))
@@ -314,6 +315,29 @@ pub(crate) async fn heartbeat(
     .bind(report.free_memory_bytes.map(ms))
     .bind(report.free_disk_bytes.map(ms))
     .bind(serde_json::to_string(&running).unwrap_or_else(|_| "[]".into()))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    row.as_ref()
+        .map(agent_record)
+        .transpose()?
+        .ok_or_else(|| StoreError::AgentNotFound(name.to_owned()))
+}
+
+/// `Store::record_agent_stopped`. Errors: `AgentNotFound`.
+pub(crate) async fn stopped(
+    store: &SqliteStore,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<AgentRecord, StoreError> {
+    let mut tx = store.begin().await?;
+    let row = sqlx::query(concat!(
+        "UPDATE agents SET stopped_at_us = ? WHERE name = ? RETURNING ",
+        agent_columns!()
+    ))
+    .bind(to_us(now))
     .bind(name)
     .fetch_optional(&mut *tx)
     .await

@@ -396,6 +396,14 @@ impl Store for SqliteStore {
         agents::heartbeat(self, name, report, heartbeat_interval_ms, now).await
     }
 
+    async fn record_agent_stopped(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        agents::stopped(self, name, now).await
+    }
+
     async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         agents::list(&self.reader).await
     }

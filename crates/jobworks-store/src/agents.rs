@@ -55,6 +55,10 @@ pub struct AgentRecord {
     pub heartbeat_interval_ms: u64,
     /// Its last heartbeat's report; `None` before the first heartbeat.
     pub report: Option<AgentReport>,
+    /// When it said it stopped cleanly (`Store::record_agent_stopped`), if it has since its
+    /// last heartbeat: it is offline from then on (XXL-JOB's `registryRemove` on shutdown).
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 impl AgentRecord {
@@ -66,6 +70,10 @@ impl AgentRecord {
     /// The effective state at `now` ([`effective_state`]: administrative state, then
     /// silence against the heartbeat interval).
     pub fn state(&self, now: DateTime<Utc>) -> AgentState {
+        if self.stopped_at.is_some() && self.admin_state == AdminState::Active {
+            // it said goodbye: no silence to wait out
+            return AgentState::Offline;
+        }
         effective_state(
             self.admin_state,
             self.last_seen().timestamp_millis(),
@@ -195,7 +203,25 @@ mod tests {
                 free_memory_bytes: Some(1 << 30),
                 ..AgentReport::default()
             }),
+            stopped_at: None,
         }
+    }
+
+    #[test]
+    fn an_agent_that_said_goodbye_is_offline_until_it_heartbeats() {
+        let mut gone = agent(AdminState::Active, Some(10_000));
+        gone.stopped_at = Some(at(10_100));
+        assert_eq!(
+            gone.state(at(10_200)),
+            AgentState::Offline,
+            "no silence to wait out"
+        );
+        assert_eq!(gone.view(at(10_200)).state, AgentState::Offline);
+        // an operator's state still wins
+        gone.admin_state = AdminState::Draining;
+        assert_eq!(gone.state(at(10_200)), AgentState::Draining);
+        gone.admin_state = AdminState::Revoked;
+        assert_eq!(gone.state(at(10_200)), AgentState::Revoked);
     }
 
     #[test]

@@ -65,7 +65,7 @@
 //! | `pause_run`, `resume_run` | `pause_and_resume_runs` |
 //! | `create_enrollment_token`, `list_enrollment_tokens`, `revoke_enrollment_token` | `enrollment_tokens_create_list_revoke`, `agents_enroll_with_tokens` |
 //! | `enroll_agent`, `delete_agent` | `agents_enroll_with_tokens` (and the race `racing_enrollments_take_each_use_once`) |
-//! | `find_agent_by_credential`, `record_heartbeat`, `list_agents`, `get_agent`, `set_agent_state` | `agents_heartbeat_and_states` |
+//! | `find_agent_by_credential`, `record_heartbeat`, `record_agent_stopped`, `list_agents`, `get_agent`, `set_agent_state` | `agents_heartbeat_and_states` |
 
 pub(crate) mod agents;
 mod batch;

@@ -470,6 +470,16 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<AgentRecord, StoreError>;
 
+    /// Records that agent `name` stopped cleanly at `now` (its goodbye): it is offline from
+    /// then on ([`AgentRecord::state`](crate::AgentRecord::state)) until its next heartbeat
+    /// clears the mark, so routing stops placing work on it at once instead of after missed
+    /// heartbeats. One single-row write. Returns the agent as stored. Errors: `AgentNotFound`.
+    async fn record_agent_stopped(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError>;
+
     /// Every agent, by name. Reads one committed state.
     async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
 

@@ -152,6 +152,25 @@ impl HttpControl {
         self.caller().call("heartbeat", body, Duration::ZERO).await
     }
 
+    /// Tells the server this agent stopped cleanly (`POST /api/v1/agent/bye`), so it is
+    /// offline at once and routing moves work placed on it to another agent. One try of at
+    /// most 2 s: a failure is only logged (the agent then goes offline after missed
+    /// heartbeats, as one that died would).
+    pub async fn bye(&self) {
+        let body = jobworks_server::api::agent_auth::ByeRequest {
+            worker: self.worker.clone(),
+        };
+        let caller = self.caller();
+        let call = caller.call::<_, ()>("bye", &body, Duration::ZERO);
+        match tokio::time::timeout(Duration::from_secs(2), call).await {
+            Ok(Ok(())) => tracing::info!("told the server this agent stopped"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not tell the server this agent stopped")
+            }
+            Err(_) => tracing::warn!("the server did not answer the goodbye within 2 s"),
+        }
+    }
+
     /// First contact: retried while the server cannot be reached; `None` when the agent was
     /// stopped first. Errors: any final refusal (a bad token: 401), with the server's words.
     pub async fn hello(&self) -> anyhow::Result<Option<HelloReply>> {

@@ -221,6 +221,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
             "/api/v1/agent/heartbeat",
             post(super::agent_auth::heartbeat),
         )
+        .route("/api/v1/agent/bye", post(super::agent_auth::bye))
         .route("/api/v1/agent/hello", post(hello))
         .route("/api/v1/agent/claim", post(claim))
         .route("/api/v1/agent/started", post(started))

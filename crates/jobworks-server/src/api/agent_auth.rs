@@ -17,6 +17,7 @@
 //! |---|---|---|
 //! | `enroll` | `EnrollRequest {token?, name}` (or the token as bearer) | `EnrollReply {name, labels, credential, heartbeat_interval_ms}`; 401 for a bad, used-up, expired or revoked token, 409 for a name already enrolled, 422 for a bad name |
 //! | `heartbeat` | `HeartbeatRequest {worker, report}` | `HeartbeatReply {state, labels, heartbeat_interval_ms}`: the server's view, so drain and revoke reach the agent |
+//! | `bye` | `ByeRequest {worker}` | 204: the agent stopped cleanly and is offline at once (XXL-JOB's `registryRemove`), so routing moves its work without waiting out missed heartbeats; its next heartbeat makes it online again |
 
 use super::extract::Json;
 use super::{ApiError, AppState};
@@ -210,4 +211,30 @@ pub(super) async fn heartbeat(
         labels: record.labels,
         heartbeat_interval_ms: interval_ms,
     }))
+}
+
+/// `POST /api/v1/agent/bye` body: the agent is stopping cleanly.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByeRequest {
+    /// The agent's worker id `<name>-<UUID v7>`.
+    pub worker: String,
+}
+
+/// `POST /api/v1/agent/bye`: records the agent's goodbye (`Store::record_agent_stopped`)
+/// and wakes the placer, so work placed on it but not claimed moves to another agent.
+/// Errors: a worker id that is not the calling agent's (400), the store's.
+pub(super) async fn bye(
+    State(state): State<AppState>,
+    Extension(agent): Extension<AgentIdentity>,
+    Json(request): Json<ByeRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    check_worker(&agent, &request.worker)?;
+    state
+        .store
+        .record_agent_stopped(&agent.0.name, state.config.clock.now())
+        .await?;
+    state.agents.placer_wake.notify_one();
+    tracing::info!(agent = %agent.0.name, "agent stopped");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -326,6 +326,27 @@ pub async fn agents_heartbeat_and_states<S: Store>(store: &S) {
         got.state(at(5) + chrono::Duration::milliseconds(6_001)),
         AgentState::Suspect
     );
+    // a goodbye makes it offline at once; its next heartbeat brings it back
+    let gone = store
+        .record_agent_stopped("edge-b", at(7))
+        .await
+        .expect("stopped");
+    assert_eq!(gone.stopped_at, Some(at(7)));
+    assert_eq!(gone.state(at(7)), AgentState::Offline);
+    assert_eq!(
+        store.get_agent("edge-b").await.expect("get").state(at(7)),
+        AgentState::Offline
+    );
+    let back = store
+        .record_heartbeat("edge-b", AgentReport::default(), 1_000, at(8))
+        .await
+        .expect("heartbeat");
+    assert_eq!(back.stopped_at, None);
+    assert_eq!(back.state(at(8)), AgentState::Online);
+    assert!(matches!(
+        store.record_agent_stopped("nobody", at(8)).await,
+        Err(StoreError::AgentNotFound(_))
+    ));
     assert!(matches!(
         store.get_agent("nobody").await,
         Err(StoreError::AgentNotFound(_))
