@@ -24,6 +24,7 @@ mod retry;
 mod scheduler;
 mod server;
 pub mod tokens;
+pub mod tls;
 mod wakeups;
 mod worker;
 mod workflow;
