@@ -689,8 +689,16 @@ mod tests {
                 "invalid peer certificate: UnknownIssuer",
                 Some("pass --ca FILE"),
             ),
-            ("https", "received corrupt message of type InvalidContentType", Some("use an http:// URL")),
-            ("http", "connection closed before message completed", Some("use an https:// URL")),
+            (
+                "https",
+                "received corrupt message of type InvalidContentType",
+                Some("use an http:// URL"),
+            ),
+            (
+                "http",
+                "connection closed before message completed",
+                Some("use an https:// URL"),
+            ),
             ("http", "connection refused", None),
             ("https", "connection refused", None),
         ];

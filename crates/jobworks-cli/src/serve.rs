@@ -455,8 +455,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("  data dir:  {}", data_dir.display());
     match (&tls_mode, &ca_file) {
         (crate::serve_tls::TlsMode::Off, _) => {}
-        (_, Some(ca)) => println!("  TLS:       certificate of the internal CA {}", ca.display()),
-        (_, None) => println!("  TLS:       --tls-cert {}", args.tls_cert.as_deref().unwrap_or(Path::new("")).display()),
+        (_, Some(ca)) => println!(
+            "  TLS:       certificate of the internal CA {}",
+            ca.display()
+        ),
+        (_, None) => println!(
+            "  TLS:       --tls-cert {}",
+            args.tls_cert.as_deref().unwrap_or(Path::new("")).display()
+        ),
     }
     if running.state.config.workers == 0 {
         println!("  workers:   none here (--workers 0); tasks run on agents: jobworks agent");

@@ -107,7 +107,11 @@ pub fn prepare(
                 .with_context(|| format!("--tls-cert: cannot read {}", cert.display()))?;
             let key_pem = jobworks_pki::read_private(key)
                 .with_context(|| format!("--tls-key: cannot read {}", key.display()))?;
-            let what = format!("--tls-cert {} / --tls-key {}", cert.display(), key.display());
+            let what = format!(
+                "--tls-cert {} / --tls-key {}",
+                cert.display(),
+                key.display()
+            );
             ServerIdentity::from_pem(&cert_pem, &key_pem, &what)?
         }
         TlsMode::Auto => auto_identity(ca, pki_dir, names, now)?,
@@ -115,7 +119,10 @@ pub fn prepare(
     let config = jobworks_pki::server_config(&identity, None)
         .context("cannot use the server certificate and key")?;
     let ca_file = (*mode == TlsMode::Auto).then(|| pki_dir.join(jobworks_pki::CA_CERT_FILE));
-    Ok(Some((jobworks_server::tls::api_tls_config(config), ca_file)))
+    Ok(Some((
+        jobworks_server::tls::api_tls_config(config),
+        ca_file,
+    )))
 }
 
 /// The certificates of a CA file (`--ca`, `$JOBWORKS_CA`, `ca` in client.toml) for the
@@ -216,10 +223,22 @@ mod tests {
     #[test]
     fn auto_names_cover_the_listen_address_loopback_and_the_host() {
         let table: [(&str, Option<&str>, &[&str]); 4] = [
-            ("0.0.0.0:8080", Some("build-1"), &["localhost", "127.0.0.1", "build-1"]),
-            ("10.0.0.5:8080", Some("Edge.example"), &["10.0.0.5", "localhost", "127.0.0.1", "edge.example"]),
+            (
+                "0.0.0.0:8080",
+                Some("build-1"),
+                &["localhost", "127.0.0.1", "build-1"],
+            ),
+            (
+                "10.0.0.5:8080",
+                Some("Edge.example"),
+                &["10.0.0.5", "localhost", "127.0.0.1", "edge.example"],
+            ),
             ("127.0.0.1:0", None, &["127.0.0.1", "localhost"]),
-            ("[::1]:8080", Some("bad name!"), &["::1", "localhost", "127.0.0.1"]),
+            (
+                "[::1]:8080",
+                Some("bad name!"),
+                &["::1", "localhost", "127.0.0.1"],
+            ),
         ];
         for (listen, host, want) in table {
             let got = server_names(listen.parse().expect("addr"), host);

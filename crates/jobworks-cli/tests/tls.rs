@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const JOB: &str = "[[job]]\nname = \"hello\"\n[job.task]\ntype = \"shell\"\nscript = \"echo hello over tls\"\n";
+const JOB: &str =
+    "[[job]]\nname = \"hello\"\n[job.task]\ntype = \"shell\"\nscript = \"echo hello over tls\"\n";
 
 /// `jobworks ARGS` with only the client config file `config` (no URL, token or CA from the
 /// environment).
@@ -42,10 +43,18 @@ fn text(out: &Output) -> String {
 async fn the_cli_runs_a_job_over_https_with_the_client_toml() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path(), &["--tls", "auto"]);
-    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
     let config = dir.path().join("data/client.toml");
     let client = std::fs::read_to_string(&config).expect("client.toml");
-    let ca = dir.path().join("data/pki/ca.crt").canonicalize().expect("ca.crt");
+    let ca = dir
+        .path()
+        .join("data/pki/ca.crt")
+        .canonicalize()
+        .expect("ca.crt");
     assert!(
         client.contains(&format!("url = \"{}\"", server.url))
             && client.contains(&format!("ca = \"{}\"", ca.display())),
@@ -67,12 +76,23 @@ async fn the_cli_runs_a_job_over_https_with_the_client_toml() {
 
     // https without the CA: not trusted, with the fix
     let out = Command::new(bin())
-        .args(["jobs", "list", "--url", &server.url, "--token", &server.token])
+        .args([
+            "jobs",
+            "list",
+            "--url",
+            &server.url,
+            "--token",
+            &server.token,
+        ])
         .env("JOBWORKS_CONFIG", dir.path().join("none.toml"))
         .env_remove("JOBWORKS_CA")
         .output()
         .expect("run jobworks");
-    assert!(!out.status.success(), "untrusted https worked: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "untrusted https worked: {}",
+        text(&out)
+    );
     assert!(
         text(&out).contains("certificate is not trusted") && text(&out).contains("--ca FILE"),
         "{}",
@@ -80,7 +100,14 @@ async fn the_cli_runs_a_job_over_https_with_the_client_toml() {
     );
     // … and `--ca` fixes it
     let out = Command::new(bin())
-        .args(["jobs", "list", "--url", &server.url, "--token", &server.token])
+        .args([
+            "jobs",
+            "list",
+            "--url",
+            &server.url,
+            "--token",
+            &server.token,
+        ])
         .arg("--ca")
         .arg(&ca)
         .env("JOBWORKS_CONFIG", dir.path().join("none.toml"))
@@ -105,7 +132,9 @@ async fn an_agent_pins_the_ca_at_enrollment_and_runs_a_job_over_https() {
 
     let identity_path = dir.path().join("pinned/identity.json");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&identity_path).expect("identity").permissions(),
+        &std::fs::metadata(&identity_path)
+            .expect("identity")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
     let identity: serde_json::Value =
@@ -193,7 +222,10 @@ async fn the_operators_certificate_and_key_are_served() {
     let client = std::fs::read_to_string(dir.path().join("data/client.toml")).expect("client");
     assert!(!client.contains("ca = "), "{client}");
     server.apply("hello.toml", JOB).await;
-    let out = cli(&server).args(["run", "hello", "--wait"]).output().expect("run");
+    let out = cli(&server)
+        .args(["run", "hello", "--wait"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "run: {}", text(&out));
     // the internal CA does not vouch for the operator's certificate
     let out = cli(&server)
@@ -202,7 +234,11 @@ async fn the_operators_certificate_and_key_are_served() {
         .output()
         .expect("run");
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("certificate is not trusted"), "{}", text(&out));
+    assert!(
+        text(&out).contains("certificate is not trusted"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Bad TLS flags stop the server before it binds, naming the flag.
@@ -211,9 +247,17 @@ fn bad_tls_flags_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (flags, said) in [
         (&["--tls", "yes"][..], "--tls yes: use `auto` or `off`"),
-        (&["--tls-cert", "/nonexistent.pem"][..], "--tls-cert needs --tls-key"),
         (
-            &["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"][..],
+            &["--tls-cert", "/nonexistent.pem"][..],
+            "--tls-cert needs --tls-key",
+        ),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent.pem",
+                "--tls-key",
+                "/nonexistent.key",
+            ][..],
             "--tls-cert: cannot read /nonexistent.pem",
         ),
     ] {

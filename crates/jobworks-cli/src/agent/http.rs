@@ -210,9 +210,7 @@ fn base_url(server: &str) -> anyhow::Result<Url> {
     let base = Url::parse(&format!("{}/", server.trim().trim_end_matches('/')))
         .map_err(|e| anyhow::anyhow!("invalid server URL `{server}`: {e}"))?;
     if base.scheme() != "http" && base.scheme() != "https" {
-        anyhow::bail!(
-            "invalid server URL `{server}`: use http://HOST:PORT or https://HOST:PORT"
-        );
+        anyhow::bail!("invalid server URL `{server}`: use http://HOST:PORT or https://HOST:PORT");
     }
     Ok(base)
 }
