@@ -191,6 +191,9 @@ fn auto_identity(
 mod tests {
     use super::*;
 
+    /// `--tls`, `--tls-cert`, `--tls-key`.
+    type Flags<'a> = (Option<&'a str>, Option<&'a Path>, Option<&'a Path>);
+
     #[test]
     fn the_flags_choose_one_mode() {
         let (c, k) = (Some(Path::new("c.pem")), Some(Path::new("k.pem")));
@@ -198,23 +201,23 @@ mod tests {
             cert: "c.pem".into(),
             key: "k.pem".into(),
         };
-        let ok: [(Option<&str>, Option<&Path>, Option<&Path>, TlsMode); 4] = [
-            (None, None, None, TlsMode::Off),
-            (Some("off"), None, None, TlsMode::Off),
-            (Some("auto"), None, None, TlsMode::Auto),
-            (None, c, k, files),
+        let ok: [(Flags, TlsMode); 4] = [
+            ((None, None, None), TlsMode::Off),
+            ((Some("off"), None, None), TlsMode::Off),
+            ((Some("auto"), None, None), TlsMode::Auto),
+            ((None, c, k), files),
         ];
-        for (tls, cert, key, want) in ok {
+        for ((tls, cert, key), want) in ok {
             assert_eq!(tls_mode(tls, cert, key).expect("valid"), want, "{tls:?}");
         }
-        let bad: [(Option<&str>, Option<&Path>, Option<&Path>, &str); 5] = [
-            (Some("on"), None, None, "--tls on: use `auto` or `off`"),
-            (None, c, None, "--tls-cert needs --tls-key"),
-            (None, None, k, "--tls-key needs --tls-cert"),
-            (Some("auto"), c, k, "--tls auto issues"),
-            (Some("off"), c, k, "--tls off with"),
+        let bad: [(Flags, &str); 5] = [
+            ((Some("on"), None, None), "--tls on: use `auto` or `off`"),
+            ((None, c, None), "--tls-cert needs --tls-key"),
+            ((None, None, k), "--tls-key needs --tls-cert"),
+            ((Some("auto"), c, k), "--tls auto issues"),
+            ((Some("off"), c, k), "--tls off with"),
         ];
-        for (tls, cert, key, start) in bad {
+        for ((tls, cert, key), start) in bad {
             let err = tls_mode(tls, cert, key).expect_err("refused").to_string();
             assert!(err.starts_with(start), "{tls:?}: {err}");
         }
