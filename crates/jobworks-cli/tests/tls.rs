@@ -38,11 +38,11 @@ fn text(out: &Output) -> String {
 
 /// `--tls auto`: the URL is https, client.toml names the CA, and the CLI (with nothing but
 /// client.toml) applies and runs a job; plain http to the same port and https without the
-/// CA fail with the fix in the message.
+/// CA fail with the fix in the message; SIGTERM still stops the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_runs_a_job_over_https_with_the_client_toml() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start(dir.path(), &["--tls", "auto"]);
+    let mut server = TestServer::start(dir.path(), &["--tls", "auto"]);
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
         "{}",
@@ -115,6 +115,13 @@ async fn the_cli_runs_a_job_over_https_with_the_client_toml() {
         .expect("run jobworks");
     assert!(out.status.success(), "--ca: {}", text(&out));
     assert!(text(&out).contains("hello"), "{}", text(&out));
+
+    // graceful shutdown still ends the TLS listener
+    server.terminate();
+    assert!(
+        server.exited_within(Duration::from_secs(15)),
+        "the HTTPS server exited within 15 s of SIGTERM"
+    );
 }
 
 /// An agent enrolls over https with a pinned token, stores the CA it pinned in its identity
