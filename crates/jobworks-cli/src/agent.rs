@@ -81,6 +81,38 @@ fn host_name() -> String {
         .to_ascii_lowercase()
 }
 
+fn is_https(server: &str) -> bool {
+    server.trim().to_ascii_lowercase().starts_with("https://")
+}
+
+/// The CA certificate the pinned first contact verified, as PEM for the identity file.
+/// Errors: no handshake verified with it (cannot happen after a successful enrollment).
+fn pinned_ca_pem(pinned: &jobworks_pki::PinnedCa) -> anyhow::Result<String> {
+    let ca = pinned.ca_cert().context(
+        "enrolled over https, but the pinned CA certificate was not seen in the handshake",
+    )?;
+    Ok(pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", ca.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    ))
+}
+
+/// The TLS configuration after enrollment: over `https://` with a CA stored at enrollment,
+/// that CA only; `None` (reqwest's system roots, or plain http) otherwise. Errors: a stored
+/// CA that does not parse (the identity file was edited), with the fix.
+fn stored_ca_config(identity: &Identity) -> anyhow::Result<Option<rustls::ClientConfig>> {
+    let Some(ca_pem) = identity.server_ca.as_deref() else {
+        if is_https(&identity.server) {
+            tracing::warn!(server = %identity.server, "no CA pinned at enrollment (enrolled over http); trusting the system roots");
+        }
+        return Ok(None);
+    };
+    let ca = pem::parse(ca_pem)
+        .map_err(|e| anyhow::anyhow!("{IDENTITY_FILE}: server_ca is not a PEM certificate ({e})\n  hint: remove the identity and enroll again"))?;
+    let der = jobworks_pki::pki_types::CertificateDer::from(ca.contents().to_vec());
+    Ok(Some(jobworks_pki::client_config_trusting(&der, None)?))
+}
+
 /// Runs the agent until SIGINT or SIGTERM, or until the server cuts it off. `server` is the
 /// URL given on the command line, `default_server` the one from the environment or config
 /// file, `token` the enrollment token (needed only before the agent has enrolled). Errors: a
@@ -144,11 +176,32 @@ pub async fn run(
                 .unwrap_or(default_server)
                 .trim_end_matches('/')
                 .to_owned();
-            // plain http: the CA pin cannot be checked until the server serves TLS itself
-            tracing::info!(agent = %name, %server, pin = %token.pin(), "enrolling");
-            let Some(reply) = http::enroll(&server, &token.secret().expose(), &name, &stop).await?
+            // over https the first contact trusts only the CA whose fingerprint is the pin
+            let pinned = is_https(&server).then(|| jobworks_pki::PinnedCa::new(token.pin()));
+            let first_contact = match &pinned {
+                Some(pinned) => {
+                    tracing::info!(agent = %name, %server, pin = %token.pin(), "enrolling; the server's CA must match the pin");
+                    Some(pinned.client_config()?)
+                }
+                None => {
+                    tracing::warn!(agent = %name, %server, pin = %token.pin(), "enrolling over plain http: the CA pin cannot be checked (use an https:// server URL)");
+                    None
+                }
+            };
+            let Some(reply) = http::enroll(
+                &server,
+                &token.secret().expose(),
+                &name,
+                first_contact,
+                &stop,
+            )
+            .await?
             else {
                 return Ok(()); // stopped before the server answered
+            };
+            let server_ca = match &pinned {
+                Some(pinned) => Some(pinned_ca_pem(pinned)?),
+                None => None,
             };
             let identity = Identity {
                 server: server.clone(),
@@ -156,6 +209,7 @@ pub async fn run(
                 labels: reply.labels,
                 credential: reply.credential,
                 enrolled_at: chrono::Utc::now(),
+                server_ca,
             };
             identity::save(&data_dir, &identity)?;
             println!(
@@ -169,10 +223,12 @@ pub async fn run(
     };
     let name = identity.name.clone();
     let worker = worker_id(&name)?;
+    let tls = stored_ca_config(&identity)?;
     let control = Arc::new(HttpControl::new(
         &server,
         &identity.credential,
         &worker,
+        tls,
         stop.clone(),
     )?);
     let Some(hello) = control.hello().await? else {

@@ -60,30 +60,29 @@ pub struct RunPage {
 }
 
 impl ApiClient {
-    /// A client for the server in `settings`.
+    /// A client for the server in `settings`. Over `https://` it trusts the system roots and,
+    /// when `settings.ca` names one, that CA certificate (PEM) too.
     ///
-    /// Errors: the URL does not parse or is not `http://`.
+    /// Errors: the URL does not parse or is not `http://` or `https://`; the CA file cannot
+    /// be read or holds no PEM certificate.
     pub fn new(settings: ClientSettings) -> anyhow::Result<ApiClient> {
         let base = Url::parse(settings.server_url.trim())
             .with_context(|| format!("invalid server URL `{}`", settings.server_url))?;
         match base.scheme() {
-            "http" => {}
-            "https" => anyhow::bail!(
-                "invalid server URL `{}`: this build of jobworks speaks plain http only\n  hint: \
-                 put a TLS-terminating proxy in front of the server and use http:// to reach it \
-                 locally",
-                settings.server_url
-            ),
+            "http" | "https" => {}
             other => anyhow::bail!(
-                "invalid server URL `{}`: scheme `{other}` is not supported, use http://HOST:PORT",
+                "invalid server URL `{}`: scheme `{other}` is not supported, use \
+                 http://HOST:PORT or https://HOST:PORT",
                 settings.server_url
             ),
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("jobworks-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
+            .user_agent(concat!("jobworks-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &settings.ca {
+            builder = builder.tls_certs_merge(crate::serve_tls::read_ca_certs(ca)?);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(ApiClient {
             http,
             base,
@@ -390,7 +389,12 @@ impl ApiClient {
 
     fn transport_error(&self, error: &reqwest::Error) -> anyhow::Error {
         let reason = transport_reason(error);
-        if error.is_connect() {
+        if let Some(hint) = tls_hint(self.base.scheme(), &reason) {
+            anyhow!(
+                "cannot talk to the Jobworks server at {}: {reason}\n  hint: {hint}",
+                self.server()
+            )
+        } else if error.is_connect() {
             anyhow!(
                 "cannot reach the Jobworks server at {}: {reason}\n  hint: start it with \
                  `jobworks server`, or pass --url / set JOBWORKS_URL",
@@ -539,6 +543,38 @@ pub fn diagnostic_text(diagnostic: &DiagnosticView) -> String {
     text
 }
 
+/// The fix for a transport failure that looks like a TLS mismatch, given the URL's scheme
+/// and the failure's innermost reason (rustls's words; hyper's for a TLS answer to plain
+/// HTTP): an untrusted certificate wants the server's CA; `http://` to a TLS port wants
+/// `https://`. `None` for other failures. Pure.
+pub fn tls_hint(scheme: &str, reason: &str) -> Option<&'static str> {
+    let reason = reason.to_ascii_lowercase();
+    if scheme == "https" {
+        if reason.contains("certificate") || reason.contains("unknownissuer") {
+            return Some(
+                "the server's certificate is not trusted: pass --ca FILE or set JOBWORKS_CA to \
+                 the server's CA certificate (with `--tls auto`: <server data dir>/pki/ca.crt), \
+                 or use the client.toml the server wrote (it names the CA as `ca`)",
+            );
+        }
+        if reason.contains("corrupt message") || reason.contains("invalidcontenttype") {
+            return Some("the server speaks plain HTTP here: use an http:// URL");
+        }
+        return None;
+    }
+    if reason.contains("connection closed before message completed")
+        || reason.contains("invalid http version")
+        || reason.contains("connection reset")
+        || reason.contains("message is incomplete")
+    {
+        return Some(
+            "if the server serves HTTPS (`jobworks server --tls auto` or --tls-cert), use an \
+             https:// URL",
+        );
+    }
+    None
+}
+
 /// The innermost useful cause of a transport failure, e.g. `connection refused`.
 fn transport_reason(error: &reqwest::Error) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -606,6 +642,7 @@ mod tests {
         ApiClient::new(ClientSettings {
             server_url: url.to_owned(),
             token: None,
+            ca: None,
         })
         .expect("valid url")
     }
@@ -627,20 +664,51 @@ mod tests {
     }
 
     #[test]
-    fn only_http_urls() {
-        let https = ApiClient::new(ClientSettings {
-            server_url: "https://example.test".into(),
-            token: None,
-        })
-        .expect_err("https is not supported");
-        assert!(https.to_string().contains("plain http only"), "{https}");
-        assert!(
-            ApiClient::new(ClientSettings {
-                server_url: "localhost:8080".into(),
-                token: None
-            })
-            .is_err()
-        );
+    fn only_http_and_https_urls() {
+        for url in ["http://example.test", "https://example.test"] {
+            client(url);
+        }
+        for url in ["localhost:8080", "ftp://example.test"] {
+            assert!(
+                ApiClient::new(ClientSettings {
+                    server_url: url.into(),
+                    token: None,
+                    ca: None,
+                })
+                .is_err(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_failures_get_the_fix() {
+        let table: [(&str, &str, Option<&str>); 5] = [
+            (
+                "https",
+                "invalid peer certificate: UnknownIssuer",
+                Some("pass --ca FILE"),
+            ),
+            (
+                "https",
+                "received corrupt message of type InvalidContentType",
+                Some("use an http:// URL"),
+            ),
+            (
+                "http",
+                "connection closed before message completed",
+                Some("use an https:// URL"),
+            ),
+            ("http", "connection refused", None),
+            ("https", "connection refused", None),
+        ];
+        for (scheme, reason, want) in table {
+            let got = tls_hint(scheme, reason);
+            match want {
+                Some(want) => assert!(got.is_some_and(|h| h.contains(want)), "{reason}: {got:?}"),
+                None => assert_eq!(got, None, "{reason}"),
+            }
+        }
     }
 
     #[test]

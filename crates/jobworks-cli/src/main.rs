@@ -12,6 +12,7 @@ mod human;
 mod job_files;
 mod output;
 mod serve;
+mod serve_tls;
 mod settings;
 mod sse;
 
@@ -45,6 +46,10 @@ struct GlobalArgs {
     /// API token [default: $JOBWORKS_TOKEN, then the CLI config file]
     #[arg(long, global = true, value_name = "TOKEN")]
     token: Option<String>,
+    /// CA certificate (PEM) to trust for an https:// server, besides the system roots
+    /// [default: $JOBWORKS_CA, then `ca` in the CLI config file]
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -414,6 +419,8 @@ struct CrontabArgs {
 }
 
 fn main() -> ExitCode {
+    // one rustls crypto provider (aws-lc-rs) for the server, the CLI and the agent
+    jobworks_pki::install_crypto_provider();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(code) = server_help(&args) {
         return code;
@@ -503,13 +510,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         ApiClient::new(settings::resolve_client(
             global.url.clone(),
             global.token.clone(),
+            global.ca.clone(),
         )?)
     };
     match command {
         Command::Server(args) => serve::serve(*args).await?,
         Command::Agent(args) => {
             let server = args.server.clone().or(global.url);
-            let defaults = settings::resolve_client(None, None)?;
+            let defaults = settings::resolve_client(None, None, None)?;
             let token = global.token.or_else(|| {
                 std::env::var("JOBWORKS_ENROLLMENT_TOKEN")
                     .ok()

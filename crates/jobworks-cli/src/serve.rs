@@ -88,6 +88,17 @@ pub struct ServeArgs {
     /// into a database that has no jobs or workflows yet; never touches existing definitions.
     #[arg(long)]
     pub demo: bool,
+    /// `auto`: serve HTTPS with a certificate the internal CA (`<data dir>/pki/ca.crt`) issues
+    /// for the listen address, localhost, 127.0.0.1 and the host name (reissued at start when
+    /// 2/3 of its year has passed); `off` (default): plain HTTP, unless --tls-cert is given.
+    #[arg(long, env = "JOBWORKS_TLS", value_name = "auto|off")]
+    pub tls: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "JOBWORKS_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, env = "JOBWORKS_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The `[retention]` table of the server config file.
@@ -278,6 +289,8 @@ async fn first_start(
     store: &dyn Store,
     listener: tokio::net::TcpListener,
     client_path: &Path,
+    tls: bool,
+    ca_file: Option<PathBuf>,
 ) -> anyhow::Result<(RunningServer, Option<String>)> {
     let addr = listener
         .local_addr()
@@ -290,7 +303,8 @@ async fn first_start(
     let new_token = server.ensure_admin_token().await?;
     let started = async {
         let mut client = read_client_file(client_path).unwrap_or_default();
-        client.url = Some(format!("http://{addr}"));
+        client.url = Some(server_url(addr, tls));
+        client.ca = ca_file;
         if let Some((secret, _)) = &new_token {
             client.token = Some(secret.clone());
         }
@@ -315,6 +329,21 @@ async fn first_start(
             }
             Err(e)
         }
+    }
+}
+
+/// The URL clients use for a server listening on `addr`: `https://` when it serves TLS; an
+/// unspecified address (0.0.0.0, ::) becomes 127.0.0.1, which the `--tls auto`
+/// certificate names.
+fn server_url(addr: SocketAddr, tls: bool) -> String {
+    if tls {
+        let mut addr = addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("https://{addr}")
+    } else {
+        format!("http://{addr}")
     }
 }
 
@@ -378,6 +407,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?;
     config.agent_ca_pin = Some(ca.fingerprint());
+    let tls_mode = crate::serve_tls::tls_mode(
+        args.tls.as_deref(),
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+    )?;
+    let worker_id = jobworks_server::config::default_worker_id();
+    let names = crate::serve_tls::server_names(
+        config.listen,
+        jobworks_server::config::worker_host(&worker_id),
+    );
+    let tls = crate::serve_tls::prepare(&tls_mode, &ca, &pki_dir, &names, chrono::Utc::now())?;
+    let ca_file = match tls {
+        Some((tls, ca_file)) => {
+            config.tls = Some(tls);
+            ca_file
+        }
+        None => None,
+    };
     // bind first: with the port busy nothing is created, not even the database
     let listener = jobworks_server::bind(config.listen).await.context(
         "cannot start the server (is another one using the port? try --listen 127.0.0.1:0)",
@@ -385,9 +432,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let opened = open_store(&database, &args.durability).await?;
     let store = opened.store();
     let client_path = data_dir.join("client.toml");
+    let tls_on = config.tls.is_some();
     let server = Server::new(config, store.clone());
-    let (running, new_token) = first_start(server, store.as_ref(), listener, &client_path).await?;
-    let url = format!("http://{}", running.addr);
+    let (running, new_token) = first_start(
+        server,
+        store.as_ref(),
+        listener,
+        &client_path,
+        tls_on,
+        ca_file.clone(),
+    )
+    .await?;
+    let url = server_url(running.addr, running.state.config.tls.is_some());
 
     let demo_loaded = if args.demo {
         load_demo(&running, store.as_ref()).await?
@@ -397,6 +453,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Jobworks {} listening on {url}", env!("CARGO_PKG_VERSION"));
     println!("  database:  {}", database.display());
     println!("  data dir:  {}", data_dir.display());
+    match (&tls_mode, &ca_file) {
+        (crate::serve_tls::TlsMode::Off, _) => {}
+        (_, Some(ca)) => println!(
+            "  TLS:       certificate of the internal CA {}",
+            ca.display()
+        ),
+        (_, None) => println!(
+            "  TLS:       --tls-cert {}",
+            args.tls_cert.as_deref().unwrap_or(Path::new("")).display()
+        ),
+    }
     if running.state.config.workers == 0 {
         println!("  workers:   none here (--workers 0); tasks run on agents: jobworks agent");
     }

@@ -1,5 +1,5 @@
 //! Where the CLI finds the server and its token: flags, then environment variables
-//! (`JOBWORKS_URL`, `JOBWORKS_TOKEN`), then the client config file the server writes at first
+//! (`JOBWORKS_URL`, `JOBWORKS_TOKEN`, `JOBWORKS_CA`), then the client config file the server writes at first
 //! start (`$JOBWORKS_CONFIG`, else `./jobworks-data/client.toml`).
 
 use anyhow::Context;
@@ -16,6 +16,8 @@ pub struct ClientSettings {
     pub server_url: String,
     /// API token, if any was found.
     pub token: Option<String>,
+    /// A CA certificate (PEM file) to trust for `https://` besides the system roots.
+    pub ca: Option<PathBuf>,
 }
 
 /// The client config file: `url` and `token`.
@@ -26,6 +28,8 @@ pub struct ClientFile {
     pub url: Option<String>,
     /// API token.
     pub token: Option<String>,
+    /// The CA certificate file of a server serving HTTPS with `--tls auto`.
+    pub ca: Option<PathBuf>,
 }
 
 /// Path of the client config file: `$JOBWORKS_CONFIG`, else `./jobworks-data/client.toml`.
@@ -81,6 +85,7 @@ pub fn write_client_file(path: &Path, file: &ClientFile) -> anyhow::Result<()> {
 pub fn resolve_client(
     url_flag: Option<String>,
     token_flag: Option<String>,
+    ca_flag: Option<PathBuf>,
 ) -> anyhow::Result<ClientSettings> {
     let file = read_client_file(&client_file_path())?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -89,8 +94,12 @@ pub fn resolve_client(
         .or(file.url)
         .unwrap_or_else(|| DEFAULT_URL.to_string());
     let token = token_flag.or_else(|| env("JOBWORKS_TOKEN")).or(file.token);
+    let ca = ca_flag
+        .or_else(|| env("JOBWORKS_CA").map(PathBuf::from))
+        .or(file.ca);
     Ok(ClientSettings {
         server_url: server_url.trim_end_matches('/').to_string(),
         token,
+        ca,
     })
 }

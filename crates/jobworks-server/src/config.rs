@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// The fingerprint of the CA agents pin (printed into every enrollment token); `None`
     /// when the server has no CA, and then enrollment tokens cannot be created.
     pub agent_ca_pin: Option<jobworks_pki::Fingerprint>,
+    /// Serve the API over TLS with this configuration (build it with
+    /// [`crate::tls::api_tls_config`]); `None` (the default) serves plain HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Default of [`ServerConfig::max_body_bytes`]: 2 MiB, room for hundreds of job files in one
@@ -112,6 +115,7 @@ impl ServerConfig {
             retention_runs: Some(DEFAULT_RETENTION_RUNS),
             agent_heartbeat: crate::registry::DEFAULT_AGENT_HEARTBEAT,
             agent_ca_pin: None,
+            tls: None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod registry_agents;
 mod retry;
 mod scheduler;
 mod server;
+pub mod tls;
 pub mod tokens;
 mod wakeups;
 mod worker;

@@ -118,6 +118,16 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        // over TLS when configured: handshakes start only once the API is served below
+        let listener = match config.tls.clone() {
+            None => Listening::Plain(listener),
+            Some(tls) => Listening::Tls(crate::tls::TlsListener::new(listener, tls).map_err(
+                |source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                },
+            )?),
+        };
         let store = self.store;
         let installation = store.installation_id().await.map_err(ServerError::Store)?;
         // before any attempt runs: a cgroup v2 per attempt, else the child subreaper
@@ -389,9 +399,18 @@ impl Server {
         let app = router(state.clone());
         let http_shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await;
+            let served = match listener {
+                Listening::Plain(listener) => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                        .await
+                }
+                Listening::Tls(listener) => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                        .await
+                }
+            };
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
@@ -413,6 +432,12 @@ impl Server {
             grace,
         })
     }
+}
+
+/// The API's listener: plain TCP, or TLS over it ([`ServerConfig::tls`]).
+enum Listening {
+    Plain(tokio::net::TcpListener),
+    Tls(crate::tls::TlsListener),
 }
 
 /// When log streams end after a stop request: one second before the drain deadline `grace`,

@@ -49,6 +49,9 @@ pub enum CallError {
     /// No answer, or one worth retrying (5xx, 429): connection refused or reset, timeout,
     /// server busy or stopping.
     Transient(String),
+    /// First contact refused by TLS: the server's certificate does not match the
+    /// enrollment token's CA pin, or is otherwise untrusted (rustls's words). Final.
+    Untrusted(String),
     /// A final answer: `status` (4xx) with the server's `detail`.
     Refused {
         /// The HTTP status.
@@ -61,7 +64,7 @@ pub enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Transient(m) => write!(f, "{m}"),
+            CallError::Transient(m) | CallError::Untrusted(m) => write!(f, "{m}"),
             CallError::Refused { status, detail } => write!(f, "{status}: {detail}"),
         }
     }
@@ -101,17 +104,20 @@ pub struct HttpControl {
 }
 
 impl HttpControl {
-    /// A control plane for `worker` on the server at `server` (an `http://` URL), calling
-    /// with bearer `token`; `stop` ends retries and held claims. Starts the log sender (call
-    /// from within the runtime). Errors: a URL that does not parse or is not http.
+    /// A control plane for `worker` on the server at `server` (an `http://` or `https://`
+    /// URL), calling with bearer `token`; over `https://`, `tls` (the CA pinned at
+    /// enrollment, [`jobworks_pki::client_config_trusting`]) decides whom to trust, else the
+    /// system roots. `stop` ends retries and held claims. Starts the log sender (call from
+    /// within the runtime). Errors: a URL that does not parse or is not http(s).
     pub fn new(
         server: &str,
         token: &str,
         worker: &str,
+        tls: Option<rustls::ClientConfig>,
         stop: CancellationToken,
     ) -> anyhow::Result<HttpControl> {
         let base = base_url(server)?;
-        let http = http_client()?;
+        let http = http_client(tls)?;
         let (logs, rx) = mpsc::channel(LOG_QUEUE);
         let mut control = HttpControl {
             http,
@@ -218,39 +224,62 @@ struct Caller {
 }
 
 /// The server's base URL with a trailing slash, so routes join under any path prefix.
-/// Errors: a URL that does not parse or is not `http`.
+/// Errors: a URL that does not parse or is not `http` or `https`.
 fn base_url(server: &str) -> anyhow::Result<Url> {
     let base = Url::parse(&format!("{}/", server.trim().trim_end_matches('/')))
         .map_err(|e| anyhow::anyhow!("invalid server URL `{server}`: {e}"))?;
-    if base.scheme() != "http" {
-        anyhow::bail!(
-            "invalid server URL `{server}`: this build speaks plain http only (the server \
-             serving TLS itself comes later)"
-        );
+    if base.scheme() != "http" && base.scheme() != "https" {
+        anyhow::bail!("invalid server URL `{server}`: use http://HOST:PORT or https://HOST:PORT");
     }
     Ok(base)
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The agent's HTTP client; with `tls`, exactly that rustls configuration (the pinned
+/// first-contact one, or the stored CA), else reqwest's default roots.
+fn http_client(tls: Option<rustls::ClientConfig>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        builder = builder.use_preconfigured_tls(tls);
+    }
+    builder
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))
+}
+
+/// The whole cause chain of a transport failure, outermost first, joined by `: ` (rustls's
+/// certificate complaints sit at the bottom).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = std::error::Error::source(error);
+    while let Some(current) = source {
+        let text = current.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
 }
 
 /// Enrolls agent `name` at `server` with enrollment token `token` (its secret part
 /// `jwe_<id>.<secret>` is sent as the bearer), retried with backoff and jitter while the
 /// server cannot be reached; `None` when `stop` came first. Errors: the server's refusal with
 /// the fix (a bad, used-up, expired or revoked token; a name already enrolled; a bad name).
+///
+/// Over `https://`, `tls` is the first-contact configuration pinned to the token's CA
+/// ([`jobworks_pki::PinnedCa::client_config`]): a server presenting another CA is refused
+/// at once (not retried) with the pin mismatch in the message.
 pub async fn enroll(
     server: &str,
     token: &str,
     name: &str,
+    tls: Option<rustls::ClientConfig>,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<EnrollReply>> {
     let caller = Caller {
-        http: http_client()?,
+        http: http_client(tls)?,
         base: base_url(server)?,
         token: token.to_owned(),
         stop: stop.clone(),
@@ -274,6 +303,11 @@ pub async fn enroll(
         Err(CallError::Refused { status, detail }) => {
             anyhow::bail!("the server at {server} refused to enroll `{name}` ({status}): {detail}")
         }
+        Err(CallError::Untrusted(e)) => anyhow::bail!(
+            "refused the server at {server} at first contact: {e}\n  hint: check that the \
+             enrollment token was made by this server (`jobworks agents token create` on it); \
+             its `@sha256:` pin is the fingerprint of the server's CA"
+        ),
         Err(e) => anyhow::bail!("cannot enroll at {server}: {e}"),
     }
 }
@@ -298,7 +332,16 @@ impl Caller {
             .timeout(held + CALL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| CallError::Transient(format!("{route}: {e}")))?;
+            .map_err(|e| {
+                let chain = error_chain(&e);
+                // at enrollment (no cut-off watch) a certificate refusal is final: retrying
+                // cannot make an intercepted or foreign server trusted
+                if self.cut_off.is_none() && chain.contains("certificate") {
+                    CallError::Untrusted(format!("{route}: {chain}"))
+                } else {
+                    CallError::Transient(format!("{route}: {chain}"))
+                }
+            })?;
         let status = response.status();
         if status == StatusCode::NO_CONTENT || status == StatusCode::ACCEPTED {
             // answers without a body: `null` fits `()`

@@ -1,6 +1,7 @@
 //! The agent's identity, kept in its data directory after enrollment: `identity.json` (mode
 //! 0600, in a directory the agent makes 0700) holding the server URL, the agent's name, its
-//! labels and its bearer credential `jwa_…`. With it the agent restarts as itself without
+//! labels, its bearer credential `jwa_…` and the server's CA certificate pinned at first
+//! contact over `https://`. With it the agent restarts as itself without
 //! enrolling again; without it, it needs an enrollment token.
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,11 @@ pub struct Identity {
     pub credential: String,
     /// When it enrolled (the agent's clock).
     pub enrolled_at: DateTime<Utc>,
+    /// The server's CA certificate (PEM) the agent pinned at its first contact over
+    /// `https://` (the one whose SHA-256 equals the token's pin); from then on the only CA
+    /// it trusts. `None` after enrolling over plain `http://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ca: Option<String>,
 }
 
 /// Reads `<dir>/identity.json`; `None` if it does not exist. Errors: unreadable, readable by
@@ -117,6 +123,7 @@ mod tests {
             labels: BTreeMap::from([("site".into(), "bj".into())]),
             credential: "jwa_0123456789abcdef.00".into(),
             enrolled_at: DateTime::<Utc>::UNIX_EPOCH,
+            server_ca: None,
         }
     }
 

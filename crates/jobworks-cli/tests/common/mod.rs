@@ -28,6 +28,9 @@ pub struct TestServer {
     /// and the data dir.
     pub dir: PathBuf,
     http: reqwest::Client,
+    /// The CA certificate the harness and [`cli`] trust for an `https://` server: the one
+    /// given to [`TestServer::start_trusting`], else `ca` of the server's client.toml.
+    pub ca: Option<PathBuf>,
     /// The PostgreSQL database this server uses, when the harness made it.
     postgres: Option<postgres::Lease>,
 }
@@ -85,6 +88,10 @@ pub fn cli(server: &TestServer) -> Command {
     cmd.env("JOBWORKS_URL", &server.url)
         .env("JOBWORKS_TOKEN", &server.token)
         .env_remove("JOBWORKS_CONFIG");
+    match &server.ca {
+        Some(ca) => cmd.env("JOBWORKS_CA", ca),
+        None => cmd.env_remove("JOBWORKS_CA"),
+    };
     cmd
 }
 
@@ -94,6 +101,12 @@ impl TestServer {
     /// Under `JOBWORKS_TEST_BACKEND=postgres` (and unless `extra` names a `--database`), the
     /// server gets the PostgreSQL database remembered in `dir/postgres-url`, or a fresh one.
     pub fn start(dir: &Path, extra: &[&str]) -> TestServer {
+        TestServer::start_trusting(dir, extra, None)
+    }
+
+    /// [`TestServer::start`] for a server serving HTTPS with a certificate of CA `ca` (PEM
+    /// file; `None`: the CA its client.toml names, if any).
+    pub fn start_trusting(dir: &Path, extra: &[&str], ca: Option<&Path>) -> TestServer {
         let own_database = extra.contains(&"--database");
         let postgres = (on_postgres() && !own_database).then(|| postgres::Lease::for_dir(dir));
         let database: Vec<std::ffi::OsString> = match &postgres {
@@ -145,12 +158,24 @@ impl TestServer {
             .find_map(|l| l.strip_prefix("token = "))
             .map(|t| t.trim_matches('"').to_string())
             .expect("token in client.toml");
+        let ca = ca.map(Path::to_path_buf).or_else(|| {
+            client
+                .lines()
+                .find_map(|l| l.strip_prefix("ca = "))
+                .map(|t| PathBuf::from(t.trim_matches('"')))
+        });
+        let mut http = reqwest::Client::builder();
+        if let Some(ca) = &ca {
+            let pem = std::fs::read(ca).expect("CA file");
+            http = http.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).expect("PEM"));
+        }
         TestServer {
             child,
             url,
             token,
             dir: dir.to_path_buf(),
-            http: reqwest::Client::new(),
+            http: http.build().expect("HTTP client"),
+            ca,
             postgres,
         }
     }
